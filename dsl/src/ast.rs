@@ -17,7 +17,7 @@ pub type FileId = u32;
 /// Two spans always compare equal: the AST's derived equality is "the same tree modulo
 /// spans", which is what the formatter round trip and the parser tests need. Compare
 /// `start`/`end` explicitly when a test is about positions.
-#[derive(Clone, Copy, Default, Hash)]
+#[derive(Clone, Copy, Default)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,
@@ -31,6 +31,11 @@ impl PartialEq for Span {
 }
 
 impl Eq for Span {}
+
+impl std::hash::Hash for Span {
+    // Consistent with `PartialEq`: spans never distinguish trees.
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,11 +73,26 @@ pub struct Ident {
 }
 
 /// A `#` comment, kept for the formatter. `text` excludes the `#` and the line end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares `text` only: like spans, the layout flags describe where the comment sat,
+/// which the formatter may change.
+#[derive(Debug, Clone)]
 pub struct Comment {
     pub text: String,
     pub span: Span,
+    /// Only whitespace precedes the `#` on its line (otherwise the comment trails code).
+    pub own_line: bool,
+    /// The line after the comment is blank (the formatter keeps one blank line there).
+    pub blank_after: bool,
 }
+
+impl PartialEq for Comment {
+    fn eq(&self, other: &Comment) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Comment {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceFile {
@@ -81,6 +101,8 @@ pub struct SourceFile {
     pub comments: Vec<Comment>,
 }
 
+// Items are built once per parse; boxing the large variants would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Schema(Schema),
@@ -101,9 +123,21 @@ pub enum SchemaEntry {
     Timezone(StringLit),
     Consent(Vec<Ident>, Span),
     Profile(Vec<FieldDecl>, Span),
-    Event { name: Ident, fields: Vec<FieldDecl>, span: Span },
-    Action { name: Ident, params: Vec<FieldDecl>, span: Span },
-    Retain { event: Ident, duration: DurationLit, span: Span },
+    Event {
+        name: Ident,
+        fields: Vec<FieldDecl>,
+        span: Span,
+    },
+    Action {
+        name: Ident,
+        params: Vec<FieldDecl>,
+        span: Span,
+    },
+    Retain {
+        event: Ident,
+        duration: DurationLit,
+        span: Span,
+    },
 }
 
 /// `name: type [pii]`
@@ -235,7 +269,11 @@ pub struct GroupDef {
 /// `limit N per D` or `once`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CapClause {
-    Limit { count: u64, per: DurationLit, span: Span },
+    Limit {
+        count: u64,
+        per: DurationLit,
+        span: Span,
+    },
     Once(Span),
 }
 
@@ -324,6 +362,7 @@ pub struct DaySpec {
     pub span: Span,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DoClause {
     /// `do a {..}, b {..}`

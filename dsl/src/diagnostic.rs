@@ -94,8 +94,6 @@ pub mod codes {
     pub const TOO_DEEP: &str = "E0006";
     pub const DUPLICATE_CLAUSE: &str = "E0007";
     pub const BAD_LITERAL: &str = "E0008";
-    pub const IO: &str = "E0009";
-    pub const NO_FILES: &str = "E0010";
 
     // Names.
     pub const UNKNOWN_EVENT: &str = "E0101";

@@ -85,7 +85,9 @@ pub struct Field {
     pub pii: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Deserialised with a nesting limit (see `graph_serde`), so a hostile bundle cannot overflow
+/// the stack with `list<list<...>>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum Type {
     String,
     Number,
@@ -113,7 +115,9 @@ pub struct ActionType {
 
 /// A constant. Lists keep their written order; a `set<T>` literal is a list whose duplicates
 /// the compiler removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised with a nesting limit (see `graph_serde`), like [`Type`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Literal {
     Bool(bool),
     Number(f64),
@@ -191,9 +195,15 @@ pub enum Node {
     /// query's `where`). Missing when the slot is empty.
     Bound(Slot),
     /// A field of an event-valued node (`v.sku`, `last(purchase).amount`).
-    Field { of: NodeId, name: String },
+    Field {
+        of: NodeId,
+        name: String,
+    },
     /// `id`/`time`/`type` of an event-valued node (`v.time`).
-    FieldMeta { of: NodeId, meta: Meta },
+    FieldMeta {
+        of: NodeId,
+        meta: Meta,
+    },
     /// A named segment, as a boolean.
     Segment(SegmentId),
     Neg(NodeId),
@@ -254,7 +264,10 @@ pub enum Cond {
     /// True when the inner condition has no solution; bindings inside do not escape.
     Not(CondId),
     /// `seen E as x ...`: binds each matching event, newest first, into `slot`.
-    Bind { query: QueryId, slot: Slot },
+    Bind {
+        query: QueryId,
+        slot: Slot,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -316,7 +329,11 @@ pub enum Outcome {
     Actions(Vec<ActionCall>),
     /// `do split NAME by UNIT { ... }`: FNV-1a 32 of `NAME:unit`, modulo 10,000, picks the arm
     /// by cumulative basis points in written order.
-    Split { name: String, unit: NodeId, arms: Vec<Arm> },
+    Split {
+        name: String,
+        unit: NodeId,
+        arms: Vec<Arm>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

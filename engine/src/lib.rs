@@ -4,4 +4,17 @@
 //! clock, no randomness, no I/O, no global state. The same bundle and inputs give
 //! byte-identical decisions and memory on every runtime (native, browser, edge, wasmtime).
 
+pub mod bundle;
+pub mod canonical;
+pub mod eval;
+pub mod explain;
 pub mod graph;
+mod graph_serde;
+pub mod input;
+pub mod memory;
+pub mod schedule;
+pub mod validate;
+pub mod value;
+
+pub use eval::{Decision, Evaluation, evaluate, explain};
+pub use explain::{Explanation, RuleExplanation, RuleOutcome};

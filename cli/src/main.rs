@@ -1,0 +1,514 @@
+//! `omnirule`: the command marketers and developers use to check, format, test, build, run and
+//! draw rule sets.
+//!
+//! Exit codes: 0 success; 1 the rule set has errors, is unformatted, or a test failed;
+//! 2 bad input (a missing file, malformed JSON, an event that does not match the schema, a
+//! corrupted bundle). Every error names the file (and line) it is about; nothing panics.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use omnirule_dsl::render::{self, Style};
+use omnirule_dsl::{Compiled, RuleSet, format, parser};
+use omnirule_engine::bundle::Bundle;
+use omnirule_engine::input::{Event, Profile};
+use omnirule_engine::memory::Memory;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "omnirule",
+    version,
+    about = "Rules for online-to-offline marketing: check, format, test, build, run and draw rule sets."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a rule set (a `.rules` file or a folder of them) and report every problem.
+    Check {
+        path: PathBuf,
+        /// `human` (rustc-style, coloured on a terminal) or `json` (for editors and CI).
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+    /// Format `.rules` files in the canonical layout (in place).
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the `test` blocks of one or more rule sets.
+    Test {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Compile a rule set into a bundle.
+    Build {
+        path: PathBuf,
+        /// Where to write the bundle.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Write the bundle's JSON form instead of the binary one.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate events for one customer, printing one JSON line of decisions per event.
+    Run {
+        /// A bundle (binary or JSON) or a rule set (a `.rules` file or folder).
+        bundle: PathBuf,
+        /// The customer's profile (JSON object).
+        #[arg(long)]
+        profile: PathBuf,
+        /// The events, one JSON object per line. Events without an `id` are numbered.
+        #[arg(long)]
+        events: PathBuf,
+        /// The customer's memory to start from (JSON, as written by --write-memory).
+        #[arg(long)]
+        memory: Option<PathBuf>,
+        /// Also print why each triggered rule fired or not.
+        #[arg(long)]
+        explain: bool,
+        /// Write the final memory here (JSON).
+        #[arg(long)]
+        write_memory: Option<PathBuf>,
+    },
+    /// Merge memories of one customer (say, the web's and the store's) and prune the result
+    /// by the bundle's retention: the O2O loop. Order does not matter.
+    Merge {
+        /// A bundle (binary or JSON) or a rule set.
+        bundle: PathBuf,
+        /// Memory files (JSON, as written by `run --write-memory`).
+        #[arg(required = true, num_args = 1..)]
+        memories: Vec<PathBuf>,
+        /// Where to write the merged memory (JSON); standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Draw the rule graph as Graphviz DOT (and SVG with --svg when `dot` is installed).
+    Graph {
+        path: PathBuf,
+        /// Write the DOT here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Also render an SVG with Graphviz `dot`.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+}
+
+/// How a command failed: diagnostics already printed (exit 1) or bad input (exit 2).
+enum Failure {
+    Findings,
+    Input(String),
+}
+
+type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { path, format } => check(&path, format),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Test { paths } => test(&paths),
+        Command::Build { path, output, json } => build(&path, &output, json),
+        Command::Run {
+            bundle,
+            profile,
+            events,
+            memory,
+            explain,
+            write_memory,
+        } => run(
+            &bundle,
+            &profile,
+            &events,
+            memory.as_deref(),
+            explain,
+            write_memory.as_deref(),
+        ),
+        Command::Merge {
+            bundle,
+            memories,
+            output,
+        } => merge(&bundle, &memories, output.as_deref()),
+        Command::Graph { path, output, svg } => graph(&path, output.as_deref(), svg.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Findings) => ExitCode::from(1),
+        Err(Failure::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn style() -> Style {
+    Style {
+        color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn load(path: &Path) -> Result<RuleSet, Failure> {
+    RuleSet::from_path(path).map_err(|e| Failure::Input(e.to_string()))
+}
+
+/// Compile, printing diagnostics (warnings too) to stderr.
+fn compile(path: &Path) -> Result<(RuleSet, Compiled), Failure> {
+    let set = load(path)?;
+    match set.compile() {
+        Ok(c) => {
+            if !c.warnings.is_empty() {
+                eprint!("{}", render::render_all(&c.warnings, &set.sources, style()));
+            }
+            Ok((set, c))
+        }
+        Err(diags) => {
+            eprint!("{}", render::render_all(&diags, &set.sources, style()));
+            Err(Failure::Findings)
+        }
+    }
+}
+
+fn bundle_of(c: &Compiled) -> Result<Bundle, Failure> {
+    Bundle::new(c.graph.clone()).map_err(|e| {
+        Failure::Input(format!(
+            "internal error: the compiled graph is invalid: {e}"
+        ))
+    })
+}
+
+fn check(path: &Path, format: OutputFormat) -> Outcome {
+    let set = load(path)?;
+    let (model, diags) = set.check();
+    if format == OutputFormat::Json {
+        println!("{}", render::to_json(&diags, &set.sources));
+    } else {
+        eprint!("{}", render::render_all(&diags, &set.sources, style()));
+    }
+    match model {
+        Some(m) => {
+            if format == OutputFormat::Human {
+                println!(
+                    "ok: {} rules, {} segments, {} tests in {} file{}",
+                    m.rules.len(),
+                    m.segments.len(),
+                    m.tests.len(),
+                    set.sources.len(),
+                    if set.sources.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(())
+        }
+        None => Err(Failure::Findings),
+    }
+}
+
+/// The `.rules` files a path names (a file, or the files inside a folder).
+fn rules_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn fmt(paths: &[PathBuf], check_only: bool) -> Outcome {
+    let mut unformatted = Vec::new();
+    let mut broken = false;
+    for path in paths {
+        for file in rules_files(path)? {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+            let mut sources = omnirule_dsl::source::Sources::new();
+            let id = sources.add(file.display().to_string(), text.clone());
+            match parser::parse(id, &text) {
+                Err(diags) => {
+                    eprint!("{}", render::render_all(&diags, &sources, style()));
+                    broken = true;
+                }
+                Ok(ast) => {
+                    let formatted = format::format(&ast);
+                    if formatted != text {
+                        if check_only {
+                            unformatted.push(file.clone());
+                        } else {
+                            std::fs::write(&file, formatted)
+                                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+                            println!("formatted {}", file.display());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for f in &unformatted {
+        println!("not formatted: {}", f.display());
+    }
+    if broken || !unformatted.is_empty() {
+        return Err(Failure::Findings);
+    }
+    Ok(())
+}
+
+fn test(paths: &[PathBuf]) -> Outcome {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    for path in paths {
+        let (set, compiled) = match compile(path) {
+            Ok(c) => c,
+            Err(Failure::Findings) => {
+                let _ = writeln!(out, "{}: does not compile", path.display());
+                failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let bundle = bundle_of(&compiled)?;
+        let results = omnirule_dsl::testing::run_tests(&compiled.model.tests, &bundle);
+        if results.is_empty() {
+            let _ = writeln!(out, "{}: no tests", path.display());
+        }
+        for r in results {
+            if r.passed() {
+                passed += 1;
+                let _ = writeln!(out, "test {} :: {} ... ok", path.display(), r.name);
+                continue;
+            }
+            failed += 1;
+            let _ = writeln!(out, "test {} :: {} ... FAILED", path.display(), r.name);
+            for f in &r.failures {
+                let at = set
+                    .sources
+                    .get(f.span.file)
+                    .map(|s| {
+                        let (l, c) = s.line_col(f.span.start as usize);
+                        format!("{}:{l}:{c}", s.name)
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(out, "    {at}: {}", f.message);
+                if f.actual.is_empty() {
+                    let _ = writeln!(out, "    actual decisions: none");
+                } else {
+                    let _ = writeln!(out, "    actual decisions:");
+                    for d in &f.actual {
+                        let _ = writeln!(
+                            out,
+                            "      {}",
+                            serde_json::to_string(d).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(Failure::Findings);
+    }
+    Ok(())
+}
+
+fn build(path: &Path, output: &Path, json: bool) -> Outcome {
+    let (_, compiled) = compile(path)?;
+    let bundle = bundle_of(&compiled)?;
+    let bytes = if json {
+        bundle.to_json().into_bytes()
+    } else {
+        bundle.to_bytes()
+    };
+    std::fs::write(output, &bytes)
+        .map_err(|e| Failure::Input(format!("{}: {e}", output.display())))?;
+    eprintln!(
+        "wrote {} ({} bytes, {} rules, hash {})",
+        output.display(),
+        bytes.len(),
+        compiled.graph.rules.len(),
+        bundle.hash_hex()
+    );
+    Ok(())
+}
+
+/// A bundle file (binary, or its JSON form) or a rule set to compile on the fly.
+fn open_bundle(path: &Path) -> Result<Bundle, Failure> {
+    if path.is_file() {
+        let bytes =
+            std::fs::read(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        if bytes.starts_with(b"OMNIRULE") {
+            return Bundle::from_bytes(&bytes)
+                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())));
+        }
+        if path.extension().is_some_and(|x| x == "json") {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Failure::Input(format!("{}: not UTF-8 text", path.display())))?;
+            return Bundle::from_json(&text)
+                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())));
+        }
+        if path.extension().is_some_and(|x| x != "rules") {
+            return Err(Failure::Input(format!(
+                "{}: not an Omnirule bundle (expected a bundle, its JSON form, or a `.rules` file)",
+                path.display()
+            )));
+        }
+    }
+    let (_, compiled) = compile(path)?;
+    bundle_of(&compiled)
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::Input(format!(
+            "{}:{}: malformed JSON: {e}",
+            path.display(),
+            e.line()
+        ))
+    })
+}
+
+fn run(
+    bundle_path: &Path,
+    profile_path: &Path,
+    events_path: &Path,
+    memory_path: Option<&Path>,
+    explain: bool,
+    write_memory: Option<&Path>,
+) -> Outcome {
+    let bundle = open_bundle(bundle_path)?;
+    let profile = Profile::from_json(&bundle, &read_json(profile_path)?)
+        .map_err(|e| Failure::Input(format!("{}: {e}", profile_path.display())))?;
+    let mut memory = match memory_path {
+        None => Memory::default(),
+        Some(p) => read_memory(p)?,
+    };
+    let text = std::fs::read_to_string(events_path)
+        .map_err(|e| Failure::Input(format!("{}: {e}", events_path.display())))?;
+    // Parse and validate every line before evaluating any: bad input changes nothing.
+    let mut events = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = format!("{}:{n}", events_path.display());
+        let mut json: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Failure::Input(format!("{at}: malformed JSON: {e}")))?;
+        if let Some(obj) = json.as_object_mut() {
+            obj.entry("id")
+                .or_insert_with(|| serde_json::Value::String(format!("line-{n}")));
+        }
+        let event =
+            Event::from_json(&bundle, &json).map_err(|e| Failure::Input(format!("{at}: {e}")))?;
+        let id = json.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        events.push((id, event));
+    }
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    for (id, event) in &events {
+        let mut line = serde_json::Map::new();
+        line.insert("event".into(), id.clone());
+        if explain {
+            let (evaluation, explanation) =
+                omnirule_engine::explain(&bundle, &memory, &profile, event);
+            line.insert(
+                "decisions".into(),
+                serde_json::to_value(&evaluation.decisions).unwrap_or_default(),
+            );
+            line.insert(
+                "explanation".into(),
+                serde_json::to_value(&explanation).unwrap_or_default(),
+            );
+            memory = evaluation.memory;
+        } else {
+            let evaluation = omnirule_engine::evaluate(&bundle, &memory, &profile, event);
+            line.insert(
+                "decisions".into(),
+                serde_json::to_value(&evaluation.decisions).unwrap_or_default(),
+            );
+            memory = evaluation.memory;
+        }
+        let _ = writeln!(out, "{}", serde_json::Value::Object(line));
+    }
+    if let Some(p) = write_memory {
+        std::fs::write(p, memory.to_json())
+            .map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+fn read_memory(path: &Path) -> Result<Memory, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+    Memory::from_json(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
+}
+
+fn merge(bundle_path: &Path, memories: &[PathBuf], output: Option<&Path>) -> Outcome {
+    let bundle = open_bundle(bundle_path)?;
+    let mut merged = Memory::default();
+    for m in memories {
+        merged = merged.merge(&read_memory(m)?, &bundle);
+    }
+    let json = merged.to_json();
+    match output {
+        Some(p) => {
+            std::fs::write(p, json).map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
+}
+
+fn graph(path: &Path, output: Option<&Path>, svg: Option<&Path>) -> Outcome {
+    let (_, compiled) = compile(path)?;
+    let dot = omnirule_dsl::dot::to_dot(&compiled.graph);
+    match output {
+        Some(p) => {
+            std::fs::write(p, &dot).map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?
+        }
+        None => print!("{dot}"),
+    }
+    if let Some(svg) = svg {
+        let child = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .arg("-o")
+            .arg(svg)
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let mut child = child.map_err(|_| {
+            Failure::Input("Graphviz `dot` is not installed (apt-get install graphviz); the DOT text was written".into())
+        })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(dot.as_bytes());
+        }
+        let status = child
+            .wait()
+            .map_err(|e| Failure::Input(format!("dot: {e}")))?;
+        if !status.success() {
+            return Err(Failure::Input(format!("dot failed ({status})")));
+        }
+        eprintln!("wrote {}", svg.display());
+    }
+    Ok(())
+}

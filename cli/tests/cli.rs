@@ -1,0 +1,265 @@
+//! The `omnirule` command as users run it: every verb, its exit codes, and clear one-line
+//! errors naming the file (and line) on bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn omnirule(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_omnirule"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("omnirule-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn every_verb_has_help() {
+    for verb in ["check", "fmt", "test", "build", "run", "graph", "merge"] {
+        let out = omnirule(&[verb, "--help"]);
+        assert!(out.status.success(), "{verb} --help failed");
+        assert!(text(&out.stdout).contains("Usage"), "{verb}");
+    }
+}
+
+#[test]
+fn check_reports_ok_and_errors_with_exit_codes() {
+    let ok = omnirule(&["check", &example("02-knitwear-in-store")]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with("ok: 3 rules"));
+
+    let bad = tmp("bad.rules");
+    let src = std::fs::read_to_string(root().join("examples/02-knitwear-in-store/knitwear.rules"))
+        .unwrap()
+        .replace("v.category == \"knitwear\"", "v.categry == \"knitwear\"");
+    std::fs::write(&bad, src).unwrap();
+    let out = omnirule(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E0102]"), "{err}");
+    assert!(err.contains("bad.rules:"), "{err}");
+    assert!(err.contains("did you mean `category`?"), "{err}");
+
+    let out = omnirule(&["check", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["code"], "E0102");
+}
+
+#[test]
+fn test_runs_every_example_and_ends_with_a_summary() {
+    let dirs: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["test"];
+    args.extend(dirs.iter().map(String::as_str));
+    let out = omnirule(&args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+}
+
+#[test]
+fn a_failing_test_shows_the_expectation_and_the_actual_decisions() {
+    let src = std::fs::read_to_string(root().join("examples/02-knitwear-in-store/knitwear.rules"))
+        .unwrap()
+        .replacen(
+            "expect offer { code: \"KNIT20\", sku: \"SW-1\" }",
+            "expect offer { code: \"KNIT30\" }",
+            1,
+        );
+    let f = tmp("failing.rules");
+    std::fs::write(&f, src).unwrap();
+    let out = omnirule(&["test", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(stdout.contains("KNIT30"), "{stdout}");
+    assert!(
+        stdout.contains("\"KNIT20\""),
+        "actual decisions are shown: {stdout}"
+    );
+    assert!(
+        stdout.lines().last().unwrap().ends_with("1 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn fmt_check_names_unformatted_files() {
+    let f = tmp("messy.rules");
+    let src = std::fs::read_to_string(root().join("examples/02-knitwear-in-store/knitwear.rules"))
+        .unwrap()
+        .replace("  on beacon_enter\n", "      on    beacon_enter\n");
+    std::fs::write(&f, &src).unwrap();
+    let out = omnirule(&["fmt", "--check", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("messy.rules"));
+    let out = omnirule(&["fmt", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = omnirule(&["fmt", "--check", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn build_then_run_with_explain_and_memory() {
+    let bundle = tmp("k.bundle");
+    let out = omnirule(&[
+        "build",
+        &example("02-knitwear-in-store"),
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json_bundle = tmp("k.json");
+    let out = omnirule(&[
+        "build",
+        &example("02-knitwear-in-store"),
+        "-o",
+        json_bundle.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let memory = tmp("memory.json");
+    for b in [&bundle, &json_bundle] {
+        let out = omnirule(&[
+            "run",
+            b.to_str().unwrap(),
+            "--profile",
+            &format!("{}/profile.json", example("02-knitwear-in-store")),
+            "--events",
+            &format!("{}/events.jsonl", example("02-knitwear-in-store")),
+            "--explain",
+            "--write-memory",
+            memory.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let lines: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[2]["decisions"].to_string().contains("KNIT20"));
+        assert!(lines[2]["explanation"].is_array() || lines[2]["explanation"].is_object());
+        // After the purchase of SW-1 it is not offered again.
+        assert!(!lines[4]["decisions"].to_string().contains("KNIT20"));
+    }
+    let kept = std::fs::read_to_string(&memory).unwrap();
+    assert!(kept.contains("SW-1"), "{kept}");
+    // Merging a memory with itself changes nothing.
+    let out = omnirule(&[
+        "merge",
+        bundle.to_str().unwrap(),
+        memory.to_str().unwrap(),
+        memory.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_with_exit_code_2() {
+    let profile = format!("{}/profile.json", example("02-knitwear-in-store"));
+    let rules = example("02-knitwear-in-store");
+    let events = tmp("bad-events.jsonl");
+    std::fs::write(&events, "{\"type\": \"page_view\", \"id\": \"1\", \"time\": 0, \"sku\": \"a\", \"category\": \"b\", \"price\": 1}\n{not json}\n").unwrap();
+    let out = omnirule(&[
+        "run",
+        &rules,
+        "--profile",
+        &profile,
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad-events.jsonl:2"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is evaluated when the input is bad"
+    );
+
+    std::fs::write(&events, "{\"type\": \"page_view\", \"id\": \"1\", \"time\": 0, \"sku\": 5, \"category\": \"b\", \"price\": 1}\n").unwrap();
+    let out = omnirule(&[
+        "run",
+        &rules,
+        "--profile",
+        &profile,
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad-events.jsonl:1") && err.contains("sku"),
+        "{err}"
+    );
+
+    let out = omnirule(&["check", "/no/such/place"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/place"));
+
+    let corrupt = tmp("corrupt.bundle");
+    let out = omnirule(&["build", &rules, "-o", corrupt.to_str().unwrap()]);
+    assert!(out.status.success());
+    let mut bytes = std::fs::read(&corrupt).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let out = omnirule(&[
+        "run",
+        corrupt.to_str().unwrap(),
+        "--profile",
+        &profile,
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("corrupt.bundle"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn graph_draws_events_rules_and_shared_history() {
+    let out = omnirule(&["graph", &example("05-segments")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    assert!(dot.starts_with("digraph omnirule {"));
+    assert!(
+        dot.contains("\"event:page_view\" -> \"rule:hero_loyal\""),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"segment:loyal\" -> \"rule:hero_loyal\""),
+        "{dot}"
+    );
+    assert!(dot.contains("cluster_home_hero"), "{dot}");
+}

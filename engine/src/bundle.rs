@@ -1,0 +1,429 @@
+//! Bundles: a validated rule graph, its versioned byte and JSON forms, and the per-bundle
+//! evaluation plan.
+//!
+//! Binary layout (all integers little-endian), 48 bytes of header then the body:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0  | 8  | magic `b"OMNIRULE"` |
+//! | 8  | 2  | format version (`1`) |
+//! | 10 | 2  | flags: must be 0 in format 1. Bit 0 is reserved for "a signature follows the body" (a later format will define the signature block after the body; this engine refuses flags it does not know rather than ignore a signature) |
+//! | 12 | 32 | SHA-256 of the body |
+//! | 44 | 4  | body length |
+//! | 48 | n  | body: the [`Graph`] in postcard |
+//!
+//! The hash makes corruption a clear error instead of a strange graph; the version lets an old
+//! engine refuse a newer bundle with a sentence telling the operator to upgrade. Every decoder
+//! ends in [`Graph::validate`], so a [`Bundle`] value is always safe to evaluate.
+//!
+//! The JSON form (`to_json`/`from_json`) carries the same header fields (`format`, `version`,
+//! `hash`) and the graph, for debugging; its hash is checked too.
+//!
+//! A bundle also carries a [`Plan`]: facts derived once from the graph at load time (name
+//! indexes, which expression nodes and queries are independent of binding slots and so can be
+//! memoised per event) so that evaluation does not recompute them per event.
+
+use crate::graph::{EventTypeId, Graph, GroupId, Node, RuleId};
+use crate::validate::{self, GraphError};
+use crate::value::hex;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `b"OMNIRULE"`.
+pub const MAGIC: &[u8; 8] = b"OMNIRULE";
+/// The bundle format this engine writes and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 48;
+/// The `format` field of the JSON form.
+pub const JSON_FORMAT: &str = "omnirule-bundle";
+
+/// Why a bundle was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleError {
+    /// The bytes do not start with the magic (or the JSON has no bundle `format`).
+    NotABundle,
+    /// Fewer bytes than the header or the declared body length need.
+    Truncated { expected: usize, got: usize },
+    /// Bytes after the declared body.
+    TrailingBytes { extra: usize },
+    /// A format version this engine does not read.
+    UnsupportedVersion { found: u16, supported: u16 },
+    /// Header flags this engine does not know (e.g. a signature).
+    UnsupportedFlags(u16),
+    /// The body does not match the header's hash.
+    Corrupted { expected: String, actual: String },
+    /// The body (or the JSON) could not be decoded.
+    Decode(String),
+    /// The graph decoded but is not valid.
+    InvalidGraph(GraphError),
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleError::NotABundle => f.write_str("not an Omnirule bundle"),
+            BundleError::Truncated { expected, got } => write!(
+                f,
+                "the bundle is truncated: expected {expected} bytes, got {got}"
+            ),
+            BundleError::TrailingBytes { extra } => {
+                write!(f, "the bundle has {extra} unexpected bytes after its body")
+            }
+            BundleError::UnsupportedVersion { found, supported } if found > supported => write!(
+                f,
+                "bundle format {found} is newer than this engine supports ({supported}); upgrade the engine"
+            ),
+            BundleError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "bundle format {found} is not supported (this engine reads format {supported})"
+            ),
+            BundleError::UnsupportedFlags(flags) => write!(
+                f,
+                "the bundle has header flags {flags:#06x} (e.g. a signature) that this engine does not support; upgrade the engine"
+            ),
+            BundleError::Corrupted { expected, actual } => write!(
+                f,
+                "the bundle is corrupted: its content hash is {actual} but its header says {expected}"
+            ),
+            BundleError::Decode(e) => write!(f, "the bundle could not be decoded: {e}"),
+            BundleError::InvalidGraph(e) => write!(f, "the bundle's rule graph is invalid: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BundleError {}
+
+impl From<GraphError> for BundleError {
+    fn from(e: GraphError) -> Self {
+        BundleError::InvalidGraph(e)
+    }
+}
+
+/// A validated rule graph, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    graph: Graph,
+    body: Vec<u8>,
+    hash: [u8; 32],
+    plan: Plan,
+}
+
+impl PartialEq for Bundle {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.body == other.body
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JsonBundle {
+    format: String,
+    version: u16,
+    hash: String,
+    graph: Graph,
+}
+
+impl Bundle {
+    /// Validates the graph and wraps it.
+    pub fn new(graph: Graph) -> Result<Bundle, BundleError> {
+        graph.validate()?;
+        let body = postcard::to_allocvec(&graph).map_err(|e| BundleError::Decode(e.to_string()))?;
+        let hash: [u8; 32] = Sha256::digest(&body).into();
+        let plan = Plan::new(&graph);
+        Ok(Bundle {
+            graph,
+            body,
+            hash,
+            plan,
+        })
+    }
+
+    /// Decodes bundle bytes (see the module documentation for the layout).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let magic_len = MAGIC.len().min(bytes.len());
+        if bytes.get(..magic_len) != MAGIC.get(..magic_len) || bytes.is_empty() {
+            return Err(BundleError::NotABundle);
+        }
+        let header = bytes.get(..HEADER_LEN).ok_or(BundleError::Truncated {
+            expected: HEADER_LEN,
+            got: bytes.len(),
+        })?;
+        let u16_at = |i: usize| {
+            header
+                .get(i..i + 2)
+                .and_then(|s| <[u8; 2]>::try_from(s).ok())
+                .map_or(0, u16::from_le_bytes)
+        };
+        let version = u16_at(8);
+        if version != FORMAT_VERSION {
+            return Err(BundleError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let flags = u16_at(10);
+        if flags != 0 {
+            return Err(BundleError::UnsupportedFlags(flags));
+        }
+        let mut expected_hash = [0u8; 32];
+        if let Some(h) = header.get(12..44) {
+            expected_hash.copy_from_slice(h);
+        }
+        let body_len = header
+            .get(44..48)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map_or(0, u32::from_le_bytes) as usize;
+        let total = HEADER_LEN.saturating_add(body_len);
+        if bytes.len() < total {
+            return Err(BundleError::Truncated {
+                expected: total,
+                got: bytes.len(),
+            });
+        }
+        if bytes.len() > total {
+            return Err(BundleError::TrailingBytes {
+                extra: bytes.len() - total,
+            });
+        }
+        let body = bytes.get(HEADER_LEN..total).unwrap_or_default();
+        let hash: [u8; 32] = Sha256::digest(body).into();
+        if hash != expected_hash {
+            return Err(BundleError::Corrupted {
+                expected: hex(&expected_hash),
+                actual: hex(&hash),
+            });
+        }
+        let (graph, rest) = postcard::take_from_bytes::<Graph>(body)
+            .map_err(|e| BundleError::Decode(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(BundleError::Decode(format!(
+                "{} bytes left over after the graph",
+                rest.len()
+            )));
+        }
+        graph.validate()?;
+        let plan = Plan::new(&graph);
+        Ok(Bundle {
+            graph,
+            body: body.to_vec(),
+            hash,
+            plan,
+        })
+    }
+
+    /// The bundle's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&self.hash);
+        let len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// The JSON form: `{"format": "omnirule-bundle", "version": 1, "hash": "<sha-256 hex of
+    /// the binary body>", "graph": {...}}`, pretty-printed.
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            format: &'a str,
+            version: u16,
+            hash: String,
+            graph: &'a Graph,
+        }
+        serde_json::to_string_pretty(&Out {
+            format: JSON_FORMAT,
+            version: FORMAT_VERSION,
+            hash: self.hash_hex(),
+            graph: &self.graph,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Decodes the JSON form; the hash in it must match the graph.
+    pub fn from_json(text: &str) -> Result<Bundle, BundleError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| BundleError::Decode(e.to_string()))?;
+        if value.get("format").and_then(serde_json::Value::as_str) != Some(JSON_FORMAT) {
+            return Err(BundleError::NotABundle);
+        }
+        match value.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(BundleError::UnsupportedVersion {
+                    found: u16::try_from(v).unwrap_or(u16::MAX),
+                    supported: FORMAT_VERSION,
+                });
+            }
+            None => return Err(BundleError::Decode("the `version` field is missing".into())),
+        }
+        let parsed: JsonBundle =
+            serde_json::from_value(value).map_err(|e| BundleError::Decode(e.to_string()))?;
+        let bundle = Bundle::new(parsed.graph)?;
+        if bundle.hash_hex() != parsed.hash.to_ascii_lowercase() {
+            return Err(BundleError::Corrupted {
+                expected: parsed.hash,
+                actual: bundle.hash_hex(),
+            });
+        }
+        Ok(bundle)
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// SHA-256 of the binary body, lower-case hex: the bundle's identity.
+    pub fn hash_hex(&self) -> String {
+        hex(&self.hash)
+    }
+
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The id of an event type by name.
+    pub fn event_type(&self, name: &str) -> Option<EventTypeId> {
+        self.plan.event_by_name.get(name).copied()
+    }
+}
+
+/// Facts derived from a valid graph once, at load time.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub event_by_name: BTreeMap<String, EventTypeId>,
+    pub rule_by_name: BTreeMap<String, RuleId>,
+    pub group_by_name: BTreeMap<String, GroupId>,
+    /// Per event type: index into `graph.triggers`.
+    pub trigger_of: Vec<Option<usize>>,
+    /// Per node: it reads no binding slot (directly or through a query's `since`/`where`), so
+    /// its value is the same everywhere during one event and is memoised.
+    pub node_pure: Vec<bool>,
+    /// Per query: its matches do not depend on binding slots.
+    pub query_pure: Vec<bool>,
+}
+
+/// A set of binding slots (at most [`validate::MAX_SLOTS`]).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Slots([u64; 4]);
+
+impl Slots {
+    fn with(mut self, s: u16) -> Self {
+        let s = usize::from(s);
+        if let Some(w) = self.0.get_mut(s / 64) {
+            *w |= 1u64 << (s % 64);
+        }
+        self
+    }
+    fn without(mut self, s: u16) -> Self {
+        let s = usize::from(s);
+        if let Some(w) = self.0.get_mut(s / 64) {
+            *w &= !(1u64 << (s % 64));
+        }
+        self
+    }
+    fn union(mut self, o: Slots) -> Self {
+        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
+            *a |= *b;
+        }
+        self
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+}
+
+impl Plan {
+    fn new(g: &Graph) -> Plan {
+        let mut free = vec![Slots::default(); g.nodes.len()];
+        let mut qfree = vec![Slots::default(); g.queries.len()];
+        let mut qdone = vec![false; g.queries.len()];
+        for (i, node) in g.nodes.iter().enumerate() {
+            let mut f = Slots::default();
+            for c in validate::node_children(node) {
+                f = f.union(free.get(c as usize).copied().unwrap_or_default());
+            }
+            if let Node::Bound(s) = node {
+                f = f.with(*s);
+            }
+            if let Some(q) = validate::node_query(node) {
+                let qf = match g.queries.get(q as usize) {
+                    Some(query) => {
+                        let mut qf = query
+                            .filter
+                            .and_then(|n| free.get(n as usize).copied())
+                            .unwrap_or_default()
+                            .without(query.slot);
+                        if let Some(s) = query.since {
+                            qf = qf.with(s);
+                        }
+                        qf
+                    }
+                    None => Slots::default(),
+                };
+                if let Some(x) = qfree.get_mut(q as usize) {
+                    *x = qf;
+                }
+                if let Some(x) = qdone.get_mut(q as usize) {
+                    *x = true;
+                }
+                f = f.union(qf);
+            }
+            if let Some(x) = free.get_mut(i) {
+                *x = f;
+            }
+        }
+        // Queries only used by binding conditions were not reached through a node.
+        for (q, query) in g.queries.iter().enumerate() {
+            if qdone.get(q) == Some(&true) {
+                continue;
+            }
+            let mut qf = query
+                .filter
+                .and_then(|n| free.get(n as usize).copied())
+                .unwrap_or_default()
+                .without(query.slot);
+            if let Some(s) = query.since {
+                qf = qf.with(s);
+            }
+            if let Some(x) = qfree.get_mut(q) {
+                *x = qf;
+            }
+        }
+        let mut trigger_of = vec![None; g.schema.events.len()];
+        for (i, t) in g.triggers.iter().enumerate() {
+            if let Some(x) = trigger_of.get_mut(t.event as usize) {
+                *x = Some(i);
+            }
+        }
+        let idx = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        Plan {
+            event_by_name: g
+                .schema
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.name.clone(), idx(i)))
+                .collect(),
+            rule_by_name: g
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), idx(i)))
+                .collect(),
+            group_by_name: g
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), idx(i)))
+                .collect(),
+            trigger_of,
+            node_pure: free.iter().map(Slots::is_empty).collect(),
+            query_pure: qfree.iter().map(Slots::is_empty).collect(),
+        }
+    }
+}

@@ -1,0 +1,926 @@
+//! Evaluation: `evaluate(bundle, memory, profile, event) -> decisions + memory'`.
+//!
+//! Why it is shaped this way:
+//! - **Pure and infallible.** Everything that can be wrong with input was refused earlier
+//!   (bundle validation, input parsing); what remains (an ill-typed field from a Rust caller,
+//!   an unknown event type, a missing binding) evaluates to *missing* and compares false.
+//!   There is no clock (`now` is the event's time), no randomness (splits hash with FNV-1a) and
+//!   no global state; iteration orders are all defined, so results are byte-identical on
+//!   every runtime.
+//! - **Work only for triggered rules, shared work once.** Rules are reached through the
+//!   event type's trigger. Expression nodes and history queries that do not depend on binding
+//!   slots (the plan computed at bundle load) are memoised per event, so a segment, condition
+//!   or query shared by many rules (the compiler hash-conses them) is evaluated once.
+//! - **Bindings by backtracking.** `seen E as x` conditions are solved with continuations:
+//!   `and` solves its parts left to right, each under the bindings of the previous ones; `or`
+//!   tries its branches in order; `not` succeeds when its inner condition has no solution
+//!   (its bindings do not escape); a binding tries candidates newest first. The first complete
+//!   solution wins and its bindings evaluate the `do` params.
+//! - **Bounded recursion.** Validation bounds nesting; a depth counter makes any remaining
+//!   path (segments within segments) give up with *missing* instead of exhausting the stack.
+//!
+//! Documented choices where the language leaves room: division by zero (and any arithmetic
+//! giving NaN or an infinity, or a time out of range) yields missing; `duration * number` is
+//! rounded to the nearest millisecond; a param whose value is missing is left out of the
+//! decision's params; an event value renders as its id in text.
+
+use crate::bundle::{Bundle, Plan};
+use crate::explain::{Explanation, RuleExplanation, RuleOutcome};
+use crate::graph::{
+    ActionCall, ArithOp, Cap, CmpOp, Cond, CondId, Func, Graph, Meta, Millis, Node, NodeId,
+    Outcome, Piece, QueryId, Rule, RuleId, SegmentId,
+};
+use crate::input::{Event, Profile};
+use crate::memory::{Firing, Memory, RememberedEvent};
+use crate::schedule::{self, ScheduleMiss};
+use crate::value::{MAX_TIME_MS, Value, number};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Nested evaluation steps (nodes and conditions) before evaluation gives up with missing.
+/// Validation keeps a single rule well within it; it only bounds chains of segments.
+pub const MAX_EVAL_DEPTH: u32 = 1500;
+
+/// One thing a host should do (or, for a split's control arm, log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub rule: String,
+    /// `None` for a split's control arm.
+    pub action: Option<String>,
+    /// Evaluated params, by name (missing values are left out).
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub group: Option<String>,
+    pub experiment: Option<String>,
+    pub variant: Option<String>,
+}
+
+/// The result of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// In decision order: priority descending, then file order, then each rule's actions in
+    /// written order.
+    pub decisions: Vec<Decision>,
+    /// The customer's memory after the event (pruned).
+    pub memory: Memory,
+}
+
+/// FNV-1a, 32 bits: the split hash. `""` → `0x811c9dc5`, `"a"` → `0xe40c292c`.
+pub fn fnv1a32(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The bucket (0..10,000) of a unit in an experiment: FNV-1a of `NAME:unit` modulo 10,000.
+pub fn split_bucket(experiment: &str, unit: &str) -> u32 {
+    let mut key = String::with_capacity(experiment.len() + 1 + unit.len());
+    key.push_str(experiment);
+    key.push(':');
+    key.push_str(unit);
+    fnv1a32(key.as_bytes()) % 10_000
+}
+
+/// Evaluates one event. Never fails and never panics. An event whose id the memory already
+/// holds yields no decisions and returns the memory unchanged.
+pub fn evaluate(bundle: &Bundle, memory: &Memory, profile: &Profile, event: &Event) -> Evaluation {
+    run(bundle, memory, profile, event, None)
+}
+
+/// [`evaluate`], plus why each triggered rule fired or not.
+pub fn explain(
+    bundle: &Bundle,
+    memory: &Memory,
+    profile: &Profile,
+    event: &Event,
+) -> (Evaluation, Explanation) {
+    let mut why = Explanation {
+        event: event.id().to_string(),
+        duplicate: memory.contains_id(event.id()),
+        rules: Vec::new(),
+    };
+    let evaluation = run(bundle, memory, profile, event, Some(&mut why.rules));
+    (evaluation, why)
+}
+
+fn run(
+    bundle: &Bundle,
+    memory: &Memory,
+    profile: &Profile,
+    event: &Event,
+    mut why: Option<&mut Vec<RuleExplanation>>,
+) -> Evaluation {
+    if memory.contains_id(event.id()) {
+        return Evaluation {
+            decisions: Vec::new(),
+            memory: memory.clone(),
+        };
+    }
+    let g = bundle.graph();
+    let plan = bundle.plan();
+    let mut cx = Ctx::new(bundle, memory, profile, event);
+    let mut decisions = Vec::new();
+    let mut firings = Vec::new();
+    let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
+    let rules = plan
+        .trigger_of
+        .get(event.event_type as usize)
+        .copied()
+        .flatten()
+        .and_then(|t| g.triggers.get(t))
+        .map_or(&[][..], |t| t.rules.as_slice());
+    for &rid in rules {
+        let Some(rule) = g.rules.get(rid as usize) else {
+            continue;
+        };
+        let outcome = cx.rule(rule, &winners, &mut decisions, why.is_some());
+        if let RuleOutcome::Fired { .. } = outcome {
+            let group = rule.group.and_then(|gid| g.groups.get(gid as usize));
+            if let Some(w) = rule.group.and_then(|gid| winners.get_mut(gid as usize)) {
+                *w = Some(rid);
+            }
+            if rule.cap.is_some() || group.is_some_and(|grp| grp.cap.is_some()) {
+                firings.push(Firing {
+                    rule: Arc::from(rule.name.as_str()),
+                    time: event.time,
+                    event: event.id.clone(),
+                    group: group.map(|grp| Arc::from(grp.name.as_str())),
+                });
+            }
+        }
+        if let Some(w) = why.as_deref_mut() {
+            w.push(RuleExplanation {
+                rule: rule.name.clone(),
+                outcome,
+            });
+        }
+    }
+    let remembered = cx.remembered();
+    let mut memory = memory.clone();
+    memory.record(bundle, &event.id, event.time, remembered, firings);
+    Evaluation { decisions, memory }
+}
+
+/// A binding environment: per slot, the index of the bound remembered event.
+type Env = Vec<Option<u32>>;
+/// A continuation: what must also hold under the bindings found so far.
+type Cont<'k, 'a> = &'k mut dyn FnMut(&mut Ctx<'a>, &mut Env) -> bool;
+
+struct Ctx<'a> {
+    g: &'a Graph,
+    plan: &'a Plan,
+    mem: &'a [Arc<RememberedEvent>],
+    firings: &'a [Firing],
+    profile: &'a Profile,
+    event: &'a Event,
+    /// Per schema consent purpose: the profile holds it.
+    consent_ok: Vec<bool>,
+    /// Memoised values of slot-independent nodes.
+    cache: Vec<Option<Value>>,
+    /// Memoised matches (newest first) of slot-independent queries.
+    qcache: Vec<Option<Rc<Vec<u32>>>>,
+    /// Per event type: the memory range of its events before the current event.
+    ranges: Vec<Option<(usize, usize)>>,
+    /// Segments being evaluated (a guard against cycles, which validation also refuses).
+    seg_busy: Vec<bool>,
+    depth: u32,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(bundle: &'a Bundle, memory: &'a Memory, profile: &'a Profile, event: &'a Event) -> Self {
+        let g = bundle.graph();
+        Ctx {
+            g,
+            plan: bundle.plan(),
+            mem: memory.event_slice(),
+            firings: memory.firings(),
+            profile,
+            event,
+            consent_ok: g
+                .schema
+                .consents
+                .iter()
+                .map(|c| profile.has_consent(c))
+                .collect(),
+            cache: vec![None; g.nodes.len()],
+            qcache: vec![None; g.queries.len()],
+            ranges: vec![None; g.schema.events.len()],
+            seg_busy: vec![false; g.segments.len()],
+            depth: 0,
+        }
+    }
+
+    fn now(&self) -> Millis {
+        self.event.time
+    }
+
+    // ----- rules -------------------------------------------------------------------------------
+
+    fn rule(
+        &mut self,
+        rule: &'a Rule,
+        winners: &[Option<RuleId>],
+        decisions: &mut Vec<Decision>,
+        explaining: bool,
+    ) -> RuleOutcome {
+        let g = self.g;
+        let missing: Vec<String> = rule
+            .consents
+            .iter()
+            .filter(|c| !self.consent_ok.get(**c as usize).copied().unwrap_or(false))
+            .map(|c| {
+                g.schema
+                    .consents
+                    .get(*c as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        if !missing.is_empty() {
+            return RuleOutcome::NoConsent { missing };
+        }
+        let group = rule.group.and_then(|gid| g.groups.get(gid as usize));
+        if let Some(w) = rule
+            .group
+            .and_then(|gid| winners.get(gid as usize).copied().flatten())
+        {
+            return RuleOutcome::LostTo {
+                winner: g
+                    .rules
+                    .get(w as usize)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+            };
+        }
+        match schedule::check(&rule.schedule, &g.timezone, self.now()) {
+            Ok(()) => {}
+            Err(ScheduleMiss::Inactive) => return RuleOutcome::Inactive,
+            Err(ScheduleMiss::OutsideHours) => return RuleOutcome::OutsideHours,
+            Err(ScheduleMiss::OutsideDays) => return RuleOutcome::OutsideDays,
+        }
+        if let Some(cap) = rule.cap
+            && !self.under_cap(cap, |f| f.rule.as_ref() == rule.name)
+        {
+            return RuleOutcome::CapReached;
+        }
+        if let Some(grp) = group
+            && let Some(cap) = grp.cap
+            && !self.under_cap(cap, |f| f.group.as_deref() == Some(grp.name.as_str()))
+        {
+            return RuleOutcome::GroupCapReached {
+                group: grp.name.clone(),
+            };
+        }
+        let mut env: Env = vec![None; usize::from(rule.slots)];
+        if let Some(when) = rule.when
+            && !self.solve(when, &mut env, &mut |_, _| true)
+        {
+            let condition = if explaining {
+                self.failing_part(when, usize::from(rule.slots))
+            } else {
+                String::new()
+            };
+            return RuleOutcome::ConditionFalse { condition };
+        }
+        let base = Decision {
+            rule: rule.name.clone(),
+            action: None,
+            params: BTreeMap::new(),
+            group: group.map(|grp| grp.name.clone()),
+            experiment: None,
+            variant: None,
+        };
+        match &rule.outcome {
+            Outcome::Actions(calls) => {
+                for call in calls {
+                    decisions.push(self.decision(&base, call, &mut env));
+                }
+                RuleOutcome::Fired { variant: None }
+            }
+            Outcome::Split { name, unit, arms } => {
+                let unit = self.eval(*unit, &mut env);
+                if unit.is_missing() {
+                    return RuleOutcome::SplitUnitMissing;
+                }
+                let bucket = split_bucket(name, &self.text(&unit));
+                let mut upper = 0u32;
+                let arm = arms
+                    .iter()
+                    .find(|a| {
+                        upper = upper.saturating_add(a.basis_points);
+                        bucket < upper
+                    })
+                    .or(arms.last());
+                let Some(arm) = arm else {
+                    return RuleOutcome::SplitUnitMissing;
+                };
+                let variant = arm.variant.clone().unwrap_or_else(|| "control".to_string());
+                let base = Decision {
+                    experiment: Some(name.clone()),
+                    variant: Some(variant.clone()),
+                    ..base
+                };
+                if arm.actions.is_empty() {
+                    // Control (or an arm without actions): reported for exposure logging.
+                    decisions.push(base);
+                } else {
+                    for call in &arm.actions {
+                        decisions.push(self.decision(&base, call, &mut env));
+                    }
+                }
+                RuleOutcome::Fired {
+                    variant: Some(variant),
+                }
+            }
+        }
+    }
+
+    fn decision(&mut self, base: &Decision, call: &ActionCall, env: &mut Env) -> Decision {
+        let mut params = BTreeMap::new();
+        for (name, node) in &call.params {
+            let v = self.eval(*node, env);
+            if !v.is_missing() {
+                params.insert(name.clone(), self.json(&v));
+            }
+        }
+        Decision {
+            action: self
+                .g
+                .schema
+                .actions
+                .get(call.action as usize)
+                .map(|a| a.name.clone()),
+            params,
+            ..base.clone()
+        }
+    }
+
+    /// Whether a cap allows one more firing, counting the matching firing records.
+    fn under_cap(&self, cap: Cap, matches: impl Fn(&Firing) -> bool) -> bool {
+        let now = self.now();
+        let firings = self.firings;
+        match cap {
+            Cap::Once => !firings.iter().any(matches),
+            Cap::Limit { count, per } => {
+                let from = now.saturating_sub(per);
+                let n = firings
+                    .iter()
+                    .filter(|f| f.time >= from && f.time <= now && matches(f))
+                    .count();
+                n < count as usize
+            }
+        }
+    }
+
+    /// For explanations: the source of the part of a false condition that fails first.
+    fn failing_part(&mut self, when: CondId, slots: usize) -> String {
+        let g = self.g;
+        let source = |c: CondId| g.cond_sources.get(c as usize).cloned().unwrap_or_default();
+        if let Some(Cond::And(parts)) = g.conds.get(when as usize) {
+            let mut env: Env = vec![None; slots];
+            for part in parts {
+                if !self.solve(*part, &mut env, &mut |_, _| true) {
+                    return source(*part);
+                }
+            }
+        }
+        source(when)
+    }
+
+    /// The event as memory keeps it, if this customer's consents allow remembering its type.
+    fn remembered(&self) -> Option<RememberedEvent> {
+        let g = self.g;
+        let r = g.retention.get(self.event.event_type as usize)?;
+        r.keep?;
+        let allowed = r.consents.iter().any(|set| {
+            set.iter()
+                .all(|c| self.consent_ok.get(*c as usize).copied().unwrap_or(false))
+        });
+        if !allowed {
+            return None;
+        }
+        let name = g
+            .schema
+            .events
+            .get(self.event.event_type as usize)?
+            .name
+            .as_str();
+        let fields = self
+            .event
+            .fields
+            .iter()
+            .filter(|(k, _)| r.fields.iter().any(|f| f.as_str() == k.as_ref()))
+            .cloned()
+            .collect();
+        Some(RememberedEvent {
+            event_type: Arc::from(name),
+            id: self.event.id.clone(),
+            time: self.event.time,
+            fields,
+        })
+    }
+
+    // ----- conditions --------------------------------------------------------------------------
+
+    /// Solves a condition under `env`, calling `k` on each solution (newest first) until it
+    /// returns true. On success the bindings of the winning solution stay in `env`.
+    fn solve(&mut self, c: CondId, env: &mut Env, k: Cont<'_, 'a>) -> bool {
+        if self.depth >= MAX_EVAL_DEPTH {
+            return false;
+        }
+        self.depth += 1;
+        let g = self.g;
+        let found = match g.conds.get(c as usize) {
+            None => false,
+            Some(Cond::Test(n)) => self.eval(*n, env).truthy() && k(self, env),
+            Some(Cond::And(parts)) => self.solve_seq(parts, 0, env, k),
+            Some(Cond::Or(branches)) => {
+                let mut found = false;
+                for b in branches {
+                    if self.solve(*b, env, k) {
+                        found = true;
+                        break;
+                    }
+                }
+                found
+            }
+            Some(Cond::Not(inner)) => {
+                let saved = env.clone();
+                let inner_holds = self.solve(*inner, env, &mut |_, _| true);
+                *env = saved;
+                !inner_holds && k(self, env)
+            }
+            Some(Cond::Bind { query, slot }) => {
+                let slot = usize::from(*slot);
+                let old = env.get(slot).copied().flatten();
+                self.matches(*query, env, &mut |cx, env, i| {
+                    let Some(s) = env.get_mut(slot) else {
+                        return false;
+                    };
+                    *s = Some(i);
+                    if k(cx, env) {
+                        return true;
+                    }
+                    if let Some(s) = env.get_mut(slot) {
+                        *s = old;
+                    }
+                    false
+                })
+            }
+        };
+        self.depth -= 1;
+        found
+    }
+
+    fn solve_seq(
+        &mut self,
+        parts: &'a [CondId],
+        from: usize,
+        env: &mut Env,
+        k: Cont<'_, 'a>,
+    ) -> bool {
+        let g = self.g;
+        let mut i = from;
+        // Plain tests need no continuation: check them in a loop (keeps the stack shallow).
+        while let Some(Cond::Test(n)) = parts.get(i).and_then(|c| g.conds.get(*c as usize)) {
+            if !self.eval(*n, env).truthy() {
+                return false;
+            }
+            i += 1;
+        }
+        match parts.get(i) {
+            None => k(self, env),
+            Some(c) => self.solve(*c, env, &mut |cx, env| cx.solve_seq(parts, i + 1, env, k)),
+        }
+    }
+
+    fn segment(&mut self, s: SegmentId) -> bool {
+        let g = self.g;
+        let Some(seg) = g.segments.get(s as usize) else {
+            return false;
+        };
+        match self.seg_busy.get_mut(s as usize) {
+            Some(busy) if !*busy => *busy = true,
+            _ => return false,
+        }
+        let mut env: Env = vec![None; usize::from(seg.slots)];
+        let holds = self.solve(seg.cond, &mut env, &mut |_, _| true);
+        if let Some(busy) = self.seg_busy.get_mut(s as usize) {
+            *busy = false;
+        }
+        holds
+    }
+
+    // ----- history -----------------------------------------------------------------------------
+
+    /// The memory range holding events of a type that come before the current event.
+    fn history(&mut self, ty: u32) -> (usize, usize) {
+        if let Some(Some(r)) = self.ranges.get(ty as usize) {
+            return *r;
+        }
+        let Some(name) = self
+            .g
+            .schema
+            .events
+            .get(ty as usize)
+            .map(|e| e.name.as_str())
+        else {
+            return (0, 0);
+        };
+        let mem = self.mem;
+        let lo = mem.partition_point(|e| e.event_type.as_ref() < name);
+        let hi = mem.partition_point(|e| e.event_type.as_ref() <= name);
+        let (now, id) = (self.event.time, self.event.id.as_ref());
+        let cut = mem.get(lo..hi).map_or(0, |s| {
+            s.partition_point(|e| (e.time, e.id.as_ref()) < (now, id))
+        });
+        let r = (lo, lo + cut);
+        if let Some(slot) = self.ranges.get_mut(ty as usize) {
+            *slot = Some(r);
+        }
+        r
+    }
+
+    /// Calls `f` with each event matching a query, newest first, until it returns true.
+    fn matches(
+        &mut self,
+        q: QueryId,
+        env: &mut Env,
+        f: &mut dyn FnMut(&mut Ctx<'a>, &mut Env, u32) -> bool,
+    ) -> bool {
+        if self
+            .plan
+            .query_pure
+            .get(q as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            let list = match self.qcache.get(q as usize).cloned().flatten() {
+                Some(list) => list,
+                None => {
+                    let mut all = Vec::new();
+                    self.scan(q, env, &mut |_, _, i| {
+                        all.push(i);
+                        false
+                    });
+                    let list = Rc::new(all);
+                    if let Some(slot) = self.qcache.get_mut(q as usize) {
+                        *slot = Some(list.clone());
+                    }
+                    list
+                }
+            };
+            for i in list.iter() {
+                if f(self, env, *i) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        self.scan(q, env, f)
+    }
+
+    fn scan(
+        &mut self,
+        q: QueryId,
+        env: &mut Env,
+        f: &mut dyn FnMut(&mut Ctx<'a>, &mut Env, u32) -> bool,
+    ) -> bool {
+        let g = self.g;
+        let mem = self.mem;
+        let Some(query) = g.queries.get(q as usize) else {
+            return false;
+        };
+        let (lo, hi) = self.history(query.event);
+        let min_time = query.within.map(|w| self.now().saturating_sub(w));
+        let since = match query.since {
+            None => None,
+            Some(s) => {
+                let bound = env
+                    .get(usize::from(s))
+                    .copied()
+                    .flatten()
+                    .and_then(|i| mem.get(i as usize));
+                match bound {
+                    Some(e) => Some((e.time, e.id.as_ref())),
+                    // `since` an unbound name: nothing comes after it.
+                    None => return false,
+                }
+            }
+        };
+        let slot = usize::from(query.slot);
+        for i in (lo..hi).rev() {
+            let Some(e) = mem.get(i) else { continue };
+            if min_time.is_some_and(|m| e.time < m) {
+                break;
+            }
+            if since.is_some_and(|s| (e.time, e.id.as_ref()) <= s) {
+                break;
+            }
+            let idx = u32::try_from(i).unwrap_or(u32::MAX);
+            if let Some(filter) = query.filter {
+                let old = env.get(slot).copied().flatten();
+                if let Some(s) = env.get_mut(slot) {
+                    *s = Some(idx);
+                }
+                let ok = self.eval(filter, env).truthy();
+                if let Some(s) = env.get_mut(slot) {
+                    *s = old;
+                }
+                if !ok {
+                    continue;
+                }
+            }
+            if f(self, env, idx) {
+                return true;
+            }
+        }
+        false
+    }
+
+    // ----- expressions -------------------------------------------------------------------------
+
+    fn eval(&mut self, n: NodeId, env: &mut Env) -> Value {
+        let pure = self
+            .plan
+            .node_pure
+            .get(n as usize)
+            .copied()
+            .unwrap_or(false);
+        if pure && let Some(Some(v)) = self.cache.get(n as usize) {
+            return v.clone();
+        }
+        if self.depth >= MAX_EVAL_DEPTH {
+            return Value::Missing;
+        }
+        self.depth += 1;
+        let v = self.compute(n, env);
+        self.depth -= 1;
+        if pure && let Some(slot) = self.cache.get_mut(n as usize) {
+            *slot = Some(v.clone());
+        }
+        v
+    }
+
+    fn event_value(&self, v: &Value) -> Option<&'a RememberedEvent> {
+        match v {
+            Value::Event(i) => self.mem.get(*i as usize).map(AsRef::as_ref),
+            _ => None,
+        }
+    }
+
+    fn compute(&mut self, n: NodeId, env: &mut Env) -> Value {
+        let g = self.g;
+        let Some(node) = g.nodes.get(n as usize) else {
+            return Value::Missing;
+        };
+        match node {
+            Node::Lit(l) => Value::from_literal(l),
+            Node::Now => Value::Time(self.now()),
+            Node::EventField(name) => self.event.field(name).cloned().unwrap_or_default(),
+            Node::EventMeta(m) => match m {
+                Meta::Id => Value::String(self.event.id.clone()),
+                Meta::Time => Value::Time(self.event.time),
+                Meta::Type => g
+                    .schema
+                    .events
+                    .get(self.event.event_type as usize)
+                    .map_or(Value::Missing, |e| Value::string(&e.name)),
+            },
+            Node::ProfileField(name) => match name.as_str() {
+                "id" => Value::String(self.profile.id.clone()),
+                "consents" => Value::List(
+                    self.profile
+                        .consents
+                        .iter()
+                        .map(|c| Value::String(c.clone()))
+                        .collect(),
+                ),
+                _ => self.profile.field(name).cloned().unwrap_or_default(),
+            },
+            Node::Bound(s) => env
+                .get(usize::from(*s))
+                .copied()
+                .flatten()
+                .map_or(Value::Missing, Value::Event),
+            Node::Field { of, name } => {
+                let v = self.eval(*of, env);
+                self.event_value(&v)
+                    .and_then(|e| e.field(name).cloned())
+                    .unwrap_or_default()
+            }
+            Node::FieldMeta { of, meta } => {
+                let v = self.eval(*of, env);
+                match (self.event_value(&v), meta) {
+                    (Some(e), Meta::Id) => Value::String(e.id.clone()),
+                    (Some(e), Meta::Time) => Value::Time(e.time),
+                    (Some(e), Meta::Type) => Value::String(e.event_type.clone()),
+                    (None, _) => Value::Missing,
+                }
+            }
+            Node::Segment(s) => Value::Bool(self.segment(*s)),
+            Node::Neg(x) => match self.eval(*x, env) {
+                Value::Number(v) => number(-v),
+                Value::Duration(d) => d.checked_neg().map_or(Value::Missing, Value::Duration),
+                _ => Value::Missing,
+            },
+            Node::Not(x) => Value::Bool(!self.eval(*x, env).truthy()),
+            Node::And(a, b) => {
+                Value::Bool(self.eval(*a, env).truthy() && self.eval(*b, env).truthy())
+            }
+            Node::Or(a, b) => {
+                Value::Bool(self.eval(*a, env).truthy() || self.eval(*b, env).truthy())
+            }
+            Node::Cmp(op, a, b) => {
+                let (a, b) = (self.eval(*a, env), self.eval(*b, env));
+                Value::Bool(compare(*op, &a, &b))
+            }
+            Node::Arith(op, a, b) => {
+                let (a, b) = (self.eval(*a, env), self.eval(*b, env));
+                arith(*op, a, b)
+            }
+            Node::Coalesce(a, b) => match self.eval(*a, env) {
+                Value::Missing => self.eval(*b, env),
+                v => v,
+            },
+            Node::Present(x) => Value::Bool(!self.eval(*x, env).is_missing()),
+            Node::Missing(x) => Value::Bool(self.eval(*x, env).is_missing()),
+            Node::In(x, list) => {
+                let (x, list) = (self.eval(*x, env), self.eval(*list, env));
+                Value::Bool(match (&x, &list) {
+                    (Value::Missing, _) => false,
+                    (_, Value::List(items)) => items.iter().any(|i| i.lang_eq(&x)),
+                    _ => false,
+                })
+            }
+            Node::Call(f, args) => {
+                let a = args.first().map(|a| self.eval(*a, env)).unwrap_or_default();
+                let b = args.get(1).map(|b| self.eval(*b, env)).unwrap_or_default();
+                call(*f, &a, &b)
+            }
+            Node::Interp(pieces) => {
+                let mut out = String::new();
+                for p in pieces {
+                    match p {
+                        Piece::Text(t) => out.push_str(t),
+                        Piece::Value(v) => {
+                            let v = self.eval(*v, env);
+                            out.push_str(&self.text(&v));
+                        }
+                    }
+                }
+                Value::String(Arc::from(out))
+            }
+            Node::List(items) => Value::List(items.iter().map(|i| self.eval(*i, env)).collect()),
+            Node::Seen(q) => Value::Bool(self.matches(*q, env, &mut |_, _, _| true)),
+            Node::Count(q) => {
+                let mut count = 0u32;
+                self.matches(*q, env, &mut |_, _, _| {
+                    count = count.saturating_add(1);
+                    false
+                });
+                Value::Number(f64::from(count))
+            }
+            Node::Sum(q, field) => {
+                let mem = self.mem;
+                let mut total = 0.0f64;
+                let mut dur: Option<i64> = None;
+                self.matches(*q, env, &mut |_, _, i| {
+                    match mem.get(i as usize).and_then(|e| e.field(field)) {
+                        Some(Value::Number(v)) => total += v,
+                        Some(Value::Duration(d)) => {
+                            dur = Some(dur.unwrap_or(0).saturating_add(*d));
+                        }
+                        _ => {}
+                    }
+                    false
+                });
+                match dur {
+                    Some(d) if total == 0.0 => Value::Duration(d),
+                    _ => number(total),
+                }
+            }
+            Node::Last(q) => {
+                let mut last = None;
+                self.matches(*q, env, &mut |_, _, i| {
+                    last = Some(i);
+                    true
+                });
+                last.map_or(Value::Missing, Value::Event)
+            }
+            Node::TimeSince(q) => {
+                let mem = self.mem;
+                let mut last = None;
+                self.matches(*q, env, &mut |_, _, i| {
+                    last = mem.get(i as usize).map(|e| e.time);
+                    true
+                });
+                last.and_then(|t| self.now().checked_sub(t))
+                    .map_or(Value::Missing, Value::Duration)
+            }
+        }
+    }
+
+    /// Text of a value (interpolation, split units); events render as their id.
+    fn text(&self, v: &Value) -> String {
+        match self.event_value(v) {
+            Some(e) => e.id.to_string(),
+            None => v.to_text(),
+        }
+    }
+
+    /// JSON of a param value; events as their id.
+    fn json(&self, v: &Value) -> serde_json::Value {
+        match self.event_value(v) {
+            Some(e) => serde_json::Value::String(e.id.to_string()),
+            None => v.to_json(),
+        }
+    }
+}
+
+/// A comparison: false whenever an operand is missing (`!=` too).
+fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
+    if a.is_missing() || b.is_missing() {
+        return false;
+    }
+    match op {
+        CmpOp::Eq => a.lang_eq(b),
+        CmpOp::Ne => !a.lang_eq(b),
+        CmpOp::Lt => a.lang_cmp(b).is_some_and(|o| o.is_lt()),
+        CmpOp::Le => a.lang_cmp(b).is_some_and(|o| o.is_le()),
+        CmpOp::Gt => a.lang_cmp(b).is_some_and(|o| o.is_gt()),
+        CmpOp::Ge => a.lang_cmp(b).is_some_and(|o| o.is_ge()),
+    }
+}
+
+fn time(t: Option<i64>) -> Value {
+    match t {
+        Some(t) if t.abs() <= MAX_TIME_MS => Value::Time(t),
+        _ => Value::Missing,
+    }
+}
+
+fn duration_f(d: f64) -> Value {
+    let d = d.round();
+    if d.is_finite() && d.abs() < 9.0e18 {
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Duration(d as i64)
+    } else {
+        Value::Missing
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn arith(op: ArithOp, a: Value, b: Value) -> Value {
+    use ArithOp::*;
+    use Value::{Duration, Missing, Number, Time};
+    match (op, a, b) {
+        (op, Number(x), Number(y)) => match op {
+            Add => number(x + y),
+            Sub => number(x - y),
+            Mul => number(x * y),
+            Div if y == 0.0 => Missing,
+            Div => number(x / y),
+        },
+        (Sub, Time(x), Time(y)) => x.checked_sub(y).map_or(Missing, Duration),
+        (Add, Time(x), Duration(y)) | (Add, Duration(y), Time(x)) => time(x.checked_add(y)),
+        (Sub, Time(x), Duration(y)) => time(x.checked_sub(y)),
+        (Add, Duration(x), Duration(y)) => x.checked_add(y).map_or(Missing, Duration),
+        (Sub, Duration(x), Duration(y)) => x.checked_sub(y).map_or(Missing, Duration),
+        (Mul, Duration(d), Number(n)) | (Mul, Number(n), Duration(d)) => duration_f(d as f64 * n),
+        (Div, Duration(d), Number(n)) => {
+            if n == 0.0 {
+                Missing
+            } else {
+                duration_f(d as f64 / n)
+            }
+        }
+        (Div, Duration(_), Duration(0)) => Missing,
+        (Div, Duration(x), Duration(y)) => number(x as f64 / y as f64),
+        _ => Missing,
+    }
+}
+
+fn call(f: Func, a: &Value, b: &Value) -> Value {
+    match (f, a, b) {
+        (Func::Lower, Value::String(s), _) => Value::String(Arc::from(s.to_lowercase())),
+        (Func::Upper, Value::String(s), _) => Value::String(Arc::from(s.to_uppercase())),
+        (Func::Len, Value::String(s), _) => Value::Number(s.chars().count() as f64),
+        (Func::Len, Value::List(items), _) => Value::Number(items.len() as f64),
+        (Func::Contains, Value::String(h), Value::String(n)) => Value::Bool(h.contains(n.as_ref())),
+        (Func::Contains, Value::List(items), x) if !x.is_missing() => {
+            Value::Bool(items.iter().any(|i| i.lang_eq(x)))
+        }
+        (Func::StartsWith, Value::String(h), Value::String(n)) => {
+            Value::Bool(h.starts_with(n.as_ref()))
+        }
+        (Func::EndsWith, Value::String(h), Value::String(n)) => {
+            Value::Bool(h.ends_with(n.as_ref()))
+        }
+        _ => Value::Missing,
+    }
+}

@@ -1,0 +1,483 @@
+//! Wire-format input: profiles and events, type-checked against the bundle's schema.
+//!
+//! All checking of host input happens here, once, with errors that name the field, the type
+//! it should have and what was sent; evaluation then never fails. Undeclared fields are
+//! ignored (hosts send more than rules read), so a rule set can evolve without breaking hosts.
+//! The Rust constructors ([`Event::new`], [`Profile::new`]) skip the schema check: evaluation is
+//! defined (never panics) on any event, an ill-typed field simply compares false.
+//!
+//! Fields are kept as a sorted vector of `(name, value)`: events have few fields, and sorted
+//! order makes lookups logarithmic and the representation canonical.
+
+use crate::bundle::Bundle;
+use crate::graph::{EventTypeId, Field, Millis, Type};
+use crate::value::{MAX_TIME_MS, Value, parse_time};
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a profile or event was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputError {
+    /// The input is not a JSON object.
+    NotAnObject { what: &'static str, got: String },
+    /// The event's `type` names no event type of the schema.
+    UnknownEventType { name: String, known: Vec<String> },
+    /// A required field (`id`, `type`, `time`, or a non-optional declared event field) is
+    /// absent or null.
+    MissingField { what: &'static str, field: String },
+    /// A field has the wrong type.
+    WrongType {
+        what: &'static str,
+        field: String,
+        expected: String,
+        got: String,
+    },
+    /// A time that is not RFC 3339 nor integer milliseconds in range.
+    BadTime {
+        what: &'static str,
+        field: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::NotAnObject { what, got } => {
+                write!(f, "the {what} must be a JSON object, got {got}")
+            }
+            InputError::UnknownEventType { name, known } => {
+                write!(f, "unknown event type `{name}`")?;
+                if !known.is_empty() {
+                    write!(f, " (the schema declares: {})", known.join(", "))?;
+                }
+                Ok(())
+            }
+            InputError::MissingField { what, field } => {
+                write!(f, "the {what} lacks the required field `{field}`")
+            }
+            InputError::WrongType {
+                what,
+                field,
+                expected,
+                got,
+            } => write!(
+                f,
+                "the {what}'s field `{field}` should be {expected}, got {got}"
+            ),
+            InputError::BadTime {
+                what,
+                field,
+                reason,
+            } => write!(
+                f,
+                "the {what}'s field `{field}` is not a valid time ({reason}); send an RFC 3339 string like \"2026-11-20T10:00:00Z\" or integer milliseconds since the epoch"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Sorted, unique `(name, value)` pairs.
+pub(crate) type Fields = Vec<(Arc<str>, Value)>;
+
+fn sort_fields(mut fields: Fields) -> Fields {
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    // Keep the last of duplicate names.
+    let mut out: Fields = Vec::with_capacity(fields.len());
+    for (k, v) in fields {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 = v,
+            _ => out.push((k, v)),
+        }
+    }
+    out
+}
+
+pub(crate) fn lookup<'a>(fields: &'a [(Arc<str>, Value)], name: &str) -> Option<&'a Value> {
+    fields
+        .binary_search_by(|(k, _)| k.as_ref().cmp(name))
+        .ok()
+        .and_then(|i| fields.get(i))
+        .map(|(_, v)| v)
+}
+
+/// One event, as evaluation sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub(crate) event_type: EventTypeId,
+    pub(crate) id: Arc<str>,
+    pub(crate) time: Millis,
+    pub(crate) fields: Fields,
+}
+
+impl Event {
+    /// An event built from Rust, without a schema check (see the module documentation).
+    /// `event_type` indexes the bundle's `schema.events`; an unknown index triggers no rule
+    /// and is never remembered.
+    pub fn new(
+        event_type: EventTypeId,
+        id: &str,
+        time: Millis,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) -> Event {
+        Event {
+            event_type,
+            id: Arc::from(id),
+            time,
+            fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
+        }
+    }
+
+    /// Parses and type-checks a wire-format event: `{"type": "page_view", "id": "e-1",
+    /// "time": "2026-11-20T10:00:00Z", "sku": "SW-1", ...}`. `type` must be declared by the
+    /// schema, `id` is a required string, `time` an RFC 3339 string (with `Z` or an offset,
+    /// optional fraction) or integer milliseconds. Declared fields are type-checked; a
+    /// non-optional declared field must be present (null counts as absent); undeclared fields
+    /// are ignored.
+    pub fn from_json(bundle: &Bundle, json: &serde_json::Value) -> Result<Event, InputError> {
+        const WHAT: &str = "event";
+        let obj = json.as_object().ok_or_else(|| InputError::NotAnObject {
+            what: WHAT,
+            got: describe(json),
+        })?;
+        let name = match obj.get("type") {
+            None | Some(serde_json::Value::Null) => {
+                return Err(InputError::MissingField {
+                    what: WHAT,
+                    field: "type".into(),
+                });
+            }
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => {
+                return Err(InputError::WrongType {
+                    what: WHAT,
+                    field: "type".into(),
+                    expected: "a string".into(),
+                    got: describe(other),
+                });
+            }
+        };
+        let schema = &bundle.graph().schema;
+        let Some(event_type) = bundle.event_type(name) else {
+            return Err(InputError::UnknownEventType {
+                name: name.clone(),
+                known: schema.events.iter().map(|e| e.name.clone()).collect(),
+            });
+        };
+        let id = required_string(obj, "id", WHAT)?;
+        let time = match obj.get("time") {
+            None | Some(serde_json::Value::Null) => {
+                return Err(InputError::MissingField {
+                    what: WHAT,
+                    field: "time".into(),
+                });
+            }
+            Some(t) => time_from_json(t).map_err(|reason| InputError::BadTime {
+                what: WHAT,
+                field: "time".into(),
+                reason,
+            })?,
+        };
+        let declared = schema
+            .events
+            .get(event_type as usize)
+            .map_or(&[][..], |e| e.fields.as_slice());
+        let fields = declared_fields(obj, declared, WHAT, true)?;
+        Ok(Event {
+            event_type,
+            id: Arc::from(id),
+            time,
+            fields: sort_fields(fields),
+        })
+    }
+
+    pub fn event_type(&self) -> EventTypeId {
+        self.event_type
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn time(&self) -> Millis {
+        self.time
+    }
+
+    /// A field's value (`None` when absent).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        lookup(&self.fields, name)
+    }
+
+    /// All fields, sorted by name.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+}
+
+/// The customer, as evaluation sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub(crate) id: Arc<str>,
+    /// Sorted, unique.
+    pub(crate) consents: Vec<Arc<str>>,
+    pub(crate) fields: Fields,
+}
+
+impl Profile {
+    /// A profile built from Rust, without a schema check.
+    pub fn new<'a>(
+        id: &str,
+        consents: impl IntoIterator<Item = &'a str>,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) -> Profile {
+        let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
+        consents.sort();
+        consents.dedup();
+        Profile {
+            id: Arc::from(id),
+            consents,
+            fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
+        }
+    }
+
+    /// Parses and type-checks a wire-format profile: `{"id": "c1", "consents": ["marketing"],
+    /// "tier": "gold", ...}`. `id` is a required string; `consents` an optional array of
+    /// strings (absent: none; purposes the schema does not declare are kept and harmless).
+    /// Declared fields are type-checked; absent ones are missing; undeclared ones ignored.
+    pub fn from_json(bundle: &Bundle, json: &serde_json::Value) -> Result<Profile, InputError> {
+        const WHAT: &str = "profile";
+        let obj = json.as_object().ok_or_else(|| InputError::NotAnObject {
+            what: WHAT,
+            got: describe(json),
+        })?;
+        let id = required_string(obj, "id", WHAT)?;
+        let consents = match obj.get("consents") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        serde_json::Value::String(s) => out.push(s.as_str()),
+                        other => {
+                            return Err(InputError::WrongType {
+                                what: WHAT,
+                                field: "consents".into(),
+                                expected: "an array of strings".into(),
+                                got: format!("an array containing {}", describe(other)),
+                            });
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                return Err(InputError::WrongType {
+                    what: WHAT,
+                    field: "consents".into(),
+                    expected: "an array of strings".into(),
+                    got: describe(other),
+                });
+            }
+        };
+        let fields = declared_fields(obj, &bundle.graph().schema.profile, WHAT, false)?;
+        Ok(Profile::new(
+            id,
+            consents,
+            fields.into_iter().map(|(k, v)| (k.to_string(), v)),
+        ))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn consents(&self) -> impl Iterator<Item = &str> {
+        self.consents.iter().map(AsRef::as_ref)
+    }
+
+    pub fn has_consent(&self, purpose: &str) -> bool {
+        self.consents
+            .binary_search_by(|c| c.as_ref().cmp(purpose))
+            .is_ok()
+    }
+
+    /// A declared field's value (`None` when absent).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        lookup(&self.fields, name)
+    }
+}
+
+fn required_string<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    what: &'static str,
+) -> Result<&'a str, InputError> {
+    match obj.get(field) {
+        None | Some(serde_json::Value::Null) => Err(InputError::MissingField {
+            what,
+            field: field.into(),
+        }),
+        Some(serde_json::Value::String(s)) => Ok(s),
+        Some(other) => Err(InputError::WrongType {
+            what,
+            field: field.into(),
+            expected: "a string".into(),
+            got: describe(other),
+        }),
+    }
+}
+
+fn declared_fields(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    declared: &[Field],
+    what: &'static str,
+    enforce_required: bool,
+) -> Result<Fields, InputError> {
+    let mut out = Vec::with_capacity(declared.len());
+    for f in declared {
+        match obj.get(&f.name) {
+            None | Some(serde_json::Value::Null) => {
+                if enforce_required && !f.optional {
+                    return Err(InputError::MissingField {
+                        what,
+                        field: f.name.clone(),
+                    });
+                }
+            }
+            Some(j) => {
+                let v = value_from_json(&f.ty, j).map_err(|e| match e {
+                    Mismatch::Type { expected, got } => InputError::WrongType {
+                        what,
+                        field: f.name.clone(),
+                        expected,
+                        got,
+                    },
+                    Mismatch::Time(reason) => InputError::BadTime {
+                        what,
+                        field: f.name.clone(),
+                        reason,
+                    },
+                })?;
+                out.push((Arc::from(f.name.as_str()), v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Mismatch {
+    Type { expected: String, got: String },
+    Time(String),
+}
+
+/// How a type is described in errors.
+pub fn type_name(t: &Type) -> String {
+    match t {
+        Type::String => "string".into(),
+        Type::Number => "number".into(),
+        Type::Bool => "bool".into(),
+        Type::Duration => "duration".into(),
+        Type::Time => "time".into(),
+        Type::List(t) => format!("list<{}>", type_name(t)),
+        Type::Set(t) => format!("set<{}>", type_name(t)),
+    }
+}
+
+fn expected(t: &Type) -> String {
+    match t {
+        Type::String => "a string".into(),
+        Type::Number => "a number".into(),
+        Type::Bool => "a boolean".into(),
+        Type::Duration => "a duration (integer milliseconds)".into(),
+        Type::Time => "a time (an RFC 3339 string or integer milliseconds)".into(),
+        Type::List(_) | Type::Set(_) => format!("a {} (an array)", type_name(t)),
+    }
+}
+
+/// A short description of a JSON value for error messages.
+fn describe(j: &serde_json::Value) -> String {
+    match j {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => format!("the boolean {b}"),
+        serde_json::Value::Number(n) => format!("the number {n}"),
+        serde_json::Value::String(s) => {
+            let short: String = s.chars().take(40).collect();
+            let more = if short.len() < s.len() { "..." } else { "" };
+            format!("the string \"{short}{more}\"")
+        }
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+fn integer_ms(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    if f.fract() == 0.0 && f.abs() <= MAX_TIME_MS as f64 {
+        #[allow(clippy::cast_possible_truncation)]
+        return Some(f as i64);
+    }
+    None
+}
+
+/// A time: an RFC 3339 string or integer milliseconds, within ±8.64e15 ms.
+pub(crate) fn time_from_json(j: &serde_json::Value) -> Result<Millis, String> {
+    let ms = match j {
+        serde_json::Value::String(s) => parse_time(s)?,
+        serde_json::Value::Number(n) => {
+            integer_ms(n).ok_or_else(|| format!("{n} is not a whole number of milliseconds"))?
+        }
+        other => return Err(format!("got {}", describe(other))),
+    };
+    if ms.abs() > MAX_TIME_MS {
+        return Err("it is outside the range of ±8.64e15 ms".into());
+    }
+    Ok(ms)
+}
+
+fn value_from_json(t: &Type, j: &serde_json::Value) -> Result<Value, Mismatch> {
+    let wrong = || Mismatch::Type {
+        expected: expected(t),
+        got: describe(j),
+    };
+    match (t, j) {
+        (Type::String, serde_json::Value::String(s)) => Ok(Value::string(s)),
+        (Type::Number, serde_json::Value::Number(n)) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Value::Number)
+            .ok_or_else(wrong),
+        (Type::Bool, serde_json::Value::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Duration, serde_json::Value::Number(n)) => {
+            integer_ms(n).map(Value::Duration).ok_or_else(wrong)
+        }
+        (Type::Time, serde_json::Value::String(_) | serde_json::Value::Number(_)) => {
+            time_from_json(j).map(Value::Time).map_err(Mismatch::Time)
+        }
+        (Type::List(inner) | Type::Set(inner), serde_json::Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match value_from_json(inner, item) {
+                    Ok(v) => out.push(v),
+                    Err(Mismatch::Type { .. }) => {
+                        return Err(Mismatch::Type {
+                            expected: expected(t),
+                            got: format!("an array containing {}", describe(item)),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if matches!(t, Type::Set(_)) {
+                out.sort_by(Value::total_cmp);
+                out.dedup_by(|a, b| a.total_cmp(b).is_eq());
+            }
+            Ok(Value::List(out))
+        }
+        _ => Err(wrong()),
+    }
+}

@@ -1,0 +1,814 @@
+//! Per-customer memory: remembered events, firing records and recent event ids.
+//!
+//! Why it is shaped this way:
+//! - **Names, not indices.** Entries name their event type, rule and group, so a memory
+//!   written under one bundle still means the same after the rules are updated; pruning under
+//!   the new bundle drops what it no longer needs.
+//! - **A join semilattice.** Memories from a browser, an edge and a store must converge in any
+//!   order, so [`Memory::merge`] is commutative, associative and idempotent. The state is
+//!   a set of entries plus `newest` (the latest time ever seen, merged by `max`); merge is a
+//!   union (one version per remembered `(type, id)`: the greatest by time, then content)
+//!   followed by [`prune`](Memory::prune). Pruning only *filters*, with thresholds that depend
+//!   on `newest` alone (drop what is older than `newest − window`) and "keep the N greatest by
+//!   (time, ...)" orders that agree with those windows. Such a filter is monotone, which is
+//!   what makes `prune(prune(a) ∪ b) = prune(a ∪ b)`, hence the laws (property-tested).
+//!   Evaluation uses the same prune, so memory stays bounded whatever a customer sends.
+//! - **Cheap to copy.** Evaluation is a pure function returning a new memory, so remembered
+//!   events are shared (`Arc`) and strings are `Arc<str>`: a copy is reference counts.
+//! - **Canonical order.** Vectors are kept sorted and unique, so equal memories encode to
+//!   equal bytes on every runtime.
+//!
+//! What is kept:
+//! - a remembered event: its type, id, time and only the fields the rules' history queries
+//!   read, for the longest window that reads it (its retention), at most
+//!   `limits.max_events_per_type` per type (the newest);
+//! - a firing record (rule, group, time, event id) only for rules that still exist and need
+//!   it: a `once` cap (kept for as long as the memory lives), or a `limit N per D` cap of the
+//!   rule or of its recorded group (kept for the longest such D);
+//! - the id of every evaluated event, for `limits.dedup_window` and at most
+//!   `limits.max_dedup_ids` of them (the newest).
+//!
+//! Known limitation: fields that a newer bundle no longer reads stay in events remembered
+//! before the update until those events expire (removing them would make pruning a map
+//! instead of a filter and break the merge laws).
+
+use crate::bundle::Bundle;
+use crate::graph::{Cap, Millis};
+use crate::value::{MAX_TIME_MS, Value, format_time, number_json};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+/// `b"OMNIMEM"`.
+pub const MAGIC: &[u8; 7] = b"OMNIMEM";
+/// The memory format this engine writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// The `format` field of the JSON form.
+pub const JSON_FORMAT: &str = "omnirule-memory";
+/// Deepest list nesting in a stored field.
+const MAX_VALUE_DEPTH: usize = 32;
+
+/// A remembered event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RememberedEvent {
+    pub event_type: Arc<str>,
+    pub id: Arc<str>,
+    pub time: Millis,
+    /// Only the retained fields, sorted by name.
+    pub fields: Vec<(Arc<str>, Value)>,
+}
+
+impl RememberedEvent {
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        crate::input::lookup(&self.fields, name)
+    }
+}
+
+/// A rule fired for an event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Firing {
+    pub rule: Arc<str>,
+    pub time: Millis,
+    /// The id of the event it fired for.
+    pub event: Arc<str>,
+    pub group: Option<Arc<str>>,
+}
+
+/// One customer's memory. See the module documentation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    newest: Option<Millis>,
+    /// Sorted by [`event_order`]; one entry per `(type, id)`.
+    events: Vec<Arc<RememberedEvent>>,
+    /// Sorted by (rule, time, event, group); unique.
+    firings: Vec<Firing>,
+    /// Sorted by id; one entry per id (its latest time).
+    seen: Vec<(Arc<str>, Millis)>,
+}
+
+/// Why stored memory could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemoryError {
+    NotAMemory,
+    UnsupportedVersion { found: u16, supported: u16 },
+    Decode(String),
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryError::NotAMemory => f.write_str("not an Omnirule memory"),
+            MemoryError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "memory format {found} is not supported by this engine (it reads format {supported})"
+            ),
+            MemoryError::Decode(e) => write!(f, "the memory could not be decoded: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MemoryError {}
+
+fn fields_cmp(a: &[(Arc<str>, Value)], b: &[(Arc<str>, Value)]) -> Ordering {
+    for (x, y) in a.iter().zip(b.iter()) {
+        let o = x.0.cmp(&y.0).then_with(|| x.1.total_cmp(&y.1));
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Storage order: type, time, id, content.
+fn event_order(a: &RememberedEvent, b: &RememberedEvent) -> Ordering {
+    a.event_type
+        .cmp(&b.event_type)
+        .then(a.time.cmp(&b.time))
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| fields_cmp(&a.fields, &b.fields))
+}
+
+/// Version order within one `(type, id)`: time, then content.
+fn identity_order(a: &RememberedEvent, b: &RememberedEvent) -> Ordering {
+    a.event_type
+        .cmp(&b.event_type)
+        .then_with(|| a.id.cmp(&b.id))
+        .then(a.time.cmp(&b.time))
+        .then_with(|| fields_cmp(&a.fields, &b.fields))
+}
+
+impl Memory {
+    /// Nothing is kept about the customer: no events, no firings, no ids. (The time of the
+    /// latest event may still be set.)
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.firings.is_empty() && self.seen.is_empty()
+    }
+
+    /// How many events are remembered.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The latest event time this memory has seen.
+    pub fn newest(&self) -> Option<Millis> {
+        self.newest
+    }
+
+    /// Remembered events, by type, then time, then id.
+    pub fn events(&self) -> impl Iterator<Item = &RememberedEvent> {
+        self.events.iter().map(AsRef::as_ref)
+    }
+
+    /// Firing records, by rule, then time.
+    pub fn firings(&self) -> &[Firing] {
+        &self.firings
+    }
+
+    /// Ids kept for de-duplication, with their times, sorted by id.
+    pub fn seen_ids(&self) -> impl Iterator<Item = (&str, Millis)> {
+        self.seen.iter().map(|(id, t)| (id.as_ref(), *t))
+    }
+
+    pub(crate) fn event_slice(&self) -> &[Arc<RememberedEvent>] {
+        &self.events
+    }
+
+    /// Whether an event id was already seen (remembered, or kept for de-duplication).
+    pub fn contains_id(&self, id: &str) -> bool {
+        self.seen
+            .binary_search_by(|(s, _)| s.as_ref().cmp(id))
+            .is_ok()
+            || self.events.iter().any(|e| e.id.as_ref() == id)
+    }
+
+    /// The union of two memories, pruned under `bundle`. Commutative, associative and
+    /// idempotent (see the module documentation).
+    pub fn merge(&self, other: &Memory, bundle: &Bundle) -> Memory {
+        let mut m = Memory {
+            newest: match (self.newest, other.newest) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            events: self
+                .events
+                .iter()
+                .chain(other.events.iter())
+                .cloned()
+                .collect(),
+            firings: self
+                .firings
+                .iter()
+                .chain(other.firings.iter())
+                .cloned()
+                .collect(),
+            seen: self.seen.iter().chain(other.seen.iter()).cloned().collect(),
+        };
+        m.normalize();
+        m.prune(bundle);
+        m
+    }
+
+    /// Restores the invariants (sorted, unique, `newest` at least every time) of a memory
+    /// assembled from parts.
+    fn normalize(&mut self) {
+        self.events.sort_by(|a, b| identity_order(a, b));
+        // Keep the greatest version per (type, id): the last of each run.
+        let mut events: Vec<Arc<RememberedEvent>> = Vec::with_capacity(self.events.len());
+        for e in self.events.drain(..) {
+            match events.last_mut() {
+                Some(last) if last.event_type == e.event_type && last.id == e.id => *last = e,
+                _ => events.push(e),
+            }
+        }
+        events.sort_by(|a, b| event_order(a, b));
+        self.events = events;
+        self.firings.sort();
+        self.firings.dedup();
+        self.seen.sort();
+        let mut seen: Vec<(Arc<str>, Millis)> = Vec::with_capacity(self.seen.len());
+        for s in self.seen.drain(..) {
+            match seen.last_mut() {
+                Some(last) if last.0 == s.0 => *last = s,
+                _ => seen.push(s),
+            }
+        }
+        self.seen = seen;
+        let times = self
+            .events
+            .iter()
+            .map(|e| e.time)
+            .chain(self.firings.iter().map(|f| f.time))
+            .chain(self.seen.iter().map(|s| s.1));
+        for t in times {
+            self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
+        }
+    }
+
+    /// Drops what `bundle` no longer needs (see the module documentation). A monotone filter:
+    /// the only state it reads besides the entries is `newest`, which it does not change.
+    pub fn prune(&mut self, bundle: &Bundle) {
+        let Some(newest) = self.newest else {
+            self.events.clear();
+            self.firings.clear();
+            self.seen.clear();
+            return;
+        };
+        let g = bundle.graph();
+        let plan = bundle.plan();
+        let max_per = g.limits.max_events_per_type as usize;
+
+        // Per run of one type: the prefix to drop (too old, over the per-type bound, or a type
+        // that is no longer remembered). Dropped from the back so indices stay valid; in the
+        // steady state this is one small `drain`, with no copying of the entries kept.
+        let mut drops: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0usize;
+        for run in self.events.chunk_by(|a, b| a.event_type == b.event_type) {
+            let end = start + run.len();
+            let keep = run
+                .first()
+                .and_then(|e| plan.event_by_name.get(e.event_type.as_ref()))
+                .and_then(|id| g.retention.get(*id as usize))
+                .and_then(|r| r.keep);
+            let first_kept = match keep {
+                None => end,
+                Some(keep) => {
+                    let cutoff = newest.saturating_sub(keep);
+                    let old = run.partition_point(|e| e.time < cutoff);
+                    (start + old).max(end.saturating_sub(max_per))
+                }
+            };
+            if first_kept > start {
+                drops.push((start, first_kept));
+            }
+            start = end;
+        }
+        for (from, to) in drops.into_iter().rev() {
+            self.events.drain(from..to);
+        }
+
+        let window_of = |cap: Option<Cap>| -> (bool, Option<Millis>) {
+            match cap {
+                Some(Cap::Once) => (true, None),
+                Some(Cap::Limit { per, .. }) => (false, Some(per)),
+                None => (false, None),
+            }
+        };
+        let mut firings = Vec::with_capacity(self.firings.len());
+        for run in self.firings.chunk_by(|a, b| a.rule == b.rule) {
+            let Some(rule) = run
+                .first()
+                .and_then(|f| plan.rule_by_name.get(f.rule.as_ref()))
+                .and_then(|r| g.rules.get(*r as usize))
+            else {
+                continue;
+            };
+            let (rule_forever, rule_window) = window_of(rule.cap);
+            let start = firings.len();
+            for f in run {
+                let group_cap = f
+                    .group
+                    .as_ref()
+                    .and_then(|name| plan.group_by_name.get(name.as_ref()))
+                    .and_then(|gid| g.groups.get(*gid as usize))
+                    .and_then(|grp| grp.cap);
+                let (group_forever, group_window) = window_of(group_cap);
+                let window = match (rule_window, group_window) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                let keep = rule_forever
+                    || group_forever
+                    || window.is_some_and(|w| f.time >= newest.saturating_sub(w));
+                if keep {
+                    firings.push(f.clone());
+                }
+            }
+            // At most `max_per` records per rule (the newest).
+            let n = firings.len() - start;
+            if n > max_per {
+                firings.drain(start..start + (n - max_per));
+            }
+        }
+        self.firings = firings;
+
+        let cutoff = newest.saturating_sub(g.limits.dedup_window);
+        self.seen.retain(|(_, t)| *t >= cutoff);
+        let max_ids = g.limits.max_dedup_ids as usize;
+        let excess = self.seen.len().saturating_sub(max_ids);
+        if excess > 0 && max_ids == 0 {
+            self.seen.clear();
+        } else if excess > 0 && excess <= 4 {
+            // The usual case after one event: remove the oldest few by (time, id).
+            for _ in 0..excess {
+                let oldest = self
+                    .seen
+                    .iter()
+                    .enumerate()
+                    .min_by(|(_, a), (_, b)| (a.1, &a.0).cmp(&(b.1, &b.0)))
+                    .map(|(i, _)| i);
+                if let Some(i) = oldest {
+                    self.seen.remove(i);
+                }
+            }
+        } else if excess > 0 {
+            let mut keys: Vec<(Millis, Arc<str>)> =
+                self.seen.iter().map(|(id, t)| (*t, id.clone())).collect();
+            let (_, least_kept, _) = keys.select_nth_unstable(excess);
+            let least_kept = least_kept.clone();
+            self.seen
+                .retain(|(id, t)| (*t, id) >= (least_kept.0, &least_kept.1));
+        }
+    }
+
+    /// Adds what one evaluated event leaves behind, then prunes. The event id is new (the
+    /// caller checked [`Memory::contains_id`]).
+    pub(crate) fn record(
+        &mut self,
+        bundle: &Bundle,
+        id: &Arc<str>,
+        time: Millis,
+        remembered: Option<RememberedEvent>,
+        firings: Vec<Firing>,
+    ) {
+        self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
+        if let Some(e) = remembered {
+            let pos = self
+                .events
+                .partition_point(|x| event_order(x, &e) == Ordering::Less);
+            self.events.insert(pos, Arc::new(e));
+        }
+        match self
+            .seen
+            .binary_search_by(|(s, _)| s.as_ref().cmp(id.as_ref()))
+        {
+            Ok(i) => {
+                if let Some(s) = self.seen.get_mut(i) {
+                    s.1 = s.1.max(time);
+                }
+            }
+            Err(i) => self.seen.insert(i, (id.clone(), time)),
+        }
+        for f in firings {
+            if let Err(i) = self.firings.binary_search(&f) {
+                self.firings.insert(i, f);
+            }
+        }
+        self.prune(bundle);
+    }
+
+    // ----- bytes -----------------------------------------------------------------------------
+
+    /// `b"OMNIMEM"`, a u16 LE format version, then the memory in postcard.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let wire = Wire {
+            newest: self.newest,
+            events: self
+                .events
+                .iter()
+                .map(|e| WireEvent {
+                    event_type: e.event_type.to_string(),
+                    id: e.id.to_string(),
+                    time: e.time,
+                    fields: e
+                        .fields
+                        .iter()
+                        .map(|(k, v)| {
+                            let mut tape = Vec::new();
+                            to_tape(v, &mut tape);
+                            (k.to_string(), tape)
+                        })
+                        .collect(),
+                })
+                .collect(),
+            firings: self
+                .firings
+                .iter()
+                .map(|f| WireFiring {
+                    rule: f.rule.to_string(),
+                    group: f.group.as_ref().map(|g| g.to_string()),
+                    time: f.time,
+                    event: f.event.to_string(),
+                })
+                .collect(),
+            seen: self
+                .seen
+                .iter()
+                .map(|(id, t)| (id.to_string(), *t))
+                .collect(),
+        };
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        if let Ok(body) = postcard::to_allocvec(&wire) {
+            out.extend_from_slice(&body);
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Memory, MemoryError> {
+        let n = MAGIC.len();
+        if bytes.get(..n) != Some(MAGIC.as_slice()) {
+            return Err(MemoryError::NotAMemory);
+        }
+        let version = bytes
+            .get(n..n + 2)
+            .and_then(|s| <[u8; 2]>::try_from(s).ok())
+            .map(u16::from_le_bytes)
+            .ok_or_else(|| MemoryError::Decode("the header is truncated".into()))?;
+        if version != FORMAT_VERSION {
+            return Err(MemoryError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let body = bytes.get(n + 2..).unwrap_or_default();
+        let (wire, rest) = postcard::take_from_bytes::<Wire>(body)
+            .map_err(|e| MemoryError::Decode(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(MemoryError::Decode(format!(
+                "{} unexpected trailing bytes",
+                rest.len()
+            )));
+        }
+        let mut events = Vec::with_capacity(wire.events.len());
+        for e in wire.events {
+            check_time(e.time)?;
+            let mut fields = Vec::with_capacity(e.fields.len());
+            for (k, tape) in e.fields {
+                fields.push((Arc::from(k), from_tape(&tape)?));
+            }
+            fields.sort_by(|a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            fields.dedup_by(|a, b| a.0 == b.0);
+            events.push(Arc::new(RememberedEvent {
+                event_type: Arc::from(e.event_type),
+                id: Arc::from(e.id),
+                time: e.time,
+                fields,
+            }));
+        }
+        let mut firings = Vec::with_capacity(wire.firings.len());
+        for f in wire.firings {
+            check_time(f.time)?;
+            firings.push(Firing {
+                rule: Arc::from(f.rule),
+                group: f.group.map(Arc::from),
+                time: f.time,
+                event: Arc::from(f.event),
+            });
+        }
+        let mut seen = Vec::with_capacity(wire.seen.len());
+        for (id, t) in wire.seen {
+            check_time(t)?;
+            seen.push((Arc::from(id), t));
+        }
+        if let Some(t) = wire.newest {
+            check_time(t)?;
+        }
+        let mut m = Memory {
+            newest: wire.newest,
+            events,
+            firings,
+            seen,
+        };
+        m.normalize();
+        Ok(m)
+    }
+
+    // ----- JSON ------------------------------------------------------------------------------
+
+    /// A readable form (what is kept about a customer), pretty-printed: `format`, `version`,
+    /// `newest`, `events` (type, id, time, fields), `firings` (rule, group, time, event) and
+    /// `seen` (id, time). Times are RFC 3339. Field values are plain JSON, except times
+    /// (`{"time": "..."}`) and durations (`{"duration_ms": n}`), which are tagged so that the
+    /// JSON reads back exactly.
+    pub fn to_json(&self) -> String {
+        use serde_json::{Value as J, json};
+        let events: Vec<J> = self
+            .events
+            .iter()
+            .map(|e| {
+                let fields: serde_json::Map<String, J> = e
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), field_to_json(v)))
+                    .collect();
+                json!({"type": e.event_type.as_ref(), "id": e.id.as_ref(),
+                       "time": format_time(e.time), "fields": fields})
+            })
+            .collect();
+        let firings: Vec<J> = self
+            .firings
+            .iter()
+            .map(|f| {
+                json!({"rule": f.rule.as_ref(), "group": f.group.as_deref(),
+                       "time": format_time(f.time), "event": f.event.as_ref()})
+            })
+            .collect();
+        let seen: Vec<J> = self
+            .seen
+            .iter()
+            .map(|(id, t)| json!({"id": id.as_ref(), "time": format_time(*t)}))
+            .collect();
+        let doc = json!({
+            "format": JSON_FORMAT,
+            "version": FORMAT_VERSION,
+            "newest": self.newest.map(format_time),
+            "events": events,
+            "firings": firings,
+            "seen": seen,
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Memory, MemoryError> {
+        use serde_json::Value as J;
+        let doc: J = serde_json::from_str(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
+        if doc.get("format").and_then(J::as_str) != Some(JSON_FORMAT) {
+            return Err(MemoryError::NotAMemory);
+        }
+        match doc.get("version").and_then(J::as_u64) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(MemoryError::UnsupportedVersion {
+                    found: u16::try_from(v).unwrap_or(u16::MAX),
+                    supported: FORMAT_VERSION,
+                });
+            }
+            None => return Err(MemoryError::Decode("the `version` field is missing".into())),
+        }
+        let err = |what: &str| MemoryError::Decode(what.to_string());
+        let string = |j: &J, key: &str, at: &str| -> Result<Arc<str>, MemoryError> {
+            j.get(key)
+                .and_then(J::as_str)
+                .map(Arc::from)
+                .ok_or_else(|| err(&format!("{at}: `{key}` must be a string")))
+        };
+        let time = |j: &J, key: &str, at: &str| -> Result<Millis, MemoryError> {
+            j.get(key)
+                .ok_or_else(|| err(&format!("{at}: `{key}` is missing")))
+                .and_then(|t| {
+                    crate::input::time_from_json(t)
+                        .map_err(|e| err(&format!("{at}: `{key}` is not a valid time: {e}")))
+                })
+        };
+        let list = |key: &str| -> Result<&[J], MemoryError> {
+            match doc.get(key) {
+                None | Some(J::Null) => Ok(&[]),
+                Some(J::Array(a)) => Ok(a),
+                Some(_) => Err(err(&format!("`{key}` must be an array"))),
+            }
+        };
+        let mut events = Vec::new();
+        for (i, e) in list("events")?.iter().enumerate() {
+            let at = format!("event {i}");
+            let mut fields = Vec::new();
+            if let Some(obj) = e.get("fields").and_then(J::as_object) {
+                for (k, v) in obj {
+                    fields.push((
+                        Arc::from(k.as_str()),
+                        field_from_json(v, 0)
+                            .map_err(|e| err(&format!("{at}: field `{k}`: {e}")))?,
+                    ));
+                }
+            }
+            fields.sort_by(|a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            events.push(Arc::new(RememberedEvent {
+                event_type: string(e, "type", &at)?,
+                id: string(e, "id", &at)?,
+                time: time(e, "time", &at)?,
+                fields,
+            }));
+        }
+        let mut firings = Vec::new();
+        for (i, f) in list("firings")?.iter().enumerate() {
+            let at = format!("firing {i}");
+            firings.push(Firing {
+                rule: string(f, "rule", &at)?,
+                group: f.get("group").and_then(J::as_str).map(Arc::from),
+                time: time(f, "time", &at)?,
+                event: string(f, "event", &at)?,
+            });
+        }
+        let mut seen = Vec::new();
+        for (i, s) in list("seen")?.iter().enumerate() {
+            let at = format!("seen id {i}");
+            seen.push((string(s, "id", &at)?, time(s, "time", &at)?));
+        }
+        let newest = match doc.get("newest") {
+            None | Some(J::Null) => None,
+            Some(t) => Some(
+                crate::input::time_from_json(t)
+                    .map_err(|e| err(&format!("`newest` is not a valid time: {e}")))?,
+            ),
+        };
+        let mut m = Memory {
+            newest,
+            events,
+            firings,
+            seen,
+        };
+        m.normalize();
+        Ok(m)
+    }
+}
+
+fn check_time(t: Millis) -> Result<(), MemoryError> {
+    if t.abs() <= MAX_TIME_MS {
+        Ok(())
+    } else {
+        Err(MemoryError::Decode(format!("time {t} is out of range")))
+    }
+}
+
+fn field_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Time(t) => serde_json::json!({ "time": format_time(*t) }),
+        Value::Duration(d) => serde_json::json!({ "duration_ms": d }),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(field_to_json).collect()),
+        Value::Number(n) => number_json(*n),
+        other => other.to_json(),
+    }
+}
+
+fn field_from_json(j: &serde_json::Value, depth: usize) -> Result<Value, String> {
+    use serde_json::Value as J;
+    if depth > MAX_VALUE_DEPTH {
+        return Err("nested too deeply".into());
+    }
+    Ok(match j {
+        J::Null => Value::Missing,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => crate::value::number(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Value::string(s),
+        J::Array(items) => Value::List(
+            items
+                .iter()
+                .map(|i| field_from_json(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(o) => match (o.get("time"), o.get("duration_ms"), o.len()) {
+            (Some(t), None, 1) => Value::Time(crate::input::time_from_json(t)?),
+            (None, Some(d), 1) => {
+                Value::Duration(d.as_i64().ok_or("`duration_ms` must be an integer")?)
+            }
+            _ => return Err("an object must be {\"time\": ...} or {\"duration_ms\": ...}".into()),
+        },
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    newest: Option<Millis>,
+    events: Vec<WireEvent>,
+    firings: Vec<WireFiring>,
+    seen: Vec<(String, Millis)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireEvent {
+    event_type: String,
+    id: String,
+    time: Millis,
+    fields: Vec<(String, Vec<Atom>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFiring {
+    rule: String,
+    group: Option<String>,
+    time: Millis,
+    event: String,
+}
+
+/// A value as a flat prefix-order tape (`List(n)` is followed by its `n` elements), so that
+/// decoding hostile bytes is iterative and depth-limited rather than recursive.
+#[derive(Serialize, Deserialize)]
+enum Atom {
+    Missing,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Duration(Millis),
+    Time(Millis),
+    List(u32),
+}
+
+fn to_tape(v: &Value, out: &mut Vec<Atom>) {
+    match v {
+        Value::Missing | Value::Event(_) => out.push(Atom::Missing),
+        Value::Bool(b) => out.push(Atom::Bool(*b)),
+        Value::Number(n) => out.push(Atom::Number(*n)),
+        Value::String(s) => out.push(Atom::String(s.to_string())),
+        Value::Duration(d) => out.push(Atom::Duration(*d)),
+        Value::Time(t) => out.push(Atom::Time(*t)),
+        Value::List(items) => {
+            out.push(Atom::List(u32::try_from(items.len()).unwrap_or(u32::MAX)));
+            for i in items {
+                to_tape(i, out);
+            }
+        }
+    }
+}
+
+fn from_tape(tape: &[Atom]) -> Result<Value, MemoryError> {
+    // Stack of open lists: (elements so far, elements expected).
+    let mut stack: Vec<(Vec<Value>, usize)> = Vec::new();
+    let mut done: Option<Value> = None;
+    for atom in tape {
+        if done.is_some() {
+            return Err(MemoryError::Decode(
+                "a field value has trailing data".into(),
+            ));
+        }
+        let v = match atom {
+            Atom::Missing => Value::Missing,
+            Atom::Bool(b) => Value::Bool(*b),
+            Atom::Number(n) => crate::value::number(*n),
+            Atom::String(s) => Value::string(s),
+            Atom::Duration(d) => Value::Duration(*d),
+            Atom::Time(t) => Value::Time(*t),
+            Atom::List(n) => {
+                if stack.len() >= MAX_VALUE_DEPTH {
+                    return Err(MemoryError::Decode("a field value nests too deeply".into()));
+                }
+                let n = *n as usize;
+                if n > tape.len() {
+                    return Err(MemoryError::Decode("a list is longer than its data".into()));
+                }
+                stack.push((Vec::with_capacity(n.min(64)), n));
+                // An empty list is complete at once.
+                if n != 0 {
+                    continue;
+                }
+                match stack.pop() {
+                    Some((items, _)) => Value::List(items),
+                    None => Value::Missing,
+                }
+            }
+        };
+        // Attach the value to its parent, closing every list it completes.
+        let mut v = v;
+        loop {
+            match stack.last_mut() {
+                None => {
+                    done = Some(v);
+                    break;
+                }
+                Some((items, want)) => {
+                    items.push(v);
+                    if items.len() < *want {
+                        break;
+                    }
+                    match stack.pop() {
+                        Some((items, _)) => v = Value::List(items),
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+    if !stack.is_empty() {
+        return Err(MemoryError::Decode("a field value is truncated".into()));
+    }
+    done.ok_or_else(|| MemoryError::Decode("a field value is empty".into()))
+}

@@ -1,0 +1,716 @@
+//! [`Graph::validate`]: everything the evaluator relies on, checked once when a bundle loads.
+//!
+//! Bundles come from files and networks, so the engine never trusts the compiler. After
+//! validation every index is in range, node and condition children come before their parents
+//! (so evaluation cannot loop), segments do not refer to themselves, expression nesting is
+//! bounded (so evaluation cannot exhaust the stack), every binding slot fits its rule's or
+//! segment's environment, split arms sum to 100%, names that memory stores are unique, and
+//! numbers are finite. The evaluator still uses checked access everywhere (defence in depth),
+//! but with a valid graph those checks never fail.
+//!
+//! Traversals here are iterative (explicit stacks), so validating a hostile graph cannot
+//! overflow the stack either.
+
+use crate::graph::*;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Most binding slots a rule or segment may use.
+pub const MAX_SLOTS: Slot = 256;
+/// Deepest expression (node) nesting, and deepest condition nesting, a graph may contain.
+pub const MAX_DEPTH: u32 = 512;
+/// Deepest chain of segments referring to segments.
+pub const MAX_SEGMENT_NESTING: u32 = 16;
+
+/// Why a graph was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphError {
+    /// `at` refers to entry `index` of `table`, which has only `len` entries.
+    IndexOutOfRange {
+        at: String,
+        table: &'static str,
+        index: u64,
+        len: usize,
+    },
+    /// A node or condition refers to a child that does not come before it.
+    ChildNotBeforeParent {
+        table: &'static str,
+        parent: u32,
+        child: u32,
+    },
+    /// Expressions or conditions nest deeper than the engine allows.
+    TooDeep {
+        what: &'static str,
+        at: String,
+        max: u32,
+    },
+    /// A binding slot outside the environment of its rule or segment.
+    SlotOutOfRange { at: String, slot: Slot, slots: Slot },
+    /// A split whose arms do not sum to 10,000 basis points.
+    SplitArms { rule: String, sum: u64 },
+    /// A name that must be unique is not.
+    Duplicate { what: &'static str, name: String },
+    /// Segments that (indirectly) refer to themselves.
+    SegmentCycle { segment: String },
+    /// Anything else, described in a sentence.
+    Invalid(String),
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphError::IndexOutOfRange {
+                at,
+                table,
+                index,
+                len,
+            } => write!(
+                f,
+                "{at} refers to {table} {index}, but there are only {len} {table}s"
+            ),
+            GraphError::ChildNotBeforeParent {
+                table,
+                parent,
+                child,
+            } => write!(
+                f,
+                "{table} {parent} refers to {table} {child}, which does not come before it"
+            ),
+            GraphError::TooDeep { what, at, max } => {
+                write!(f, "{what} in {at} nest deeper than {max} levels")
+            }
+            GraphError::SlotOutOfRange { at, slot, slots } => write!(
+                f,
+                "{at} uses binding slot {slot}, but its environment has only {slots} slots"
+            ),
+            GraphError::SplitArms { rule, sum } => write!(
+                f,
+                "the split of rule `{rule}` has arms summing to {sum} basis points instead of 10000"
+            ),
+            GraphError::Duplicate { what, name } => write!(f, "two {what}s are named `{name}`"),
+            GraphError::SegmentCycle { segment } => {
+                write!(f, "segment `{segment}` refers to itself (through segments)")
+            }
+            GraphError::Invalid(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+fn check(
+    at: impl Fn() -> String,
+    table: &'static str,
+    index: u32,
+    len: usize,
+) -> Result<(), GraphError> {
+    if (index as usize) < len {
+        Ok(())
+    } else {
+        Err(GraphError::IndexOutOfRange {
+            at: at(),
+            table,
+            index: u64::from(index),
+            len,
+        })
+    }
+}
+
+fn unique<'a>(what: &'static str, names: impl Iterator<Item = &'a str>) -> Result<(), GraphError> {
+    let mut seen = BTreeSet::new();
+    for n in names {
+        if !seen.insert(n) {
+            return Err(GraphError::Duplicate {
+                what,
+                name: n.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn type_depth(t: &Type) -> u32 {
+    let mut depth = 1u32;
+    let mut t = t;
+    while let Type::List(inner) | Type::Set(inner) = t {
+        depth = depth.saturating_add(1);
+        t = inner;
+    }
+    depth
+}
+
+/// Nesting depth of a literal, and whether all its numbers are finite (iteratively).
+fn literal_ok(l: &Literal) -> Result<(), String> {
+    let mut stack = vec![(l, 1u32)];
+    while let Some((l, d)) = stack.pop() {
+        if d > crate::graph_serde::MAX_NESTING + 1 {
+            return Err("a list literal nests too deeply".into());
+        }
+        match l {
+            Literal::Number(n) if !n.is_finite() => {
+                return Err("a number literal is not finite".into());
+            }
+            Literal::List(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The nodes a node refers to directly (not through queries or segments).
+pub(crate) fn node_children(n: &Node) -> Vec<NodeId> {
+    match n {
+        Node::Lit(_)
+        | Node::Now
+        | Node::EventField(_)
+        | Node::EventMeta(_)
+        | Node::ProfileField(_)
+        | Node::Bound(_)
+        | Node::Segment(_)
+        | Node::Seen(_)
+        | Node::Count(_)
+        | Node::Sum(..)
+        | Node::Last(_)
+        | Node::TimeSince(_) => Vec::new(),
+        Node::Field { of, .. } | Node::FieldMeta { of, .. } => vec![*of],
+        Node::Neg(x) | Node::Not(x) | Node::Present(x) | Node::Missing(x) => vec![*x],
+        Node::And(a, b)
+        | Node::Or(a, b)
+        | Node::Cmp(_, a, b)
+        | Node::Arith(_, a, b)
+        | Node::Coalesce(a, b)
+        | Node::In(a, b) => vec![*a, *b],
+        Node::Call(_, args) | Node::List(args) => args.clone(),
+        Node::Interp(pieces) => pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Value(v) => Some(*v),
+                Piece::Text(_) => None,
+            })
+            .collect(),
+    }
+}
+
+/// The query a node runs, if any.
+pub(crate) fn node_query(n: &Node) -> Option<QueryId> {
+    match n {
+        Node::Seen(q) | Node::Count(q) | Node::Sum(q, _) | Node::Last(q) | Node::TimeSince(q) => {
+            Some(*q)
+        }
+        _ => None,
+    }
+}
+
+fn cond_children(c: &Cond) -> &[CondId] {
+    match c {
+        Cond::And(cs) | Cond::Or(cs) => cs,
+        Cond::Not(c) => std::slice::from_ref(c),
+        Cond::Test(_) | Cond::Bind { .. } => &[],
+    }
+}
+
+impl Graph {
+    /// Checks everything evaluation relies on (see the module documentation). Run by
+    /// `Bundle::new` and every bundle decoder.
+    pub fn validate(&self) -> Result<(), GraphError> {
+        let s = &self.schema;
+        let n_events = s.events.len();
+        unique("consent purpose", s.consents.iter().map(String::as_str))?;
+        unique("event type", s.events.iter().map(|e| e.name.as_str()))?;
+        unique("action", s.actions.iter().map(|a| a.name.as_str()))?;
+        unique("profile field", s.profile.iter().map(|f| f.name.as_str()))?;
+        unique("rule", self.rules.iter().map(|r| r.name.as_str()))?;
+        unique("group", self.groups.iter().map(|g| g.name.as_str()))?;
+        unique("segment", self.segments.iter().map(|g| g.name.as_str()))?;
+        let all_fields = s
+            .profile
+            .iter()
+            .chain(s.events.iter().flat_map(|e| e.fields.iter()))
+            .chain(s.actions.iter().flat_map(|a| a.params.iter()));
+        for f in all_fields {
+            if type_depth(&f.ty) > crate::graph_serde::MAX_NESTING + 1 {
+                return Err(GraphError::TooDeep {
+                    what: "types",
+                    at: format!("field `{}`", f.name),
+                    max: crate::graph_serde::MAX_NESTING,
+                });
+            }
+        }
+        for e in &s.events {
+            unique(
+                "field of an event",
+                e.fields.iter().map(|f| f.name.as_str()),
+            )?;
+            if e.retain.is_some_and(|r| r < 0) {
+                return Err(GraphError::Invalid(format!(
+                    "event `{}` has a negative retention",
+                    e.name
+                )));
+            }
+        }
+
+        // Nodes: children first, depth bounded.
+        let mut depth = vec![0u32; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            let at = || format!("node {id}");
+            let mut d = 0u32;
+            for c in node_children(node) {
+                if c >= id {
+                    return Err(GraphError::ChildNotBeforeParent {
+                        table: "node",
+                        parent: id,
+                        child: c,
+                    });
+                }
+                d = d.max(depth.get(c as usize).copied().unwrap_or(0));
+            }
+            if let Some(q) = node_query(node) {
+                check(at, "query", q, self.queries.len())?;
+                if let Some(f) = self.queries.get(q as usize).and_then(|q| q.filter) {
+                    if f >= id {
+                        return Err(GraphError::ChildNotBeforeParent {
+                            table: "node",
+                            parent: id,
+                            child: f,
+                        });
+                    }
+                    d = d.max(depth.get(f as usize).copied().unwrap_or(0));
+                }
+            }
+            match node {
+                Node::Segment(sg) => check(at, "segment", *sg, self.segments.len())?,
+                Node::Bound(slot) if *slot >= MAX_SLOTS => {
+                    return Err(GraphError::SlotOutOfRange {
+                        at: at(),
+                        slot: *slot,
+                        slots: MAX_SLOTS,
+                    });
+                }
+                Node::Lit(l) => {
+                    literal_ok(l).map_err(|e| GraphError::Invalid(format!("node {id}: {e}")))?
+                }
+                Node::Call(f, args) => {
+                    let want = match f {
+                        Func::Lower | Func::Upper | Func::Len => 1,
+                        Func::Contains | Func::StartsWith | Func::EndsWith => 2,
+                    };
+                    if args.len() != want {
+                        return Err(GraphError::Invalid(format!(
+                            "node {id} calls {f:?} with {} arguments instead of {want}",
+                            args.len()
+                        )));
+                    }
+                }
+                _ => {}
+            }
+            let d = d.saturating_add(1);
+            if d > MAX_DEPTH {
+                return Err(GraphError::TooDeep {
+                    what: "expressions",
+                    at: at(),
+                    max: MAX_DEPTH,
+                });
+            }
+            if let Some(slot) = depth.get_mut(i) {
+                *slot = d;
+            }
+        }
+
+        for (i, q) in self.queries.iter().enumerate() {
+            let at = || format!("query {i}");
+            check(at, "event type", q.event, n_events)?;
+            if let Some(f) = q.filter {
+                check(at, "node", f, self.nodes.len())?;
+            }
+            if q.within.is_some_and(|w| w < 0) {
+                return Err(GraphError::Invalid(format!(
+                    "query {i} has a negative `within`"
+                )));
+            }
+        }
+
+        if self.cond_sources.len() != self.conds.len() {
+            return Err(GraphError::Invalid(format!(
+                "there are {} condition sources for {} conditions",
+                self.cond_sources.len(),
+                self.conds.len()
+            )));
+        }
+        let mut cdepth = vec![0u32; self.conds.len()];
+        for (i, c) in self.conds.iter().enumerate() {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            let at = || format!("condition {id}");
+            let mut d = 0u32;
+            for ch in cond_children(c) {
+                if *ch >= id {
+                    return Err(GraphError::ChildNotBeforeParent {
+                        table: "condition",
+                        parent: id,
+                        child: *ch,
+                    });
+                }
+                d = d.max(cdepth.get(*ch as usize).copied().unwrap_or(0));
+            }
+            match c {
+                Cond::Test(n) => check(at, "node", *n, self.nodes.len())?,
+                Cond::Bind { query, .. } => check(at, "query", *query, self.queries.len())?,
+                _ => {}
+            }
+            let d = d.saturating_add(1);
+            if d > MAX_DEPTH {
+                return Err(GraphError::TooDeep {
+                    what: "conditions",
+                    at: at(),
+                    max: MAX_DEPTH,
+                });
+            }
+            if let Some(slot) = cdepth.get_mut(i) {
+                *slot = d;
+            }
+        }
+
+        // Segments: slots, and no cycles.
+        let mut seg_deps: Vec<Vec<SegmentId>> = Vec::with_capacity(self.segments.len());
+        let mut walker = Walker::new(self);
+        for sg in &self.segments {
+            let owner = format!("segment `{}`", sg.name);
+            check(|| owner.clone(), "condition", sg.cond, self.conds.len())?;
+            if sg.slots > MAX_SLOTS {
+                return Err(GraphError::SlotOutOfRange {
+                    at: owner,
+                    slot: sg.slots,
+                    slots: MAX_SLOTS,
+                });
+            }
+            seg_deps.push(walker.walk(&[sg.cond], &[], sg.slots, &owner)?);
+        }
+        self.check_segment_cycles(&seg_deps)?;
+
+        for g in &self.groups {
+            check_cap(g.cap, &format!("group `{}`", g.name))?;
+        }
+
+        for r in &self.rules {
+            let owner = format!("rule `{}`", r.name);
+            let at = || owner.clone();
+            if r.slots > MAX_SLOTS {
+                return Err(GraphError::SlotOutOfRange {
+                    at: owner,
+                    slot: r.slots,
+                    slots: MAX_SLOTS,
+                });
+            }
+            for e in &r.on {
+                check(at, "event type", *e, n_events)?;
+            }
+            for c in &r.consents {
+                check(at, "consent purpose", *c, s.consents.len())?;
+            }
+            if let Some(g) = r.group {
+                check(at, "group", g, self.groups.len())?;
+            }
+            check_cap(r.cap, &owner)?;
+            let mut roots_c = Vec::new();
+            if let Some(w) = r.when {
+                check(at, "condition", w, self.conds.len())?;
+                roots_c.push(w);
+            }
+            let mut roots_n = Vec::new();
+            let mut calls: Vec<&ActionCall> = Vec::new();
+            match &r.outcome {
+                Outcome::Actions(a) => calls.extend(a.iter()),
+                Outcome::Split { unit, arms, .. } => {
+                    check(at, "node", *unit, self.nodes.len())?;
+                    roots_n.push(*unit);
+                    if arms.is_empty() {
+                        return Err(GraphError::Invalid(format!(
+                            "the split of {owner} has no arms"
+                        )));
+                    }
+                    let sum: u64 = arms.iter().map(|a| u64::from(a.basis_points)).sum();
+                    if sum != 10_000 {
+                        return Err(GraphError::SplitArms {
+                            rule: r.name.clone(),
+                            sum,
+                        });
+                    }
+                    for a in arms {
+                        calls.extend(a.actions.iter());
+                    }
+                }
+            }
+            for c in calls {
+                check(at, "action", c.action, s.actions.len())?;
+                for (_, n) in &c.params {
+                    check(at, "node", *n, self.nodes.len())?;
+                    roots_n.push(*n);
+                }
+            }
+            let sch = &r.schedule;
+            if let Some((a, b)) = sch.hours
+                && (a >= 1440 || b >= 1440 || a == b)
+            {
+                return Err(GraphError::Invalid(format!(
+                    "{owner} has hours {a}..{b} (minutes after midnight must be below 1440 and differ)"
+                )));
+            }
+            if let Some((a, b)) = sch.active
+                && a > b
+            {
+                return Err(GraphError::Invalid(format!(
+                    "{owner} is active from day {a} to the earlier day {b}"
+                )));
+            }
+            if sch.days.is_some_and(|d| d & 0x80 != 0) {
+                return Err(GraphError::Invalid(format!(
+                    "{owner} has a days mask with bit 7 set"
+                )));
+            }
+            walker.walk(&roots_c, &roots_n, r.slots, &owner)?;
+        }
+
+        let mut triggered = BTreeSet::new();
+        for t in &self.triggers {
+            let at = || format!("the trigger of event type {}", t.event);
+            check(at, "event type", t.event, n_events)?;
+            if !triggered.insert(t.event) {
+                return Err(GraphError::Invalid(format!(
+                    "event type {} has two triggers",
+                    t.event
+                )));
+            }
+            for r in &t.rules {
+                check(at, "rule", *r, self.rules.len())?;
+            }
+        }
+
+        if self.retention.len() != n_events {
+            return Err(GraphError::Invalid(format!(
+                "there are {} retention entries for {} event types",
+                self.retention.len(),
+                n_events
+            )));
+        }
+        for (i, r) in self.retention.iter().enumerate() {
+            if r.event as usize != i {
+                return Err(GraphError::Invalid(format!(
+                    "retention entry {i} is for event type {} instead of {i}",
+                    r.event
+                )));
+            }
+            if r.keep.is_some_and(|k| k < 0) {
+                return Err(GraphError::Invalid(format!(
+                    "retention entry {i} has a negative window"
+                )));
+            }
+            for set in &r.consents {
+                for c in set {
+                    check(
+                        || format!("retention entry {i}"),
+                        "consent purpose",
+                        *c,
+                        s.consents.len(),
+                    )?;
+                }
+            }
+        }
+
+        let tz = &self.timezone;
+        let offset_ok = |o: i32| o.abs() <= 86_400;
+        if !offset_ok(tz.initial_offset) || tz.transitions.iter().any(|(_, o)| !offset_ok(*o)) {
+            return Err(GraphError::Invalid(
+                "a timezone offset exceeds one day".into(),
+            ));
+        }
+        if tz.transitions.windows(2).any(|w| match w {
+            [a, b] => a.0 > b.0,
+            _ => false,
+        }) {
+            return Err(GraphError::Invalid(
+                "timezone transitions are not sorted by time".into(),
+            ));
+        }
+        if self.limits.dedup_window < 0 {
+            return Err(GraphError::Invalid(
+                "the de-duplication window is negative".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_segment_cycles(&self, deps: &[Vec<SegmentId>]) -> Result<(), GraphError> {
+        // Iterative depth-first search; also measures the longest chain.
+        // state: 0 unvisited, 1 on the stack, 2 done.
+        let mut state = vec![0u8; deps.len()];
+        let mut height = vec![1u32; deps.len()];
+        for start in 0..deps.len() {
+            if state.get(start) != Some(&0) {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            if let Some(s) = state.get_mut(start) {
+                *s = 1;
+            }
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                let list = deps.get(node).map_or(&[][..], Vec::as_slice);
+                if let Some(&dep) = list.get(*next) {
+                    *next += 1;
+                    let dep = dep as usize;
+                    match state.get(dep) {
+                        Some(0) => {
+                            if let Some(s) = state.get_mut(dep) {
+                                *s = 1;
+                            }
+                            stack.push((dep, 0));
+                        }
+                        Some(1) => {
+                            return Err(GraphError::SegmentCycle {
+                                segment: self
+                                    .segments
+                                    .get(dep)
+                                    .map_or_else(String::new, |s| s.name.clone()),
+                            });
+                        }
+                        _ => {}
+                    }
+                } else {
+                    let h = list
+                        .iter()
+                        .map(|d| height.get(*d as usize).copied().unwrap_or(1))
+                        .max()
+                        .unwrap_or(0)
+                        .saturating_add(1);
+                    if h > MAX_SEGMENT_NESTING {
+                        return Err(GraphError::TooDeep {
+                            what: "segments",
+                            at: self
+                                .segments
+                                .get(node)
+                                .map_or_else(String::new, |s| format!("segment `{}`", s.name)),
+                            max: MAX_SEGMENT_NESTING,
+                        });
+                    }
+                    if let Some(x) = height.get_mut(node) {
+                        *x = h;
+                    }
+                    if let Some(s) = state.get_mut(node) {
+                        *s = 2;
+                    }
+                    stack.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_cap(cap: Option<Cap>, owner: &str) -> Result<(), GraphError> {
+    match cap {
+        Some(Cap::Limit { per, .. }) if per < 0 => Err(GraphError::Invalid(format!(
+            "{owner} has a cap with a negative window"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Walks what one rule or segment reaches (not entering segments), checking slots and
+/// collecting the segments it uses. Marks are generation counters, so each walk is linear in
+/// what it reaches.
+struct Walker<'g> {
+    g: &'g Graph,
+    node_mark: Vec<u32>,
+    cond_mark: Vec<u32>,
+    generation: u32,
+}
+
+impl<'g> Walker<'g> {
+    fn new(g: &'g Graph) -> Self {
+        Walker {
+            g,
+            node_mark: vec![0; g.nodes.len()],
+            cond_mark: vec![0; g.conds.len()],
+            generation: 0,
+        }
+    }
+
+    fn walk(
+        &mut self,
+        conds: &[CondId],
+        nodes: &[NodeId],
+        slots: Slot,
+        owner: &str,
+    ) -> Result<Vec<SegmentId>, GraphError> {
+        self.generation = self.generation.wrapping_add(1);
+        let gen_ = self.generation;
+        let slot_ok = |slot: Slot| {
+            if slot < slots {
+                Ok(())
+            } else {
+                Err(GraphError::SlotOutOfRange {
+                    at: owner.to_string(),
+                    slot,
+                    slots,
+                })
+            }
+        };
+        let mut segs = BTreeSet::new();
+        let mut cstack: Vec<CondId> = conds.to_vec();
+        let mut nstack: Vec<NodeId> = nodes.to_vec();
+        while let Some(c) = cstack.pop() {
+            match self.cond_mark.get_mut(c as usize) {
+                Some(m) if *m != gen_ => *m = gen_,
+                _ => continue,
+            }
+            match self.g.conds.get(c as usize) {
+                Some(Cond::Test(n)) => nstack.push(*n),
+                Some(Cond::Bind { query, slot }) => {
+                    slot_ok(*slot)?;
+                    self.query(*query, &mut nstack, &slot_ok)?;
+                }
+                Some(other) => cstack.extend_from_slice(cond_children(other)),
+                None => {}
+            }
+        }
+        while let Some(n) = nstack.pop() {
+            match self.node_mark.get_mut(n as usize) {
+                Some(m) if *m != gen_ => *m = gen_,
+                _ => continue,
+            }
+            let Some(node) = self.g.nodes.get(n as usize) else {
+                continue;
+            };
+            match node {
+                Node::Bound(s) => slot_ok(*s)?,
+                Node::Segment(s) => {
+                    segs.insert(*s);
+                }
+                _ => {}
+            }
+            if let Some(q) = node_query(node) {
+                self.query(q, &mut nstack, &slot_ok)?;
+            }
+            nstack.extend(node_children(node));
+        }
+        Ok(segs.into_iter().collect())
+    }
+
+    fn query(
+        &self,
+        q: QueryId,
+        nstack: &mut Vec<NodeId>,
+        slot_ok: &dyn Fn(Slot) -> Result<(), GraphError>,
+    ) -> Result<(), GraphError> {
+        if let Some(q) = self.g.queries.get(q as usize) {
+            slot_ok(q.slot)?;
+            if let Some(s) = q.since {
+                slot_ok(s)?;
+            }
+            if let Some(f) = q.filter {
+                nstack.push(f);
+            }
+        }
+        Ok(())
+    }
+}

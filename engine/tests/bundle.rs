@@ -1,0 +1,320 @@
+//! Bundles: byte and JSON round trips, clear errors for damaged or hostile input, validation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+use common::*;
+use omnirule_engine::bundle::{Bundle, BundleError, HEADER_LEN};
+use omnirule_engine::graph::*;
+use omnirule_engine::validate::GraphError;
+use proptest::prelude::*;
+
+#[test]
+fn bytes_and_json_round_trip() {
+    let b = Bundle::new(rich_graph()).unwrap();
+    let bytes = b.to_bytes();
+    assert_eq!(&bytes[..8], b"OMNIRULE");
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
+    let back = Bundle::from_bytes(&bytes).unwrap();
+    assert_eq!(back.graph(), b.graph());
+    assert_eq!(back.hash_hex(), b.hash_hex());
+    assert_eq!(back.to_bytes(), bytes);
+    let json = b.to_json();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["format"], "omnirule-bundle");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["hash"], b.hash_hex());
+    let back = Bundle::from_json(&json).unwrap();
+    assert_eq!(back.graph(), b.graph());
+    assert_eq!(back, b);
+    assert_eq!(b.hash_hex().len(), 64);
+}
+
+#[test]
+fn json_with_awkward_numbers_round_trips_with_the_same_hash() {
+    let mut g = G::new();
+    for x in [
+        0.1,
+        1e-7,
+        1e21,
+        123456.789e-300,
+        5e-324,
+        f64::MAX,
+        2.0f64.sqrt(),
+    ] {
+        let n = g.n(x);
+        let c = g.test(n, "n");
+        let r = g.rule(&format!("r{}", g.g.rules.len()), &[PAGE_VIEW], Some(c));
+        g.add(r);
+    }
+    let b = g.bundle();
+    assert_eq!(
+        Bundle::from_json(&b.to_json()).unwrap().hash_hex(),
+        b.hash_hex()
+    );
+}
+
+#[test]
+fn damaged_bundles_are_refused_with_clear_sentences() {
+    let b = Bundle::new(rich_graph()).unwrap();
+    let bytes = b.to_bytes();
+    let msg = |r: Result<Bundle, BundleError>| r.unwrap_err().to_string();
+
+    assert_eq!(
+        msg(Bundle::from_bytes(
+            b"hello world, not a bundle at all...................................."
+        )),
+        "not an Omnirule bundle"
+    );
+    assert_eq!(msg(Bundle::from_bytes(b"")), "not an Omnirule bundle");
+    assert_eq!(
+        msg(Bundle::from_bytes(&bytes[..20])),
+        format!("the bundle is truncated: expected {HEADER_LEN} bytes, got 20")
+    );
+    let short = &bytes[..bytes.len() - 3];
+    assert_eq!(
+        msg(Bundle::from_bytes(short)),
+        format!(
+            "the bundle is truncated: expected {} bytes, got {}",
+            bytes.len(),
+            bytes.len() - 3
+        )
+    );
+    let mut future = bytes.clone();
+    future[8] = 7;
+    assert_eq!(
+        msg(Bundle::from_bytes(&future)),
+        "bundle format 7 is newer than this engine supports (1); upgrade the engine"
+    );
+    let mut signed = bytes.clone();
+    signed[10] = 1;
+    assert!(msg(Bundle::from_bytes(&signed)).contains("flags"));
+    let mut corrupt = bytes.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x40;
+    assert!(msg(Bundle::from_bytes(&corrupt)).contains("corrupted"));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(msg(Bundle::from_bytes(&longer)).contains("1 unexpected bytes"));
+
+    let json = b.to_json();
+    let tampered = json.replacen("KNIT20", "KNIT99", 1);
+    assert!(msg(Bundle::from_json(&tampered)).contains("corrupted"));
+    let future = json.replacen("\"version\": 1", "\"version\": 7", 1);
+    assert!(msg(Bundle::from_json(&future)).contains("newer than this engine"));
+    assert_eq!(msg(Bundle::from_json("{}")), "not an Omnirule bundle");
+    assert!(msg(Bundle::from_json("not json")).contains("could not be decoded"));
+}
+
+/// A graph with a corruption applied, as the validator sees it.
+fn invalid(f: impl FnOnce(&mut Graph)) -> String {
+    let mut g = rich_graph();
+    f(&mut g);
+    let err = Bundle::new(g.clone()).unwrap_err();
+    assert!(matches!(err, BundleError::InvalidGraph(_)), "{err}");
+    // The same graph arriving as bytes is refused the same way.
+    let body = postcard::to_allocvec(&g).unwrap();
+    let mut bytes = b"OMNIRULE".to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    use sha2::Digest;
+    bytes.extend_from_slice(&sha2::Sha256::digest(&body));
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    assert_eq!(Bundle::from_bytes(&bytes).unwrap_err(), err);
+    err.to_string()
+}
+
+#[test]
+fn invalid_graphs_are_refused_naming_the_problem() {
+    let e = invalid(|g| g.nodes.push(Node::Not(9999)));
+    assert!(e.contains("node") && e.contains("9999"), "{e}");
+    let e = invalid(|g| {
+        let n = g.nodes.len() as u32;
+        g.nodes.push(Node::Not(n));
+    });
+    assert!(e.contains("does not come before it"), "{e}");
+    let e = invalid(|g| {
+        g.conds.push(Cond::Test(12345));
+        g.cond_sources.push("x".into());
+    });
+    assert!(e.contains("12345"), "{e}");
+    let e = invalid(|g| g.rules[0].when = Some(777));
+    assert!(
+        e.contains("rule `sweater_in_store` refers to condition 777, but there are only"),
+        "{e}"
+    );
+    let e = invalid(|g| g.rules[0].slots = 2);
+    assert!(e.contains("binding slot 4") && e.contains("2 slots"), "{e}");
+    let e = invalid(|g| {
+        if let Outcome::Split { arms, .. } = &mut g.rules[1].outcome {
+            arms[0].basis_points = 4000;
+        }
+    });
+    assert_eq!(
+        e,
+        "the bundle's rule graph is invalid: the split of rule `win_back` has arms summing to 9000 basis points instead of 10000"
+    );
+    let e = invalid(|g| {
+        let r = g.rules[0].clone();
+        g.rules.push(r);
+    });
+    assert!(e.contains("two rules are named `sweater_in_store`"), "{e}");
+    let e = invalid(|g| g.queries[0].event = 42);
+    assert!(e.contains("event type 42"), "{e}");
+    let e = invalid(|g| g.triggers[0].rules.push(99));
+    assert!(e.contains("rule 99"), "{e}");
+    let e = invalid(|g| g.retention.pop().map(|_| ()).unwrap());
+    assert!(e.contains("retention"), "{e}");
+    let e = invalid(|g| g.nodes.push(Node::Lit(Literal::Number(f64::NAN))));
+    assert!(e.contains("not finite"), "{e}");
+    let e = invalid(|g| g.rules[0].schedule.hours = Some((600, 600)));
+    assert!(e.contains("hours"), "{e}");
+    let e = invalid(|g| g.cond_sources.pop().map(|_| ()).unwrap());
+    assert!(e.contains("condition sources"), "{e}");
+    let e = invalid(|g| g.nodes.push(Node::Call(Func::Lower, vec![])));
+    assert!(e.contains("arguments"), "{e}");
+    // A segment that refers to itself.
+    let e = invalid(|g| {
+        let n = g.nodes.len() as u32;
+        g.nodes.push(Node::Segment(0));
+        let c = g.conds.len() as u32;
+        g.conds.push(Cond::Test(n));
+        g.cond_sources.push("loop".into());
+        g.segments[0].cond = c;
+    });
+    assert!(e.contains("segment `dormant` refers to itself"), "{e}");
+    // Expressions nested too deeply.
+    let e = invalid(|g| {
+        let mut prev = g.nodes.len() as u32;
+        g.nodes.push(Node::Now);
+        for _ in 0..600 {
+            g.nodes.push(Node::Not(prev));
+            prev += 1;
+        }
+    });
+    assert!(e.contains("nest deeper than 512"), "{e}");
+    let e = invalid(|g| g.timezone.transitions.reverse());
+    assert!(e.contains("sorted"), "{e}");
+}
+
+#[test]
+fn validation_errors_are_typed() {
+    let mut g = rich_graph();
+    g.rules[0].slots = 1;
+    assert!(matches!(
+        g.validate(),
+        Err(GraphError::SlotOutOfRange {
+            slot: 4,
+            slots: 1,
+            ..
+        })
+    ));
+    assert!(rich_graph().validate().is_ok());
+}
+
+#[test]
+fn deeply_nested_values_in_hostile_bytes_are_refused_without_overflowing_the_stack() {
+    // A graph with one list literal, then the literal replaced by 100,000 levels of nesting.
+    let mut g = G::new();
+    let n = g.node(Node::Lit(Literal::List(vec![])));
+    let c = g.test(n, "x");
+    let r = g.rule("r", &[PAGE_VIEW], Some(c));
+    g.add(r);
+    let graph = g.graph();
+    let body = postcard::to_allocvec(&graph).unwrap();
+    // Postcard: Node::Lit = variant 0, Literal::List = variant 5, then a length.
+    let marker = [0u8, 5, 0];
+    let at = body.windows(3).position(|w| w == marker).unwrap();
+    let mut evil = body[..at].to_vec();
+    evil.push(0);
+    for _ in 0..100_000 {
+        evil.extend_from_slice(&[5, 1]);
+    }
+    evil.extend_from_slice(&[5, 0]);
+    evil.extend_from_slice(&body[at + 3..]);
+    let mut bytes = b"OMNIRULE".to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    use sha2::Digest;
+    bytes.extend_from_slice(&sha2::Sha256::digest(&evil));
+    bytes.extend_from_slice(&(evil.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&evil);
+    let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+    // (postcard reports custom errors without their text.)
+    assert!(err.contains("could not be decoded"), "{err}");
+}
+
+fn valid_bytes() -> Vec<u8> {
+    Bundle::new(rich_graph()).unwrap().to_bytes()
+}
+
+/// Re-seals a damaged body with a correct hash and length, so damage reaches the decoder and
+/// the validator instead of stopping at the hash check.
+fn reseal(body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut bytes = b"OMNIRULE".to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.extend_from_slice(&sha2::Sha256::digest(body));
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Bundle::from_bytes(&bytes);
+        let mut with_magic = b"OMNIRULE".to_vec();
+        with_magic.extend_from_slice(&bytes);
+        let _ = Bundle::from_bytes(&with_magic);
+        let _ = Bundle::from_bytes(&reseal(&bytes));
+    }
+
+    #[test]
+    fn flipped_or_truncated_bundles_never_panic_and_resealed_ones_evaluate_safely(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..6),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let bytes = valid_bytes();
+        let mut damaged = bytes.clone();
+        for (i, x) in &flips {
+            let i = i.index(damaged.len());
+            damaged[i] ^= x;
+        }
+        if truncate {
+            damaged.truncate(cut.index(damaged.len()));
+        }
+        prop_assert!(Bundle::from_bytes(&damaged).is_err() || damaged == bytes);
+        // Damage inside the body, resealed: decoding or validation may accept it; if so the
+        // bundle must evaluate without panicking.
+        let mut body = bytes[HEADER_LEN..].to_vec();
+        for (i, x) in &flips {
+            let i = i.index(body.len());
+            body[i] ^= x;
+        }
+        if let Ok(b) = Bundle::from_bytes(&reseal(&body)) {
+            let profile = omnirule_engine::input::Profile::new("c1", ["marketing", "location"], []);
+            let mut memory = omnirule_engine::memory::Memory::default();
+            for (i, ty) in [PAGE_VIEW, PURCHASE, BEACON, PAGE_VIEW, BEACON].iter().enumerate() {
+                let e = omnirule_engine::input::Event::new(
+                    *ty,
+                    &format!("e{i}"),
+                    1_795_168_800_000 + i as i64 * HOUR,
+                    [("sku".to_string(), omnirule_engine::value::Value::string("A")),
+                     ("category".to_string(), omnirule_engine::value::Value::string("knit"))],
+                );
+                let (out, _) = omnirule_engine::explain(&b, &memory, &profile, &e);
+                memory = out.memory;
+            }
+        }
+    }
+}
