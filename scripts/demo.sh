@@ -19,13 +19,13 @@ show() {
 import json, sys
 for line in sys.stdin:
     out = json.loads(line)
-    ds = out["decisions"]
+    event, ds = out["event"], out["decisions"]
     if not ds:
-        print(f"    {out[\"event\"]}: nothing personal")
+        print("    %s: nothing personal" % event)
     for d in ds:
         what = d["action"] or "control (no action)"
-        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(d["params"].items()))
-        print(f"    {out[\"event\"]}: {d[\"rule\"]} -> {what} {params}")
+        params = ", ".join("%s=%s" % (k, json.dumps(v)) for k, v in sorted(d["params"].items()))
+        print("    %s: %s -> %s %s" % (event, d["rule"], what, params))
 '
 }
 event() { printf '%s\n' "$@" > "$work/events.jsonl"; }

@@ -662,3 +662,29 @@ fn evaluation_is_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+// ----- the host protocol: what every runtime calls ----------------------------------------------
+
+#[test]
+fn the_host_protocol_returns_canonical_decisions_and_refuses_bad_input_without_evaluating() {
+    use omnirule_engine::host::track;
+    let b = bundle(&banner_rule("r", "beacon_enter", "seen page_view within 1d"));
+    let memory = Memory::default();
+    let first = track(&b, &memory, &customer(), &view("2026-11-20T10:00:00Z", "A", "x"), false).unwrap();
+    assert_eq!(first.to_json(), r#"{"decisions":[]}"#);
+    let second = track(&b, &first.memory, &customer(), &beacon("2026-11-20T11:00:00Z"), true).unwrap();
+    assert_eq!(
+        second.to_json(),
+        concat!(
+            r#"{"decisions":[{"action":"banner","experiment":null,"group":null,"params":{"slot":"s","text":"r"},"rule":"r","variant":null}],"#,
+            r#""explanation":{"duplicate":false,"event":"b-2026-11-20T11:00:00Z","rules":[{"outcome":"fired","rule":"r","variant":null}]}}"#
+        )
+    );
+    // A wrongly typed field is an error naming the field; nothing is evaluated.
+    let mut bad = view("2026-11-20T12:00:00Z", "B", "x");
+    bad["price"] = json!("cheap");
+    let err = track(&b, &first.memory, &customer(), &bad, false).unwrap_err();
+    assert!(err.to_string().contains("price"), "{err}");
+    let err = track(&b, &memory, &json!({"id": 5}), &beacon("2026-11-20T11:00:00Z"), false).unwrap_err();
+    assert!(err.to_string().contains("id"), "{err}");
+}

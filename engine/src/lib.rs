@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod eval;
 pub mod explain;
 pub mod graph;
+pub mod host;
 mod graph_serde;
 pub mod input;
 pub mod memory;

@@ -1,0 +1,1 @@
+//! The in-store host (work in progress: see issue 7).

@@ -1,0 +1,95 @@
+//! The host protocol: one JSON-level call that every runtime makes the same way.
+//!
+//! The CLI, the browser package, the edge worker and the store module all take a profile and an
+//! event as JSON from their surroundings, evaluate, and hand decisions back as JSON. If each
+//! did its own conversion, the runtimes could drift apart in exactly the places conformance is
+//! hardest (number printing, missing values, field order). So the conversion lives here, once:
+//! hosts pass JSON in and get [`Tracked::to_json`] out, whose text is canonical
+//! ([`crate::canonical`]) and therefore byte-identical on every runtime.
+//!
+//! Wire shape of one call's result:
+//! `{"decisions":[{"action":"offer","experiment":null,"group":null,"params":{..},"rule":"r","variant":null}],
+//!   "explanation":{..}}` (`explanation` only when asked for).
+
+use crate::bundle::Bundle;
+use crate::canonical::canonical_json;
+use crate::eval::{Decision, evaluate, explain};
+use crate::explain::Explanation;
+use crate::input::{Event, InputError, Profile};
+use crate::memory::Memory;
+
+/// The outcome of one tracked event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    pub decisions: Vec<Decision>,
+    /// Present when the caller asked for it.
+    pub explanation: Option<Explanation>,
+    /// The customer's memory after the event.
+    pub memory: Memory,
+}
+
+impl Tracked {
+    /// `{"decisions": [...], "explanation": {...}?}` as a JSON value.
+    pub fn output(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("decisions".into(), decisions_value(&self.decisions));
+        if let Some(why) = &self.explanation {
+            out.insert(
+                "explanation".into(),
+                serde_json::to_value(why).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// [`Tracked::output`] as canonical JSON text: what runtimes compare byte for byte.
+    pub fn to_json(&self) -> String {
+        canonical_json(&self.output())
+    }
+}
+
+/// Decisions as a JSON array (the form the CLI prints and hosts return).
+pub fn decisions_value(decisions: &[Decision]) -> serde_json::Value {
+    serde_json::to_value(decisions).unwrap_or(serde_json::Value::Array(Vec::new()))
+}
+
+/// Validates `profile` and `event` against the bundle's schema and evaluates the event.
+///
+/// An invalid profile or event is an error and evaluates nothing: the memory a host stores
+/// stays as it was.
+pub fn track(
+    bundle: &Bundle,
+    memory: &Memory,
+    profile: &serde_json::Value,
+    event: &serde_json::Value,
+    with_explanation: bool,
+) -> Result<Tracked, InputError> {
+    let profile = Profile::from_json(bundle, profile)?;
+    let event = Event::from_json(bundle, event)?;
+    Ok(track_parsed(bundle, memory, &profile, &event, with_explanation))
+}
+
+/// [`track`] for a profile and event already validated.
+pub fn track_parsed(
+    bundle: &Bundle,
+    memory: &Memory,
+    profile: &Profile,
+    event: &Event,
+    with_explanation: bool,
+) -> Tracked {
+    if with_explanation {
+        let (evaluation, why) = explain(bundle, memory, profile, event);
+        Tracked {
+            decisions: evaluation.decisions,
+            explanation: Some(why),
+            memory: evaluation.memory,
+        }
+    } else {
+        let evaluation = evaluate(bundle, memory, profile, event);
+        Tracked {
+            decisions: evaluation.decisions,
+            explanation: None,
+            memory: evaluation.memory,
+        }
+    }
+}

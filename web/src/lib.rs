@@ -1,0 +1,1 @@
+//! The browser package (work in progress: see issue 5).
