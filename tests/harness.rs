@@ -6,6 +6,9 @@
     clippy::indexing_slicing
 )]
 
+#[path = "vectors_lib.rs"]
+pub mod vectors;
+
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
 use omnirule_engine::input::{Event, Profile};

@@ -1,1 +1,185 @@
-//! The in-store host (work in progress: see issue 7).
+//! The in-store host: the Omnirule engine, as a wasm module inside wasmtime, behind an HTTP API
+//! for beacons, POS terminals, kiosks and staff tablets, with customers' memory and profiles in
+//! SQLite. See `edge-host/README.md` for the API and `docs/abi.md` for the module's ABI.
+//!
+//! - [`guest`]: wasmtime (one engine, the module compiled once and cached, instances, limits).
+//! - [`bundles`]: the current bundle, its instance pool, hot reload with an atomic swap.
+//! - [`db`]: SQLite (WAL, `synchronous=FULL`, group commit).
+//! - [`locks`]: per-customer serialisation.
+//! - [`server`]: the HTTP API.
+//! - [`metrics`]: Prometheus text.
+
+pub mod bundles;
+pub mod db;
+pub mod guest;
+pub mod locks;
+pub mod metrics;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The command that builds the engine module.
+pub const BUILD_MODULE: &str =
+    "cargo build -p omnirule-abi --target wasm32-unknown-unknown --profile wasm";
+
+/// Everything the host is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (127.0.0.1 by default).
+    pub listen: SocketAddr,
+    /// Directory of the database (`store.db`) and of the compiled-module cache (`cache/`).
+    pub data_dir: PathBuf,
+    /// The bundle file: loaded at start, watched for changes, written by `PUT /v1/bundle`.
+    pub bundle: PathBuf,
+    /// The engine module (`omnirule_abi.wasm`).
+    pub module: PathBuf,
+    /// Cache the compiled module on disk.
+    pub module_cache: bool,
+    /// Token for the admin endpoints (none: they are refused).
+    pub admin_token: Option<String>,
+    pub limits: guest::Limits,
+    /// Largest request body, except bundles.
+    pub max_body: usize,
+    /// Largest bundle (`PUT /v1/bundle`).
+    pub max_bundle: usize,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// How often the bundle file is checked for changes.
+    pub watch_every: Duration,
+}
+
+impl Config {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: &Path, module: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: data_dir.to_path_buf(),
+            bundle: data_dir.join("bundle.bin"),
+            module,
+            module_cache: true,
+            admin_token: None,
+            limits: guest::Limits::default(),
+            max_body: 1 << 20,
+            max_bundle: 16 << 20,
+            workers: 16,
+            watch_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Where the engine module is looked for when `--module` is not given: `$OMNIRULE_MODULE`,
+/// `omnirule_abi.wasm` beside the executable, then the cargo build output
+/// (`target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm` relative to `target/<profile>/`).
+pub fn default_module_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("OMNIRULE_MODULE") {
+        out.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        out.push(dir.join("omnirule_abi.wasm"));
+        for up in [dir.parent(), dir.parent().and_then(Path::parent)]
+            .into_iter()
+            .flatten()
+        {
+            out.push(
+                up.join("wasm32-unknown-unknown")
+                    .join("wasm")
+                    .join("omnirule_abi.wasm"),
+            );
+        }
+    }
+    out
+}
+
+/// A running host.
+pub struct Running {
+    /// The bound address (the port is the real one when 0 was asked for).
+    pub addr: SocketAddr,
+    pub app: Arc<server::App>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Serves until the process ends.
+    pub fn wait(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Opens the database, compiles the module, loads the bundle (if its file exists), binds and
+/// starts serving.
+pub fn start(config: Config) -> Result<Running, String> {
+    let wasm = std::fs::read(&config.module).map_err(|e| {
+        format!(
+            "cannot read the engine module {}: {e}; build it with `{BUILD_MODULE}` or pass --module",
+            config.module.display()
+        )
+    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let cache = config.data_dir.join("cache");
+    let runtime = Arc::new(guest::Runtime::new(
+        &wasm,
+        config.module_cache.then_some(cache.as_path()),
+        config.limits,
+    )?);
+    let db = db::Db::open(&config.data_dir.join("store.db"))?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let slot = Arc::new(bundles::BundleSlot::default());
+    if config.bundle.exists() {
+        let bytes = std::fs::read(&config.bundle)
+            .map_err(|e| format!("cannot read the bundle {}: {e}", config.bundle.display()))?;
+        slot.replace(&runtime, bytes, &metrics, |_| Ok(()))
+            .map_err(|e| {
+                format!(
+                    "the bundle {} cannot be loaded: {}",
+                    config.bundle.display(),
+                    match e {
+                        bundles::ReplaceError::Guest(g) => g.to_string(),
+                        bundles::ReplaceError::Commit(c) => c,
+                    }
+                )
+            })?;
+    }
+    bundles::watch(
+        config.bundle.clone(),
+        config.watch_every,
+        slot.clone(),
+        runtime.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| format!("cannot start the bundle watcher: {e}"))?;
+    let server = tiny_http::Server::http(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| "the server is not bound to an IP address".to_string())?;
+    let app = Arc::new(server::App {
+        config: config.clone(),
+        runtime,
+        bundle: slot,
+        db,
+        locks: locks::KeyedLocks::default(),
+        metrics,
+    });
+    let server = Arc::new(server);
+    let mut workers = Vec::with_capacity(config.workers);
+    for i in 0..config.workers.max(1) {
+        let reader = app.db.reader()?;
+        let (app, server) = (app.clone(), server.clone());
+        let worker = std::thread::Builder::new()
+            .name(format!("http-{i}"))
+            .spawn(move || server::serve(&app, &server, &reader))
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        workers.push(worker);
+    }
+    Ok(Running { addr, app, workers })
+}

@@ -1,1 +1,370 @@
-//! The browser package (work in progress: see issue 5).
+//! The browser package: the Omnirule engine for JavaScript through wasm-bindgen.
+//!
+//! `import init, { Engine, personalise } from "omnirule"`. One [`Engine`] holds a bundle, the
+//! current visitor's profile and that visitor's memory. It is a thin layer over
+//! [`omnirule_engine::host`], the JSON-level protocol every runtime shares, so the decisions a
+//! page gets are the ones the CLI, the edge and the store compute for the same inputs
+//! ([`Engine::track_json`] returns the canonical text byte for byte).
+//!
+//! What lives here and not in the engine:
+//! - the values' crossing into JavaScript (serde-wasm-bindgen; decisions become plain objects);
+//! - the clock and event ids: an event without `time` or `id` gets `Date.now()` and a fresh id
+//!   in JavaScript (`js/edge.js`), never inside Rust;
+//! - consent-gated persistence of the memory in `localStorage` ([`storage`]);
+//! - page personalisation: `data-omnirule-slot` elements receive decision text ([`render`]);
+//! - with the `compiler` feature, compiling rule sources in the browser ([`compiler`]).
+
+#[cfg(feature = "compiler")]
+mod compiler;
+mod render;
+mod storage;
+
+use omnirule_engine::bundle::Bundle;
+use omnirule_engine::host::{self, Tracked};
+use omnirule_engine::input::{Event, Profile};
+use omnirule_engine::memory::Memory;
+use wasm_bindgen::prelude::*;
+
+pub use render::personalise;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** An event in the wire format shared by every runtime. `type` names an event of the bundle's
+ * schema; declared fields are type-checked, others ignored. `time` (RFC 3339 or integer
+ * milliseconds since the epoch) defaults to `Date.now()` and `id` to a fresh UUID, both filled
+ * in JavaScript before the event reaches the engine. */
+export interface OmniruleEvent {
+  type: string;
+  id?: string;
+  time?: string | number;
+  [field: string]: unknown;
+}
+
+/** The visitor, as the page (or a CRM call it makes) knows them. `consents` lists the purposes
+ * the visitor agreed to; rules and storage check them. */
+export interface Profile {
+  id: string;
+  consents: string[];
+  [field: string]: unknown;
+}
+
+/** One thing the page should do. `action` is null for a split's control arm. */
+export interface Decision {
+  rule: string;
+  action: string | null;
+  params: Record<string, unknown>;
+  group: string | null;
+  experiment: string | null;
+  variant: string | null;
+}
+
+/** Why each rule the event triggered did or did not fire. */
+export interface Explanation {
+  event: string;
+  duplicate: boolean;
+  rules: Array<{
+    rule: string;
+    outcome: "fired" | "no_consent" | "inactive" | "outside_hours" | "outside_days" |
+      "cap_reached" | "group_cap_reached" | "lost_to" | "condition_false" | "split_unit_missing";
+    [detail: string]: unknown;
+  }>;
+}
+
+/** The result of `engine.explain(event)`. */
+export interface Explained {
+  decisions: Decision[];
+  explanation: Explanation;
+}
+
+/** Memory as compact bytes (`engine.memory()`) or as JSON text (`engine.memoryJson()`). */
+export type MemoryData = Uint8Array | string;
+
+export interface EngineOptions {
+  /** The visitor; the same as calling `engine.setProfile(profile)` afterwards. */
+  profile?: Profile;
+  /** Keep the memory in `localStorage` when the profile's consents allow it (default true;
+   * ignored where there is no `localStorage`, e.g. in Node). */
+  storage?: boolean;
+  /** Prefix of the storage key; the key is `${storageKey}:${profile.id}` (default "omnirule"). */
+  storageKey?: string;
+  /** Storage is allowed when the profile holds *all* these purposes. Default: derived from the
+   * bundle (the profile holds every purpose of at least one rule that reads history). */
+  storageConsent?: string[];
+}
+
+export interface PersonaliseOptions {
+  /** Where to look for `data-omnirule-slot` elements (default: the whole document). */
+  root?: Element | Document;
+  /** Called for every slot element, with `undefined` when no decision targets the slot;
+   * return `true` to skip the built-in text rendering for that element. */
+  render?: (slot: string, decision: Decision | undefined, element: Element) => boolean | void;
+}
+"#;
+
+/// A JavaScript `Error` with the package's prefix.
+pub(crate) fn error(message: impl std::fmt::Display) -> JsError {
+    JsError::new(&format!("omnirule: {message}"))
+}
+
+#[wasm_bindgen(module = "/js/edge.js")]
+extern "C" {
+    /// Fills a missing `time` (Date.now()) and `id` (a UUID) in JavaScript.
+    fn stamp(event: &JsValue) -> JsValue;
+}
+
+/// Plain JavaScript objects for JSON values (objects, not `Map`s).
+fn to_js(value: &serde_json::Value) -> Result<JsValue, JsError> {
+    use serde::Serialize as _;
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error(format!("could not convert a result to JavaScript: {e}")))
+}
+
+fn from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsError> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| error(format!("the {what} is not a JSON-like value: {e}")))
+}
+
+/// Memory from bytes (`Uint8Array`) or JSON text.
+fn memory_from_js(value: &JsValue) -> Result<Memory, JsError> {
+    if let Some(text) = value.as_string() {
+        return Memory::from_json(&text).map_err(|e| error(format!("bad memory: {e}")));
+    }
+    if value.is_instance_of::<js_sys::Uint8Array>() {
+        let bytes = js_sys::Uint8Array::new(value).to_vec();
+        return Memory::from_bytes(&bytes).map_err(|e| error(format!("bad memory: {e}")));
+    }
+    Err(error(
+        "a memory is a Uint8Array (engine.memory()) or a JSON string (engine.memoryJson())",
+    ))
+}
+
+/// The current visitor.
+struct Visitor {
+    json: serde_json::Value,
+    profile: Profile,
+}
+
+/// One bundle, one visitor, their memory.
+#[wasm_bindgen]
+pub struct Engine {
+    bundle: Bundle,
+    memory: Memory,
+    visitor: Option<Visitor>,
+    storage: storage::Policy,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Loads a bundle (the bytes `omnirule build` writes). Throws an `Error` saying what is
+    /// wrong with a bad bundle (not a bundle, truncated, corrupted, a newer format...).
+    #[wasm_bindgen(js_name = fromBundle)]
+    pub fn from_bundle(
+        bundle: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "EngineOptions")] options: Option<JsValue>,
+    ) -> Result<Engine, JsError> {
+        Engine::build(bundle, Memory::default(), options)
+    }
+
+    /// [`Engine::from_bundle`] starting from a memory kept elsewhere (`engine.memory()` or
+    /// `engine.memoryJson()` of another engine, or what an edge or a store host exported).
+    #[wasm_bindgen(js_name = withMemory)]
+    pub fn with_memory(
+        bundle: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "MemoryData")] memory: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EngineOptions")] options: Option<JsValue>,
+    ) -> Result<Engine, JsError> {
+        let memory = memory_from_js(&memory)?;
+        Engine::build(bundle, memory, options)
+    }
+
+    fn build(bytes: &[u8], memory: Memory, options: Option<JsValue>) -> Result<Engine, JsError> {
+        let bundle = Bundle::from_bytes(bytes)
+            .map_err(|e| error(format!("the bundle cannot be loaded: {e}")))?;
+        let options = options.unwrap_or(JsValue::UNDEFINED);
+        let storage = storage::Policy::new(&bundle, &options)?;
+        let mut engine = Engine {
+            bundle,
+            memory,
+            visitor: None,
+            storage,
+        };
+        let profile = js_sys::Reflect::get(&options, &JsValue::from_str("profile"))
+            .unwrap_or(JsValue::UNDEFINED);
+        if !profile.is_undefined() && !profile.is_null() {
+            engine.set_profile(profile)?;
+        }
+        Ok(engine)
+    }
+
+    /// Sets the visitor (checked against the bundle's schema; throws when it does not match).
+    ///
+    /// When the profile's consents allow storage, the memory stored for this visitor is loaded
+    /// and merged in, and the merged memory stored; when they do not, anything stored for this
+    /// visitor is removed. A different visitor (another `id`) starts from their own memory, not
+    /// the previous visitor's.
+    #[wasm_bindgen(js_name = setProfile)]
+    pub fn set_profile(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Profile")] profile: JsValue,
+    ) -> Result<(), JsError> {
+        let json = from_js(profile, "profile")?;
+        let profile = Profile::from_json(&self.bundle, &json).map_err(error)?;
+        let same_visitor = self
+            .visitor
+            .as_ref()
+            .is_some_and(|v| v.profile.id() == profile.id());
+        if !same_visitor && self.visitor.is_some() {
+            self.memory = Memory::default();
+        }
+        if self.storage.allows(&profile)
+            && let Some(stored) = self.storage.load(profile.id())
+        {
+            self.memory = self.memory.merge(&stored, &self.bundle);
+        }
+        self.visitor = Some(Visitor { json, profile });
+        self.persist();
+        Ok(())
+    }
+
+    /// The current profile (as given), or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "Profile | undefined")]
+    pub fn profile(&self) -> Result<JsValue, JsError> {
+        match &self.visitor {
+            Some(v) => to_js(&v.json),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// Evaluates one event for the current visitor and returns the decisions as plain objects,
+    /// in decision order. Throws when there is no profile or the event does not match the
+    /// schema (the memory is then unchanged).
+    #[wasm_bindgen(unchecked_return_type = "Decision[]")]
+    pub fn track(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let tracked = self.run(event, false)?;
+        let out = tracked.output();
+        to_js(out.get("decisions").unwrap_or(&serde_json::Value::Null))
+    }
+
+    /// [`Engine::track`] that also says why each triggered rule did or did not fire. It is a
+    /// tracked event like any other (the memory records it).
+    #[wasm_bindgen(unchecked_return_type = "Explained")]
+    pub fn explain(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let tracked = self.run(event, true)?;
+        to_js(&tracked.output())
+    }
+
+    /// The wire protocol itself: an event as JSON text in (it must carry `id` and `time`), the
+    /// canonical JSON text `{"decisions":[...]}` (with `"explanation"` when asked) out, byte
+    /// for byte what every other runtime returns for the same inputs.
+    #[wasm_bindgen(js_name = trackJson)]
+    pub fn track_json(&mut self, event: &str, explain: Option<bool>) -> Result<String, JsError> {
+        let json: serde_json::Value = serde_json::from_str(event)
+            .map_err(|e| error(format!("the event is not valid JSON: {e}")))?;
+        let tracked = self.evaluate(&json, explain.unwrap_or(false))?;
+        Ok(tracked.to_json())
+    }
+
+    fn run(&mut self, event: JsValue, explain: bool) -> Result<Tracked, JsError> {
+        let json = from_js(stamp(&event), "event")?;
+        self.evaluate(&json, explain)
+    }
+
+    fn evaluate(&mut self, event: &serde_json::Value, explain: bool) -> Result<Tracked, JsError> {
+        let Some(visitor) = &self.visitor else {
+            return Err(error(
+                "no profile: call engine.setProfile(profile) (or pass { profile } to Engine.fromBundle) first",
+            ));
+        };
+        let event = Event::from_json(&self.bundle, event).map_err(error)?;
+        let tracked = host::track_parsed(
+            &self.bundle,
+            &self.memory,
+            &visitor.profile,
+            &event,
+            explain,
+        );
+        self.memory = tracked.memory.clone();
+        self.persist();
+        Ok(tracked)
+    }
+
+    /// The visitor's memory as compact versioned bytes (to hand to another runtime).
+    pub fn memory(&self) -> Vec<u8> {
+        self.memory.to_bytes()
+    }
+
+    /// The visitor's memory as JSON text: what is kept about them, for inspection.
+    #[wasm_bindgen(js_name = memoryJson)]
+    pub fn memory_json(&self) -> String {
+        self.memory.to_json()
+    }
+
+    /// Merges another memory of the same visitor (from another tab, the edge or a store) into
+    /// this one. Merging is commutative, associative and idempotent.
+    pub fn merge(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "MemoryData")] other: JsValue,
+    ) -> Result<(), JsError> {
+        let other = memory_from_js(&other)?;
+        self.memory = self.memory.merge(&other, &self.bundle);
+        self.persist();
+        Ok(())
+    }
+
+    /// Deletes everything kept about the current visitor: the memory here and in storage.
+    pub fn forget(&mut self) {
+        self.memory = Memory::default();
+        if let Some(v) = &self.visitor {
+            self.storage.remove(v.profile.id());
+        }
+    }
+
+    /// Whether the current profile's consents allow keeping the memory in `localStorage` (false
+    /// without a profile, without `localStorage`, or with `storage: false`).
+    #[wasm_bindgen(getter, js_name = storageAllowed)]
+    pub fn storage_allowed(&self) -> bool {
+        self.storage.available()
+            && self
+                .visitor
+                .as_ref()
+                .is_some_and(|v| self.storage.allows(&v.profile))
+    }
+
+    /// The `localStorage` key of the current visitor's memory.
+    #[wasm_bindgen(getter, js_name = storageKey)]
+    pub fn storage_key(&self) -> Option<String> {
+        self.visitor
+            .as_ref()
+            .map(|v| self.storage.key(v.profile.id()))
+    }
+
+    /// Purpose sets that allow storage: the profile must hold every purpose of one of them.
+    #[wasm_bindgen(getter, js_name = storageConsent, unchecked_return_type = "string[][]")]
+    pub fn storage_consent(&self) -> Result<JsValue, JsError> {
+        to_js(&serde_json::json!(self.storage.purposes()))
+    }
+
+    /// The bundle's content hash (hex).
+    #[wasm_bindgen(getter, js_name = bundleHash)]
+    pub fn bundle_hash(&self) -> String {
+        self.bundle.hash_hex()
+    }
+
+    /// Writes the memory to storage when the consents allow it, and removes it otherwise.
+    fn persist(&self) {
+        if let Some(v) = &self.visitor {
+            if self.storage.allows(&v.profile) {
+                self.storage.save(v.profile.id(), &self.memory);
+            } else {
+                self.storage.remove(v.profile.id());
+            }
+        }
+    }
+}
