@@ -9,3 +9,7 @@ fi
 if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   rustup target add wasm32-unknown-unknown
 fi
+# The vector generator reads local time through the system's timezone database.
+if [ ! -e /usr/share/zoneinfo/Europe/Paris ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq tzdata >/dev/null
+fi

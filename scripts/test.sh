@@ -23,6 +23,14 @@ step "unit, property, golden and integration tests"
 cargo test -q --workspace 2>&1 | tee target/cargo-test.log
 cargo_passed=$(grep -Eo '[0-9]+ passed' target/cargo-test.log | awk '{s+=$1} END {print s+0}')
 
+step "conformance vectors: up to date, and native agrees with every expectation"
+python3 tests/vectors/generate.py --check
+vectors=target/vectors
+rm -rf "$vectors"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- prepare "$vectors"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$vectors"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- check "$vectors" | tee target/vectors-check.log
+
 step "examples: formatted, and their test blocks pass"
 cargo run -q -p omnirule-cli -- fmt --check examples/*/
 cargo run -q -p omnirule-cli -- test examples/*/ | tee target/examples-test.log

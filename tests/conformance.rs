@@ -1,6 +1,11 @@
 //! The conformance vectors, natively: every vector's expectations hold for the Rust engine.
 //! (scripts/test.sh runs the same vectors in Node, Chromium, workerd and wasmtime.)
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use omnirule_tests::vectors;
 use std::path::Path;

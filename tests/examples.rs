@@ -25,8 +25,8 @@ fn examples() -> Vec<PathBuf> {
 }
 
 #[test]
-fn there_are_nine_scenarios() {
-    assert_eq!(examples().len(), 9);
+fn there_are_the_nine_seed_scenarios_and_the_o2o_loop() {
+    assert_eq!(examples().len(), 10);
 }
 
 #[test]

@@ -668,11 +668,29 @@ fn evaluation_is_deterministic() {
 #[test]
 fn the_host_protocol_returns_canonical_decisions_and_refuses_bad_input_without_evaluating() {
     use omnirule_engine::host::track;
-    let b = bundle(&banner_rule("r", "beacon_enter", "seen page_view within 1d"));
+    let b = bundle(&banner_rule(
+        "r",
+        "beacon_enter",
+        "seen page_view within 1d",
+    ));
     let memory = Memory::default();
-    let first = track(&b, &memory, &customer(), &view("2026-11-20T10:00:00Z", "A", "x"), false).unwrap();
+    let first = track(
+        &b,
+        &memory,
+        &customer(),
+        &view("2026-11-20T10:00:00Z", "A", "x"),
+        false,
+    )
+    .unwrap();
     assert_eq!(first.to_json(), r#"{"decisions":[]}"#);
-    let second = track(&b, &first.memory, &customer(), &beacon("2026-11-20T11:00:00Z"), true).unwrap();
+    let second = track(
+        &b,
+        &first.memory,
+        &customer(),
+        &beacon("2026-11-20T11:00:00Z"),
+        true,
+    )
+    .unwrap();
     assert_eq!(
         second.to_json(),
         concat!(
@@ -685,6 +703,13 @@ fn the_host_protocol_returns_canonical_decisions_and_refuses_bad_input_without_e
     bad["price"] = json!("cheap");
     let err = track(&b, &first.memory, &customer(), &bad, false).unwrap_err();
     assert!(err.to_string().contains("price"), "{err}");
-    let err = track(&b, &memory, &json!({"id": 5}), &beacon("2026-11-20T11:00:00Z"), false).unwrap_err();
+    let err = track(
+        &b,
+        &memory,
+        &json!({"id": 5}),
+        &beacon("2026-11-20T11:00:00Z"),
+        false,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("id"), "{err}");
 }

@@ -38,11 +38,15 @@ pub fn load(dir: &Path) -> Result<Vec<VectorFile>, String> {
     }
     let mut files = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let doc: Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if doc["format"] != "omnirule-vectors" || doc["version"] != 1 {
-            return Err(format!("{}: not an omnirule-vectors v1 file", path.display()));
+            return Err(format!(
+                "{}: not an omnirule-vectors v1 file",
+                path.display()
+            ));
         }
         let field = |k: &str| {
             doc.get(k)
@@ -97,9 +101,9 @@ pub fn prepare(files: &[VectorFile], out: &Path) -> Result<usize, String> {
 
 pub fn compile(f: &VectorFile) -> Result<Bundle, String> {
     let set = RuleSet::from_texts([(f.path.display().to_string(), f.rules.clone())]);
-    let compiled = set.compile().map_err(|d| {
-        omnirule_dsl::render::render_all(&d, &set.sources, Default::default())
-    })?;
+    let compiled = set
+        .compile()
+        .map_err(|d| omnirule_dsl::render::render_all(&d, &set.sources, Default::default()))?;
     Bundle::new(compiled.graph).map_err(|e| e.to_string())
 }
 
@@ -153,12 +157,22 @@ pub fn expectation_mismatch(expected: &Value, got: &Value) -> Option<String> {
     let want = expected["expect"].as_array().cloned().unwrap_or_default();
     let steps = got["steps"].as_array().cloned().unwrap_or_default();
     if want.len() != steps.len() {
-        return Some(format!("{} steps expected, {} produced", want.len(), steps.len()));
+        return Some(format!(
+            "{} steps expected, {} produced",
+            want.len(),
+            steps.len()
+        ));
     }
     for (i, (w, g)) in want.iter().zip(&steps).enumerate() {
-        let (w, g) = (canonical_json(&w["decisions"]), canonical_json(&g["decisions"]));
+        let (w, g) = (
+            canonical_json(&w["decisions"]),
+            canonical_json(&g["decisions"]),
+        );
         if w != g {
-            let err = steps.get(i).and_then(|s| s.get("error")).map(|e| format!(" ({e})"));
+            let err = steps
+                .get(i)
+                .and_then(|s| s.get("error"))
+                .map(|e| format!(" ({e})"));
             return Some(format!(
                 "event {}: decisions\n      expected {w}\n      got      {g}{}",
                 i + 1,
@@ -212,7 +226,10 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             keys.into_iter().find_map(|k| {
-                let (va, vb) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
                 first_difference(va, vb, &format!("{path}.{k}"))
             })
         }
@@ -222,7 +239,11 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
             .enumerate()
             .find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]"))),
         _ if canonical_json(a) == canonical_json(b) => None,
-        _ => Some(format!("{path}: {} vs {}", canonical_json(a), canonical_json(b))),
+        _ => Some(format!(
+            "{path}: {} vs {}",
+            canonical_json(a),
+            canonical_json(b)
+        )),
     }
 }
 
@@ -235,12 +256,7 @@ pub struct Report {
 
 /// Checks one runtime's output lines against the vectors' expectations and, when given, the
 /// native output (byte-identical canonical JSON, memory included).
-pub fn check(
-    runtime: &str,
-    files: &[VectorFile],
-    output: &str,
-    native: Option<&str>,
-) -> Report {
+pub fn check(runtime: &str, files: &[VectorFile], output: &str, native: Option<&str>) -> Report {
     let parse = |text: &str| -> BTreeMap<String, Value> {
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -258,7 +274,9 @@ pub fn check(
         for (i, v) in f.vectors.iter().enumerate() {
             let id = vector_id(&f.topic, i, v);
             let Some(g) = got.get(&id) else {
-                report.failures.push((id, "no output for this vector".into()));
+                report
+                    .failures
+                    .push((id, "no output for this vector".into()));
                 continue;
             };
             if let Some(why) = expectation_mismatch(v, g) {
@@ -268,7 +286,9 @@ pub fn check(
             if let Some(n) = reference.as_ref().and_then(|r| r.get(&id)) {
                 if canonical_json(n) != canonical_json(g) {
                     let at = first_difference(n, g, "").unwrap_or_default();
-                    report.failures.push((id, format!("differs from native at {at}")));
+                    report
+                        .failures
+                        .push((id, format!("differs from native at {at}")));
                     continue;
                 }
             }

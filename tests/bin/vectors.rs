@@ -39,7 +39,11 @@ fn run(verb: &str, out: &Path) -> Result<ExitCode, String> {
     match verb {
         "prepare" => {
             let n = vectors::prepare(&files, out)?;
-            println!("prepared {n} vectors from {} files in {}", files.len(), out.display());
+            println!(
+                "prepared {n} vectors from {} files in {}",
+                files.len(),
+                out.display()
+            );
         }
         "native" => {
             let text = vectors::run_native(out)?;
@@ -60,11 +64,17 @@ fn run(verb: &str, out: &Path) -> Result<ExitCode, String> {
             let total: usize = files.iter().map(|f| f.vectors.len()).sum();
             let mut ok = true;
             for path in runtimes {
-                let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
                 let reference = (name != "native").then_some(native.as_str());
                 let report = vectors::check(&name, &files, &text, reference);
-                println!("{:<10} {}/{} vectors passed", report.runtime, report.passed, total);
+                println!(
+                    "{:<10} {}/{} vectors passed",
+                    report.runtime, report.passed, total
+                );
                 if let Some((id, why)) = report.failures.first() {
                     ok = false;
                     println!("  first failure: {id}\n    {why}");

@@ -1,0 +1,148 @@
+// Starts the edge worker in real workerd on 127.0.0.1, in front of an origin.
+//
+//   node edge-host/workerd/serve.mjs --bundle rules.bundle --origin 127.0.0.1:8080 \
+//        [--port 8787] [--catalog catalog.json] [--secret S]
+//
+// It assembles the worker's modules (worker.js, the browser package's wasm-bindgen output from
+// web/pkg, the bundle, the catalog) in a fresh directory, writes the workerd config there and
+// runs `workerd serve`. As a library, `startEdge(options)` does the same and resolves when the
+// worker answers, with `{ url, stop, coldStartMs }`.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+const WORKERD = path.join(HERE, "node_modules", ".bin", "workerd");
+const PKG = path.join(ROOT, "web", "pkg");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function config({ port, origin, secret }) {
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "omnirule-edge", worker = .edge),
+    (name = "origin", external = (address = "${origin}", http = ())),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "omnirule-edge") ],
+);
+
+const edge :Workerd.Worker = (
+  modules = [
+    (name = "worker.js", esModule = embed "worker.js"),
+    (name = "omnirule_web.js", esModule = embed "omnirule_web.js"),
+    (name = "omnirule_web_bg.wasm", wasm = embed "omnirule_web_bg.wasm"),
+    (name = "rules.bundle", data = embed "rules.bundle"),
+    (name = "catalog.json", json = embed "catalog.json"),
+  ],
+  bindings = [
+    (name = "ORIGIN", service = "origin"),
+    (name = "OMNIRULE_SECRET", text = ${JSON.stringify(secret)}),
+  ],
+  compatibilityDate = "2025-01-01",
+);
+`;
+}
+
+/** Assembles the worker directory; returns its path. */
+export function assemble({ bundle, catalog, port, origin, secret, dir }) {
+  const out = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-"));
+  for (const f of ["omnirule_web.js", "omnirule_web_bg.wasm"]) {
+    const from = path.join(PKG, f);
+    if (!fs.existsSync(from)) {
+      throw new Error(`${from} is missing: build the browser package first (scripts/build-web.sh)`);
+    }
+    fs.copyFileSync(from, path.join(out, f));
+  }
+  fs.copyFileSync(path.join(HERE, "worker.js"), path.join(out, "worker.js"));
+  fs.copyFileSync(bundle, path.join(out, "rules.bundle"));
+  fs.copyFileSync(catalog ?? path.join(HERE, "catalog.json"), path.join(out, "catalog.json"));
+  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret }));
+  return out;
+}
+
+/**
+ * Starts workerd and waits until the worker answers /omnirule/health. Rejects with workerd's own
+ * output when it exits first (e.g. a bad bundle fails start-up).
+ */
+export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000 }) {
+  if (!fs.existsSync(WORKERD)) {
+    throw new Error(`${WORKERD} is missing: run npm ci in edge-host/workerd`);
+  }
+  port ??= await freePort();
+  const dir = assemble({ bundle, catalog, port, origin, secret });
+  const started = performance.now();
+  const child = spawn(WORKERD, ["serve", path.join(dir, "config.capnp")], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`workerd exited (${child.exitCode}) before serving:\n${output}`);
+    }
+    try {
+      const r = await fetch(`${url}/omnirule/health`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`workerd did not answer within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { url, port, stop, coldStartMs: performance.now() - started, output: () => output };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name, fallback) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : fallback;
+  };
+  const bundle = arg("bundle");
+  const origin = arg("origin");
+  if (!bundle || !origin) {
+    console.error("usage: node serve.mjs --bundle FILE --origin HOST:PORT [--port N] [--catalog F] [--secret S]");
+    process.exit(2);
+  }
+  const edge = await startEdge({
+    bundle, origin, catalog: arg("catalog"), secret: arg("secret", "dev-secret"),
+    port: arg("port") ? Number(arg("port")) : undefined,
+  });
+  console.log(`edge worker on ${edge.url} (origin ${origin}), started in ${edge.coldStartMs.toFixed(0)} ms`);
+  const quit = async () => { await edge.stop(); process.exit(0); };
+  process.on("SIGINT", quit);
+  process.on("SIGTERM", quit);
+}

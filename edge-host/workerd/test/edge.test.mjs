@@ -1,0 +1,256 @@
+// The edge worker in real workerd, over HTTP on 127.0.0.1, against a stub origin:
+// the O2O story (browse → personalised page → the cookie carries memory → a store purchase
+// posted → the next page changes), tampering, pass-through, cookie bounds, start-up failure,
+// and equality with the native engine for the same inputs.
+//
+// Needs: web/pkg (scripts/build-web.sh), target/debug/omnirule (cargo build -p omnirule-cli),
+// node_modules (npm ci). scripts/test-edge.sh provides all three.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startEdge } from "../serve.mjs";
+import { startOrigin, LOGO } from "../origin.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../../..");
+const CLI = path.join(ROOT, "target", "debug", "omnirule");
+const SECRET = "test-secret-" + crypto.randomBytes(8).toString("hex");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-test-"));
+const bundle = path.join(work, "rules.bundle");
+
+let origin;
+let edge;
+
+before(async () => {
+  execFileSync(CLI, ["build", path.join(ROOT, "examples/10-o2o-loop"), "-o", bundle]);
+  origin = await startOrigin();
+  edge = await startEdge({ bundle, origin: origin.address, secret: SECRET });
+});
+
+after(async () => {
+  await edge?.stop();
+  await origin?.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+// An independent implementation of the token format (worker.js has the other one).
+function b64url(buf) {
+  return Buffer.from(buf).toString("base64url");
+}
+function sign(purpose, payload) {
+  const body = b64url(payload);
+  const sig = crypto.createHmac("sha256", SECRET).update(`${purpose}:${body}`).digest();
+  return `${body}.${b64url(sig)}`;
+}
+function profileToken(profile) {
+  return sign("profile", Buffer.from(JSON.stringify(profile)));
+}
+
+/** A browser with a cookie jar of one site. */
+class Visitor {
+  constructor(profile) {
+    this.headers = profile ? { "x-omnirule-profile": profileToken(profile) } : {};
+    this.jar = new Map();
+  }
+  cookieHeader() {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+  }
+  async fetch(pathname, init = {}) {
+    const headers = { ...this.headers, ...(init.headers ?? {}) };
+    if (this.jar.size > 0) headers.cookie = this.cookieHeader();
+    const res = await fetch(edge.url + pathname, { ...init, headers });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const eq = pair.indexOf("=");
+      this.jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    return res;
+  }
+  async page(pathname) {
+    const res = await this.fetch(pathname);
+    return { res, html: await res.text() };
+  }
+  async track(event) {
+    const res = await this.fetch("/omnirule/track", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(event),
+    });
+    return { res, body: await res.json() };
+  }
+}
+
+function hero(html) {
+  return /<h1 data-omnirule-slot="hero"[^>]*>(.*?)<\/h1>/s.exec(html)?.[1];
+}
+
+const ana = { id: "ana", tier: "silver", consents: ["marketing"] };
+
+test("the O2O story: pages arrive personalised, the cookie carries memory, the next page changes", async () => {
+  const v = new Visitor(ana);
+  const first = await v.page("/products/SW-1");
+  assert.equal(first.res.status, 200);
+  assert.equal(hero(first.html), "New knitwear: 10% off your first sweater");
+  assert.match(first.html, /data-omnirule-rule="knitwear_promo"/);
+  assert.ok(v.jar.has("omnirule_mem"), "the memory travels in a cookie");
+  // The customer buys the sweater in a store; the purchase reaches the edge (posted by the
+  // store's systems through the page or app).
+  const bought = await v.track({
+    type: "purchase", id: "pos-1", time: Date.now() - 60_000,
+    sku: "SW-1", category: "knitwear", amount: 79, channel: "store", store: "paris-01",
+  });
+  assert.equal(bought.res.status, 200);
+  assert.deepEqual(bought.body, { decisions: [] });
+  const next = await v.page("/products/SW-2");
+  assert.equal(hero(next.html), "Thank you for your visit to our paris-01 store!");
+  // Once only; and no knitwear promotion after a knitwear purchase: the default stays.
+  const third = await v.page("/products/SW-3");
+  assert.equal(hero(third.html), "Welcome to the shop");
+});
+
+test("a visitor without consent gets the page as the origin made it, and no memory", async () => {
+  const v = new Visitor({ id: "jon", tier: "silver", consents: [] });
+  const { html } = await v.page("/products/SW-1");
+  assert.equal(hero(html), "Welcome to the shop");
+  await v.track({ type: "purchase", id: "pos-2", time: Date.now() - 1000, sku: "SW-1",
+    category: "knitwear", amount: 79, channel: "store", store: "paris-01" });
+  const again = await v.page("/products/SW-2");
+  assert.equal(hero(again.html), "Welcome to the shop");
+  const kept = await (await v.fetch("/omnirule/memory")).json();
+  assert.deepEqual([kept.events, kept.firings], [[], []], JSON.stringify(kept));
+  // With consent, the same path is remembered (so the check above can fail).
+  const ana2 = new Visitor({ ...ana, id: "ana2" });
+  await ana2.page("/products/SW-1");
+  await ana2.track({ type: "purchase", id: "pos-2b", time: Date.now() - 1000, sku: "SW-1",
+    category: "knitwear", amount: 79, channel: "store", store: "paris-01" });
+  const kept2 = await (await ana2.fetch("/omnirule/memory")).json();
+  assert.ok(kept2.events.length >= 1, JSON.stringify(kept2));
+});
+
+test("decision text is inserted as text, never as HTML", async () => {
+  const v = new Visitor({ id: "eve", tier: "silver", consents: ["marketing"] });
+  await v.page("/products/SC-1");
+  await v.track({ type: "purchase", id: "pos-3", time: Date.now() - 1000, sku: "SW-1",
+    category: "knitwear", amount: 79, channel: "store", store: "<script>alert(1)</script>" });
+  const { html } = await v.page("/products/SC-4");
+  assert.equal(hero(html), "Thank you for your visit to our &lt;script&gt;alert(1)&lt;/script&gt; store!");
+  assert.ok(!html.includes("<script>"), html);
+});
+
+test("tampered cookies and profiles are rejected, not trusted", async () => {
+  const v = new Visitor(ana);
+  await v.page("/products/SW-1");
+  const [body, sig] = v.jar.get("omnirule_mem").split(".");
+  // Flip one bit of the memory: the signature no longer matches.
+  const bytes = Buffer.from(body, "base64url");
+  bytes[bytes.length - 1] ^= 1;
+  v.jar.set("omnirule_mem", `${b64url(bytes)}.${sig}`);
+  const r = await v.page("/products/SW-2");
+  assert.equal(r.res.headers.get("x-omnirule-rejected"), "memory");
+  const t = await v.track({ type: "page_view", id: "x1", time: Date.now(), sku: "A", category: "b", price: 1 });
+  assert.equal(t.res.status, 400);
+  assert.match(t.body.error, /memory signature/);
+  // Another visitor's memory cookie is not valid for ana either.
+  const bob = new Visitor({ id: "bob", tier: "gold", consents: ["marketing"] });
+  await bob.page("/products/SW-1");
+  const stolen = new Visitor(ana);
+  stolen.jar.set("omnirule_mem", bob.jar.get("omnirule_mem"));
+  assert.equal((await stolen.page("/")).res.headers.get("x-omnirule-rejected"), "memory");
+  // A forged profile (signed with another secret) is ignored: the page is not personalised.
+  const forged = new Visitor(null);
+  const body2 = b64url(Buffer.from(JSON.stringify({ id: "mallory", tier: "gold", consents: ["marketing"] })));
+  const badSig = crypto.createHmac("sha256", "wrong").update(`profile:${body2}`).digest();
+  forged.headers["x-omnirule-profile"] = `${body2}.${b64url(badSig)}`;
+  const f = await forged.page("/products/SW-1");
+  assert.equal(f.res.headers.get("x-omnirule-rejected"), "profile");
+  assert.equal(hero(f.html), "Welcome to the shop");
+});
+
+test("non-HTML responses pass through untouched", async () => {
+  const v = new Visitor(ana);
+  const logo = await v.fetch("/logo.png");
+  assert.deepEqual(Buffer.from(await logo.arrayBuffer()), LOGO);
+  assert.equal(logo.headers.getSetCookie().length, 0);
+  const api = await v.fetch("/api/stock");
+  const text = await api.text();
+  assert.match(text, /<h1 data-omnirule-slot=\\"hero\\">json<\/h1>/);
+  assert.equal((await v.fetch("/missing")).status, 404);
+});
+
+test("the track endpoint refuses bad input with a clear JSON error", async () => {
+  const v = new Visitor(ana);
+  const bad = await v.fetch("/omnirule/track", { method: "POST", body: "{not json" });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /not JSON/);
+  const unknown = await v.track({ type: "teleport", id: "t1", time: Date.now() });
+  assert.equal(unknown.res.status, 400);
+  assert.match(unknown.body.error, /teleport/);
+  const typed = await v.track({ type: "page_view", id: "t2", time: Date.now(), sku: "A", category: "x", price: "cheap" });
+  assert.equal(typed.res.status, 400);
+  assert.match(typed.body.error, /price/);
+  const anonymous = new Visitor(null);
+  assert.equal((await anonymous.track({ type: "page_view" })).res.status, 401);
+});
+
+test("the memory cookie stays bounded: the oldest events go first", async () => {
+  const v = new Visitor({ id: "heavy", tier: "silver", consents: ["marketing"] });
+  let trimmed = null;
+  const t0 = Date.now() - 3_600_000;
+  for (let i = 0; i < 150 && trimmed === null; i++) {
+    const r = await v.track({ type: "page_view", id: `view-${String(i).padStart(4, "0")}-${"x".repeat(40)}`,
+      time: t0 + i * 1000, sku: "SW-1", category: "knitwear", price: 79 });
+    assert.equal(r.res.status, 200);
+    trimmed = r.res.headers.get("x-omnirule-memory");
+  }
+  assert.match(trimmed ?? "", /^trimmed \d+$/, "150 long ids overflow a cookie, so trimming must happen");
+  assert.ok(v.jar.get("omnirule_mem").length <= 3800);
+});
+
+test("the edge decides exactly what the native engine decides for the same inputs", async () => {
+  const profile = { id: "nat", tier: "gold", first_name: "Nat", consents: ["marketing"] };
+  const events = [
+    { type: "page_view", id: "n1", time: "2026-11-18T10:00:00Z", sku: "SW-1", category: "knitwear", price: 79 },
+    { type: "purchase", id: "n2", time: "2026-11-21T15:00:00Z", sku: "SW-1", category: "knitwear", amount: 79.9, channel: "store", store: "lyon-02" },
+    { type: "page_view", id: "n3", time: "2026-11-22T09:00:00Z", sku: "SW-2", category: "knitwear", price: 89 },
+    { type: "page_view", id: "n3", time: "2026-11-22T09:00:00Z", sku: "SW-2", category: "knitwear", price: 89 },
+    { type: "page_view", id: "n4", time: "2026-11-22T09:05:00Z", sku: "SC-1", category: "scarves", price: 0.1 },
+  ];
+  const v = new Visitor(profile);
+  const edgeOut = [];
+  for (const e of events) {
+    const r = await v.track(e);
+    assert.equal(r.res.status, 200);
+    edgeOut.push(JSON.stringify(r.body.decisions));
+  }
+  fs.writeFileSync(path.join(work, "nat.json"), JSON.stringify(profile));
+  fs.writeFileSync(path.join(work, "nat.jsonl"), events.map((e) => JSON.stringify(e)).join("\n"));
+  const native = execFileSync(CLI, ["run", bundle, "--profile", path.join(work, "nat.json"),
+    "--events", path.join(work, "nat.jsonl")], { encoding: "utf8" })
+    .trim().split("\n").map((l) => JSON.stringify(JSON.parse(l).decisions));
+  assert.deepEqual(edgeOut.map(canonical), native.map(canonical));
+  assert.ok(edgeOut.some((d) => d.includes("lyon-02")), "the journey decided something");
+});
+
+function canonical(text) {
+  const sort = (v) => Array.isArray(v) ? v.map(sort)
+    : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])]))
+    : v;
+  return JSON.stringify(sort(JSON.parse(text)));
+}
+
+test("a bad bundle fails start-up with a clear message instead of serving unpersonalised pages", async () => {
+  const broken = path.join(work, "broken.bundle");
+  const bytes = fs.readFileSync(bundle);
+  bytes[bytes.length - 5] ^= 0xff;
+  fs.writeFileSync(broken, bytes);
+  await assert.rejects(
+    startEdge({ bundle: broken, origin: origin.address, secret: SECRET, timeoutMs: 10000 }),
+    (e) => /bundle/i.test(e.message) && /workerd exited|did not answer/.test(e.message),
+  );
+});

@@ -1,0 +1,337 @@
+// The Omnirule edge worker (workerd / Cloudflare Workers): personalises HTML on its way from the
+// origin to the shopper, so a page arrives already personalised (no flicker, no JavaScript).
+//
+// Per request:
+//   profile  <- the signed `X-Omnirule-Profile` header set by the upstream identity service, or
+//               the signed `omnirule_profile` cookie it set at login (same token format);
+//   memory   <- the signed `omnirule_mem` cookie (bound to the profile id);
+//   event    <- GET /products/SKU: a page_view built from the catalog module; POST
+//               /omnirule/track: the JSON event the page or app posts;
+//   decisions = the same wasm engine as the browser package, the same bundle;
+//   response: every `data-omnirule-slot` element rewritten as text (HTMLRewriter), the memory
+//               cookie updated. Non-HTML responses pass through untouched.
+//
+// The bundle is a module of this worker, loaded at start-up: a bad bundle throws here, at module
+// evaluation, and workerd refuses to start the service, rather than serving pages that are
+// silently not personalised. See edge-host/workerd/README.md.
+
+import { initSync, Engine } from "./omnirule_web.js";
+import wasmModule from "./omnirule_web_bg.wasm";
+import bundleBytes from "./rules.bundle";
+import catalog from "./catalog.json";
+
+initSync({ module: wasmModule });
+
+const BUNDLE = new Uint8Array(bundleBytes);
+// Throws (and so fails start-up) with the engine's own message for a bad bundle.
+const engine = Engine.fromBundle(BUNDLE, { storage: false });
+
+/** Cookies are limited to about 4 KB; the memory cookie stays under this many characters. */
+export const MEMORY_COOKIE_LIMIT = 3800;
+const MEMORY_COOKIE = "omnirule_mem";
+const PROFILE_COOKIE = "omnirule_profile";
+const PROFILE_HEADER = "x-omnirule-profile";
+
+// ----- signed tokens: base64url(payload) "." base64url(HMAC-SHA256(secret, purpose:payload)) ---
+
+const encoder = new TextEncoder();
+let keyPromise;
+
+function hmacKey(env) {
+  if (!env.OMNIRULE_SECRET) {
+    throw new Error("omnirule edge: the OMNIRULE_SECRET binding is not set");
+  }
+  keyPromise ??= crypto.subtle.importKey(
+    "raw", encoder.encode(env.OMNIRULE_SECRET), { name: "HMAC", hash: "SHA-256" }, false,
+    ["sign", "verify"]);
+  return keyPromise;
+}
+
+function b64url(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function unb64url(text) {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const s = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+export async function sign(env, purpose, payload) {
+  const body = b64url(payload);
+  const sig = await crypto.subtle.sign("HMAC", await hmacKey(env), encoder.encode(`${purpose}:${body}`));
+  return `${body}.${b64url(new Uint8Array(sig))}`;
+}
+
+/** The payload bytes of a token signed for `purpose`, or null when absent or tampered. */
+export async function verify(env, purpose, token) {
+  if (typeof token !== "string") return null;
+  const dot = token.indexOf(".");
+  if (dot < 0) return null;
+  const body = token.slice(0, dot);
+  const sig = unb64url(token.slice(dot + 1));
+  if (sig === null) return null;
+  const ok = await crypto.subtle.verify("HMAC", await hmacKey(env), sig, encoder.encode(`${purpose}:${body}`));
+  return ok ? unb64url(body) : null;
+}
+
+function cookies(request) {
+  const out = new Map();
+  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+// ----- the visitor ----------------------------------------------------------------------------
+
+/**
+ * The visitor's profile and memory from the request. `rejected` names what was present but
+ * failed its signature: it is ignored, never trusted.
+ */
+async function visitor(env, request) {
+  const jar = cookies(request);
+  const rejected = [];
+  let profile = null;
+  const token = request.headers.get(PROFILE_HEADER) ?? jar.get(PROFILE_COOKIE);
+  if (token !== undefined && token !== null) {
+    const bytes = await verify(env, "profile", token);
+    if (bytes === null) {
+      rejected.push("profile");
+    } else {
+      try {
+        profile = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        rejected.push("profile");
+      }
+    }
+  }
+  let memory = null;
+  const mem = jar.get(MEMORY_COOKIE);
+  if (mem !== undefined && profile !== null) {
+    // The memory is signed together with the profile id: one visitor's cookie is worth
+    // nothing to another.
+    memory = await verify(env, `memory:${profile.id}`, mem);
+    if (memory === null) rejected.push("memory");
+  }
+  return { profile, memory, rejected };
+}
+
+/**
+ * Evaluates one event for the visitor. The engine is shared by every request of this isolate;
+ * the calls below are synchronous, so no other request interleaves with them.
+ */
+function evaluate(profile, memory, event) {
+  engine.forget();
+  engine.setProfile(profile);
+  if (memory !== null) engine.merge(memory);
+  const out = JSON.parse(engine.trackJson(JSON.stringify(event)));
+  return { out, memoryJson: engine.memoryJson(), memoryBytes: engine.memory() };
+}
+
+/**
+ * The memory cookie, kept under MEMORY_COOKIE_LIMIT. When the memory is too large, the oldest
+ * remembered events and the oldest de-duplication ids are dropped first, a tenth per round;
+ * firing records, which enforce caps, are never dropped, so trimming cannot lift a cap. The
+ * response says `X-Omnirule-Memory: trimmed N`. If firings alone exceed the limit, the cookie
+ * is not rewritten (`X-Omnirule-Memory: over-limit`) and the visitor keeps the previous one.
+ */
+async function memoryCookie(env, profile, memoryJson, memoryBytes) {
+  let bytes = memoryBytes;
+  let token = await sign(env, `memory:${profile.id}`, bytes);
+  let dropped = 0;
+  if (token.length > MEMORY_COOKIE_LIMIT) {
+    const doc = JSON.parse(memoryJson);
+    const oldestFirst = (items) => items.map((e, i) => [e.time, e.id, i]).sort().map(([, , i]) => i);
+    const dropOldest = (items) => {
+      const n = Math.ceil(items.length / 10);
+      const drop = new Set(oldestFirst(items).slice(0, n));
+      return [items.filter((_, i) => !drop.has(i)), n];
+    };
+    while (token.length > MEMORY_COOKIE_LIMIT && (doc.events.length > 0 || doc.seen.length > 0)) {
+      let n;
+      [doc.events, n] = dropOldest(doc.events);
+      dropped += n;
+      [doc.seen] = dropOldest(doc.seen);
+      const trimmed = Engine.withMemory(BUNDLE, JSON.stringify(doc), { storage: false });
+      bytes = trimmed.memory();
+      trimmed.free();
+      token = await sign(env, `memory:${profile.id}`, bytes);
+    }
+  }
+  const tooLarge = token.length > MEMORY_COOKIE_LIMIT;
+  const cookie = tooLarge
+    ? null
+    : `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=31536000`;
+  return { cookie, dropped, tooLarge };
+}
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+// ----- events from requests -------------------------------------------------------------------
+
+function pageEvent(url, now) {
+  const m = /^\/products\/([^/]+)$/.exec(url.pathname);
+  if (!m) return null;
+  const sku = decodeURIComponent(m[1]);
+  const product = catalog[sku];
+  if (!product) return null;
+  return { type: "page_view", id: crypto.randomUUID(), time: now, sku, ...product };
+}
+
+/** The first decision per slot, as the browser package renders them. */
+function slotTexts(decisions) {
+  const slots = new Map();
+  for (const d of decisions) {
+    if (d.action === null) continue;
+    const slot = d.params?.slot;
+    const text = typeof d.params?.text === "string" ? d.params.text : d.params?.message;
+    if (typeof slot === "string" && typeof text === "string" && !slots.has(slot)) {
+      slots.set(slot, { text, rule: d.rule });
+    }
+  }
+  return slots;
+}
+
+function personalise(response, slots) {
+  return new HTMLRewriter()
+    .on("[data-omnirule-slot]", {
+      element(el) {
+        const hit = slots.get(el.getAttribute("data-omnirule-slot"));
+        if (hit) {
+          el.setInnerContent(hit.text, { html: false });
+          el.setAttribute("data-omnirule-rule", hit.rule);
+        }
+      },
+    })
+    .transform(response);
+}
+
+// ----- handlers ----------------------------------------------------------------------------
+
+async function track(request, env) {
+  const v = await visitor(env, request);
+  if (v.rejected.length > 0) {
+    return json(400, { error: `rejected: the ${v.rejected.join(" and ")} signature does not match` });
+  }
+  if (v.profile === null) {
+    return json(401, { error: "no profile: send the signed X-Omnirule-Profile header or cookie" });
+  }
+  const length = Number(request.headers.get("content-length") ?? "0");
+  if (length > 64 * 1024) return json(413, { error: "the event is larger than 64 KiB" });
+  let event;
+  try {
+    event = await request.json();
+  } catch (e) {
+    return json(400, { error: `the body is not JSON: ${e.message}` });
+  }
+  if (event && typeof event === "object" && !Array.isArray(event)) {
+    event.id ??= crypto.randomUUID();
+    event.time ??= Date.now();
+  }
+  let result;
+  try {
+    result = evaluate(v.profile, v.memory, event);
+  } catch (e) {
+    return json(400, { error: e.message });
+  }
+  const c = await memoryCookie(env, v.profile, result.memoryJson, result.memoryBytes);
+  return json(200, result.out, { ...cookieHeader(c), ...trimHeader(c) });
+}
+
+function trimHeader(c) {
+  if (c.tooLarge) return { "x-omnirule-memory": "over-limit" };
+  return c.dropped > 0 ? { "x-omnirule-memory": `trimmed ${c.dropped}` } : {};
+}
+
+function cookieHeader(c) {
+  return c.cookie === null ? {} : { "set-cookie": c.cookie };
+}
+
+async function page(request, env) {
+  const origin = await env.ORIGIN.fetch(request);
+  const type = origin.headers.get("content-type") ?? "";
+  if (!type.startsWith("text/html")) return origin; // images, scripts, JSON: untouched
+  const v = await visitor(env, request);
+  const headers = {};
+  if (v.rejected.length > 0) headers["x-omnirule-rejected"] = v.rejected.join(",");
+  if (v.profile === null) {
+    return withHeaders(origin, headers);
+  }
+  const url = new URL(request.url);
+  // A page without its own event still personalises, from a page_view of no product: the
+  // decisions of the visitor's last tracked event are not kept, so the home page evaluates a
+  // `page_view` too when the catalog names it ("/" is listed there as a pseudo product).
+  const event = pageEvent(url, Date.now()) ?? homeEvent(url, Date.now());
+  if (event === null) return withHeaders(origin, headers);
+  let result;
+  try {
+    result = evaluate(v.profile, v.memory, event);
+  } catch (e) {
+    headers["x-omnirule-error"] = String(e.message).slice(0, 200);
+    return withHeaders(origin, headers);
+  }
+  const c = await memoryCookie(env, v.profile, result.memoryJson, result.memoryBytes);
+  Object.assign(headers, trimHeader(c));
+  headers["x-omnirule-decisions"] = encodeURIComponent(JSON.stringify(result.out.decisions));
+  const rewritten = personalise(origin, slotTexts(result.out.decisions));
+  const out = new Response(rewritten.body, rewritten);
+  if (c.cookie !== null) out.headers.append("set-cookie", c.cookie);
+  for (const [k, val] of Object.entries(headers)) out.headers.set(k, val);
+  return out;
+}
+
+/** What the visitor's cookie holds, as JSON: a customer may ask what is kept about them. */
+async function memoryReport(request, env) {
+  const v = await visitor(env, request);
+  if (v.rejected.length > 0) {
+    return json(400, { error: `rejected: the ${v.rejected.join(" and ")} signature does not match` });
+  }
+  if (v.profile === null) return json(401, { error: "no profile" });
+  engine.forget();
+  engine.setProfile(v.profile);
+  if (v.memory !== null) engine.merge(v.memory);
+  return new Response(engine.memoryJson(), { headers: { "content-type": "application/json" } });
+}
+
+function homeEvent(url, now) {
+  const home = catalog[url.pathname];
+  return home ? { type: "page_view", id: crypto.randomUUID(), time: now, ...home } : null;
+}
+
+function withHeaders(response, headers) {
+  if (Object.keys(headers).length === 0) return response;
+  const out = new Response(response.body, response);
+  for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+  return out;
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/omnirule/track") {
+      if (request.method !== "POST") return json(405, { error: "POST an event here" });
+      return track(request, env);
+    }
+    if (url.pathname === "/omnirule/memory" && request.method === "GET") {
+      return memoryReport(request, env);
+    }
+    if (url.pathname === "/omnirule/health") {
+      return json(200, { ok: true });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return env.ORIGIN.fetch(request);
+    }
+    return page(request, env);
+  },
+};
