@@ -53,7 +53,9 @@ fn deep_nesting_is_refused_before_pest() {
             open.repeat(100_000),
             close.repeat(100_000)
         );
-        let c = timed(Duration::from_secs(30), "deep nesting", || first_code(&text));
+        let c = timed(Duration::from_secs(30), "deep nesting", || {
+            first_code(&text)
+        });
         assert_eq!(c, "E0006", "{open}");
     }
     // Unbalanced: only openers.
