@@ -3,7 +3,7 @@
 # Expects web/pkg (scripts/build-web.sh); builds the CLI and installs workerd from npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -f web/pkg/omnirule_web_bg.wasm ]; then
+if [ ! -f web/pkg/omnirule_bg.wasm ]; then
   bash scripts/build-web.sh
 fi
 cargo build -q -p omnirule-cli

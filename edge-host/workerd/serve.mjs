@@ -32,7 +32,35 @@ export function freePort() {
   });
 }
 
-function config({ port, origin, secret }) {
+/**
+ * Copies the browser package's wasm-bindgen output (web/pkg) into `out` and returns the workerd
+ * module entries for it: the JS glue, the wasm, and the JS snippets the glue imports.
+ */
+export function pkgModules(out) {
+  const entries = [];
+  const copy = (rel, kind) => {
+    const from = path.join(PKG, rel);
+    if (!fs.existsSync(from)) {
+      throw new Error(`${from} is missing: build the browser package first (scripts/build-web.sh)`);
+    }
+    fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
+    fs.copyFileSync(from, path.join(out, rel));
+    entries.push(`(name = "${rel}", ${kind} = embed "${rel}")`);
+  };
+  copy("omnirule.js", "esModule");
+  copy("omnirule_bg.wasm", "wasm");
+  const walk = (rel) => {
+    for (const e of fs.readdirSync(path.join(PKG, rel), { withFileTypes: true })) {
+      const child = path.posix.join(rel, e.name);
+      if (e.isDirectory()) walk(child);
+      else if (e.name.endsWith(".js")) copy(child, "esModule");
+    }
+  };
+  if (fs.existsSync(path.join(PKG, "snippets"))) walk("snippets");
+  return entries;
+}
+
+function config({ port, origin, secret, modules }) {
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -46,8 +74,7 @@ const config :Workerd.Config = (
 const edge :Workerd.Worker = (
   modules = [
     (name = "worker.js", esModule = embed "worker.js"),
-    (name = "omnirule_web.js", esModule = embed "omnirule_web.js"),
-    (name = "omnirule_web_bg.wasm", wasm = embed "omnirule_web_bg.wasm"),
+    ${modules.join(",\n    ")},
     (name = "rules.bundle", data = embed "rules.bundle"),
     (name = "catalog.json", json = embed "catalog.json"),
   ],
@@ -63,17 +90,11 @@ const edge :Workerd.Worker = (
 /** Assembles the worker directory; returns its path. */
 export function assemble({ bundle, catalog, port, origin, secret, dir }) {
   const out = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-"));
-  for (const f of ["omnirule_web.js", "omnirule_web_bg.wasm"]) {
-    const from = path.join(PKG, f);
-    if (!fs.existsSync(from)) {
-      throw new Error(`${from} is missing: build the browser package first (scripts/build-web.sh)`);
-    }
-    fs.copyFileSync(from, path.join(out, f));
-  }
+  const modules = pkgModules(out);
   fs.copyFileSync(path.join(HERE, "worker.js"), path.join(out, "worker.js"));
   fs.copyFileSync(bundle, path.join(out, "rules.bundle"));
   fs.copyFileSync(catalog ?? path.join(HERE, "catalog.json"), path.join(out, "catalog.json"));
-  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret }));
+  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules }));
   return out;
 }
 

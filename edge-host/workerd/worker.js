@@ -15,8 +15,8 @@
 // evaluation, and workerd refuses to start the service, rather than serving pages that are
 // silently not personalised. See edge-host/workerd/README.md.
 
-import { initSync, Engine } from "./omnirule_web.js";
-import wasmModule from "./omnirule_web_bg.wasm";
+import { initSync, Engine } from "./omnirule.js";
+import wasmModule from "./omnirule_bg.wasm";
 import bundleBytes from "./rules.bundle";
 import catalog from "./catalog.json";
 
@@ -27,7 +27,7 @@ const BUNDLE = new Uint8Array(bundleBytes);
 const engine = Engine.fromBundle(BUNDLE, { storage: false });
 
 /** Cookies are limited to about 4 KB; the memory cookie stays under this many characters. */
-export const MEMORY_COOKIE_LIMIT = 3800;
+const MEMORY_COOKIE_LIMIT = 3800;
 const MEMORY_COOKIE = "omnirule_mem";
 const PROFILE_COOKIE = "omnirule_profile";
 const PROFILE_HEADER = "x-omnirule-profile";
@@ -61,14 +61,14 @@ function unb64url(text) {
   return out;
 }
 
-export async function sign(env, purpose, payload) {
+async function sign(env, purpose, payload) {
   const body = b64url(payload);
   const sig = await crypto.subtle.sign("HMAC", await hmacKey(env), encoder.encode(`${purpose}:${body}`));
   return `${body}.${b64url(new Uint8Array(sig))}`;
 }
 
 /** The payload bytes of a token signed for `purpose`, or null when absent or tampered. */
-export async function verify(env, purpose, token) {
+async function verify(env, purpose, token) {
   if (typeof token !== "string") return null;
   const dot = token.indexOf(".");
   if (dot < 0) return null;

@@ -86,6 +86,11 @@ class Visitor {
   }
 }
 
+/** Event times are milliseconds: make sure the next event is strictly later. */
+function tick() {
+  return new Promise((r) => setTimeout(r, 5));
+}
+
 function hero(html) {
   return /<h1 data-omnirule-slot="hero"[^>]*>(.*?)<\/h1>/s.exec(html)?.[1];
 }
@@ -101,12 +106,14 @@ test("the O2O story: pages arrive personalised, the cookie carries memory, the n
   assert.ok(v.jar.has("omnirule_mem"), "the memory travels in a cookie");
   // The customer buys the sweater in a store; the purchase reaches the edge (posted by the
   // store's systems through the page or app).
+  await tick();
   const bought = await v.track({
-    type: "purchase", id: "pos-1", time: Date.now() - 60_000,
+    type: "purchase", id: "pos-1", time: Date.now(),
     sku: "SW-1", category: "knitwear", amount: 79, channel: "store", store: "paris-01",
   });
   assert.equal(bought.res.status, 200);
   assert.deepEqual(bought.body, { decisions: [] });
+  await tick();
   const next = await v.page("/products/SW-2");
   assert.equal(hero(next.html), "Thank you for your visit to our paris-01 store!");
   // Once only; and no knitwear promotion after a knitwear purchase: the default stays.
@@ -136,8 +143,10 @@ test("a visitor without consent gets the page as the origin made it, and no memo
 test("decision text is inserted as text, never as HTML", async () => {
   const v = new Visitor({ id: "eve", tier: "silver", consents: ["marketing"] });
   await v.page("/products/SC-1");
-  await v.track({ type: "purchase", id: "pos-3", time: Date.now() - 1000, sku: "SW-1",
+  await tick();
+  await v.track({ type: "purchase", id: "pos-3", time: Date.now(), sku: "SW-1",
     category: "knitwear", amount: 79, channel: "store", store: "<script>alert(1)</script>" });
+  await tick();
   const { html } = await v.page("/products/SC-4");
   assert.equal(hero(html), "Thank you for your visit to our &lt;script&gt;alert(1)&lt;/script&gt; store!");
   assert.ok(!html.includes("<script>"), html);
@@ -151,8 +160,11 @@ test("tampered cookies and profiles are rejected, not trusted", async () => {
   const bytes = Buffer.from(body, "base64url");
   bytes[bytes.length - 1] ^= 1;
   v.jar.set("omnirule_mem", `${b64url(bytes)}.${sig}`);
+  const tampered = `${b64url(bytes)}.${sig}`;
   const r = await v.page("/products/SW-2");
   assert.equal(r.res.headers.get("x-omnirule-rejected"), "memory");
+  // The page started from empty memory and replaced the cookie; tamper again for the API.
+  v.jar.set("omnirule_mem", tampered);
   const t = await v.track({ type: "page_view", id: "x1", time: Date.now(), sku: "A", category: "b", price: 1 });
   assert.equal(t.res.status, 400);
   assert.match(t.body.error, /memory signature/);
