@@ -300,11 +300,15 @@ pub(crate) struct Plan {
     pub group_by_name: BTreeMap<String, GroupId>,
     /// Per event type: index into `graph.triggers`.
     pub trigger_of: Vec<Option<usize>>,
-    /// Per node: it reads no binding slot (directly or through a query's `since`/`where`), so
-    /// its value is the same everywhere during one event and is memoised.
-    pub node_pure: Vec<bool>,
     /// Per query: its matches do not depend on binding slots.
     pub query_pure: Vec<bool>,
+    /// Per node: worth memoising. It reads no binding slot (directly or through a query's
+    /// `since`/`where`), so its value is the same everywhere during one event; and it is more
+    /// than a leaf, whose lookup costs what recomputing it does.
+    pub node_memo: Vec<bool>,
+    /// Per node: the value of a literal node, built once here rather than on every event
+    /// (`Missing` for other nodes).
+    pub literal: Vec<crate::value::Value>,
 }
 
 /// A set of binding slots (at most [`validate::MAX_SLOTS`]).
@@ -422,7 +426,31 @@ impl Plan {
                 .map(|(i, r)| (r.name.clone(), idx(i)))
                 .collect(),
             trigger_of,
-            node_pure: free.iter().map(Slots::is_empty).collect(),
+            node_memo: g
+                .nodes
+                .iter()
+                .zip(&free)
+                .map(|(n, f)| {
+                    f.is_empty()
+                        && !matches!(
+                            n,
+                            Node::Lit(_)
+                                | Node::Now
+                                | Node::EventField(_)
+                                | Node::EventMeta(_)
+                                | Node::ProfileField(_)
+                                | Node::Bound(_)
+                        )
+                })
+                .collect(),
+            literal: g
+                .nodes
+                .iter()
+                .map(|n| match n {
+                    Node::Lit(l) => crate::value::Value::from_literal(l),
+                    _ => crate::value::Value::Missing,
+                })
+                .collect(),
             query_pure: qfree.iter().map(Slots::is_empty).collect(),
         }
     }

@@ -35,7 +35,8 @@ use crate::memory::{Firing, Memory, RememberedEvent};
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{MAX_TIME_MS, Value, number};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -165,6 +166,29 @@ fn run(
     Evaluation { decisions, memory }
 }
 
+/// Hashes a node, query or segment id (already well spread integers) with one multiply.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Per-event memo tables are keyed by id and grow with what the event's rules touch, not with
+/// the size of the graph: an event pays only for the rules it triggers, however many other
+/// rules the bundle holds.
+type IdMap<T> = HashMap<u32, T, BuildHasherDefault<IdHasher>>;
+
 /// A binding environment: per slot, the index of the bound remembered event.
 type Env = Vec<Option<u32>>;
 /// A continuation: what must also hold under the bindings found so far.
@@ -180,13 +204,13 @@ struct Ctx<'a> {
     /// Per schema consent purpose: the profile holds it.
     consent_ok: Vec<bool>,
     /// Memoised values of slot-independent nodes.
-    cache: Vec<Option<Value>>,
+    cache: IdMap<Value>,
     /// Memoised matches (newest first) of slot-independent queries.
-    qcache: Vec<Option<Rc<Vec<u32>>>>,
+    qcache: IdMap<Rc<Vec<u32>>>,
     /// Per event type: the memory range of its events before the current event.
     ranges: Vec<Option<(usize, usize)>>,
     /// Segments being evaluated (a guard against cycles, which validation also refuses).
-    seg_busy: Vec<bool>,
+    seg_busy: IdMap<()>,
     depth: u32,
 }
 
@@ -206,10 +230,11 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|c| profile.has_consent(c))
                 .collect(),
-            cache: vec![None; g.nodes.len()],
-            qcache: vec![None; g.queries.len()],
+            // One allocation up front instead of a rehash at every doubling.
+            cache: IdMap::with_capacity_and_hasher(64, Default::default()),
+            qcache: IdMap::default(),
             ranges: vec![None; g.schema.events.len()],
-            seg_busy: vec![false; g.segments.len()],
+            seg_busy: IdMap::default(),
             depth: 0,
         }
     }
@@ -503,15 +528,12 @@ impl<'a> Ctx<'a> {
         let Some(seg) = g.segments.get(s as usize) else {
             return false;
         };
-        match self.seg_busy.get_mut(s as usize) {
-            Some(busy) if !*busy => *busy = true,
-            _ => return false,
+        if self.seg_busy.insert(s, ()).is_some() {
+            return false;
         }
         let mut env: Env = vec![None; usize::from(seg.slots)];
         let holds = self.solve(seg.cond, &mut env, &mut |_, _| true);
-        if let Some(busy) = self.seg_busy.get_mut(s as usize) {
-            *busy = false;
-        }
+        self.seg_busy.remove(&s);
         holds
     }
 
@@ -559,7 +581,7 @@ impl<'a> Ctx<'a> {
             .copied()
             .unwrap_or(false)
         {
-            let list = match self.qcache.get(q as usize).cloned().flatten() {
+            let list = match self.qcache.get(&q).cloned() {
                 Some(list) => list,
                 None => {
                     let mut all = Vec::new();
@@ -568,9 +590,7 @@ impl<'a> Ctx<'a> {
                         false
                     });
                     let list = Rc::new(all);
-                    if let Some(slot) = self.qcache.get_mut(q as usize) {
-                        *slot = Some(list.clone());
-                    }
+                    self.qcache.insert(q, list.clone());
                     list
                 }
             };
@@ -647,11 +667,11 @@ impl<'a> Ctx<'a> {
     fn eval(&mut self, n: NodeId, env: &mut Env) -> Value {
         let pure = self
             .plan
-            .node_pure
+            .node_memo
             .get(n as usize)
             .copied()
             .unwrap_or(false);
-        if pure && let Some(Some(v)) = self.cache.get(n as usize) {
+        if pure && let Some(v) = self.cache.get(&n) {
             return v.clone();
         }
         if self.depth >= MAX_EVAL_DEPTH {
@@ -660,8 +680,8 @@ impl<'a> Ctx<'a> {
         self.depth += 1;
         let v = self.compute(n, env);
         self.depth -= 1;
-        if pure && let Some(slot) = self.cache.get_mut(n as usize) {
-            *slot = Some(v.clone());
+        if pure {
+            self.cache.insert(n, v.clone());
         }
         v
     }
@@ -673,13 +693,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A node's value by reference when it is a literal (no copy of a literal list per use),
+    /// evaluated otherwise.
+    fn operand(&mut self, n: NodeId, env: &mut Env) -> std::borrow::Cow<'a, Value> {
+        let plan: &'a Plan = self.plan;
+        match plan.literal.get(n as usize) {
+            Some(v) if !v.is_missing() => std::borrow::Cow::Borrowed(v),
+            _ => std::borrow::Cow::Owned(self.eval(n, env)),
+        }
+    }
+
     fn compute(&mut self, n: NodeId, env: &mut Env) -> Value {
         let g = self.g;
         let Some(node) = g.nodes.get(n as usize) else {
             return Value::Missing;
         };
         match node {
-            Node::Lit(l) => Value::from_literal(l),
+            Node::Lit(l) => match self.plan.literal.get(n as usize) {
+                Some(v) if !v.is_missing() => v.clone(),
+                _ => Value::from_literal(l),
+            },
             Node::Now => Value::Time(self.now()),
             Node::EventField(name) => self.event.field(name).cloned().unwrap_or_default(),
             Node::EventMeta(m) => match m {
@@ -736,7 +769,7 @@ impl<'a> Ctx<'a> {
                 Value::Bool(self.eval(*a, env).truthy() || self.eval(*b, env).truthy())
             }
             Node::Cmp(op, a, b) => {
-                let (a, b) = (self.eval(*a, env), self.eval(*b, env));
+                let (a, b) = (self.operand(*a, env), self.operand(*b, env));
                 Value::Bool(compare(*op, &a, &b))
             }
             Node::Arith(op, a, b) => {
@@ -750,8 +783,8 @@ impl<'a> Ctx<'a> {
             Node::Present(x) => Value::Bool(!self.eval(*x, env).is_missing()),
             Node::Missing(x) => Value::Bool(self.eval(*x, env).is_missing()),
             Node::In(x, list) => {
-                let (x, list) = (self.eval(*x, env), self.eval(*list, env));
-                Value::Bool(match (&x, &list) {
+                let (x, list) = (self.operand(*x, env), self.operand(*list, env));
+                Value::Bool(match (&*x, &*list) {
                     (Value::Missing, _) => false,
                     (_, Value::List(items)) => items.iter().any(|i| i.lang_eq(&x)),
                     _ => false,

@@ -1,0 +1,332 @@
+//! `omnirule-bench`: the native half of the benchmark suite (scripts/bench.sh runs it with the
+//! Node half and the peers).
+//!
+//! ```text
+//! omnirule-bench translate DATA   # DATA/N/rules.json → target/bench/N.rules, bench/src/generated/hand_N.rs
+//! omnirule-bench run DATA         # measures; prints Markdown tables; writes target/bench/N.bundle
+//! ```
+//! DATA is the peers' generated workload folder (`N/rules.json`, `events.json`).
+
+mod hand;
+mod workload;
+
+use omnirule_dsl::RuleSet;
+use omnirule_engine::bundle::Bundle;
+use omnirule_engine::evaluate;
+use omnirule_engine::input::{Event, Profile};
+use omnirule_engine::memory::Memory;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const NS: [usize; 3] = [10, 100, 1000];
+/// 2026-11-20T10:00:00Z: the workload's events are spaced a millisecond apart from here.
+const T0: i64 = 1_795_168_800_000;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match (args.first().map(String::as_str), args.get(1)) {
+        (Some("translate"), Some(data)) => translate(Path::new(data)),
+        (Some("run"), Some(data)) => run(Path::new(data)),
+        _ => Err("usage: omnirule-bench translate|run DATA".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omnirule-bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn out_dir() -> Result<PathBuf, String> {
+    let d = root().join("target").join("bench");
+    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn rules_of(data: &Path, n: usize) -> Result<Vec<Value>, String> {
+    Ok(read_json(&data.join(n.to_string()).join("rules.json"))?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn translate(data: &Path) -> Result<(), String> {
+    let out = out_dir()?;
+    for n in NS {
+        let rules = rules_of(data, n)?;
+        let src = workload::schema() + &workload::to_rules(&rules, "")?;
+        std::fs::write(out.join(format!("{n}.rules")), src).map_err(|e| e.to_string())?;
+        let rust = workload::to_rust(&rules, &format!("decide_{n}"))?;
+        let path = root().join(format!("bench/src/generated/hand_{n}.rs"));
+        std::fs::write(&path, rust).map_err(|e| e.to_string())?;
+        println!("wrote {} and target/bench/{n}.rules", path.display());
+    }
+    Ok(())
+}
+
+fn compile(src: &str) -> Result<(Bundle, f64), String> {
+    let start = Instant::now();
+    let set = RuleSet::from_texts([("workload.rules", src)]);
+    let compiled = set
+        .compile()
+        .map_err(|d| omnirule_dsl::render::render_all(&d, &set.sources, Default::default()))?;
+    let bundle = Bundle::new(compiled.graph).map_err(|e| e.to_string())?;
+    Ok((bundle, start.elapsed().as_secs_f64() * 1e3))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+struct Timing {
+    per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Times `f` over `items`, one call per item, `reps` times; the best repetition's throughput
+/// and the latencies of all calls.
+fn time_each<T>(items: &[T], reps: usize, mut f: impl FnMut(&T)) -> Timing {
+    let mut lat = Vec::with_capacity(items.len() * reps);
+    let mut best = f64::MAX;
+    for _ in 0..reps {
+        let start = Instant::now();
+        for item in items {
+            let t = Instant::now();
+            f(item);
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    lat.sort_by(f64::total_cmp);
+    Timing {
+        per_sec: items.len() as f64 / best,
+        p50_us: percentile(&lat, 0.5),
+        p99_us: percentile(&lat, 0.99),
+    }
+}
+
+fn run(data: &Path) -> Result<(), String> {
+    let out = out_dir()?;
+    let events = read_json(&data.join("events.json"))?;
+    let events = events.as_array().cloned().unwrap_or_default();
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "### Shared workload, native (10,000 events, stateless: each event for a fresh customer)\n\n\
+         | N | compile ms | bundle bytes | load ms | events/s | p50 µs | p99 µs | hand-written events/s | engine / hand | agreement with hand-written |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for n in NS {
+        let rules = rules_of(data, n)?;
+        let src = workload::schema() + &workload::to_rules(&rules, "")?;
+        let (bundle, compile_ms) = compile(&src)?;
+        let bytes = bundle.to_bytes();
+        std::fs::write(out.join(format!("{n}.bundle")), &bytes).map_err(|e| e.to_string())?;
+        let load_ms = median(
+            (0..20)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = Bundle::from_bytes(&bytes);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        );
+        let mut inputs = Vec::with_capacity(events.len());
+        for (i, x) in events.iter().enumerate() {
+            let mut e = x["event"].clone();
+            e["id"] = json!(format!("e{i}"));
+            e["time"] = json!(T0 + i as i64);
+            let mut p = x["profile"].clone();
+            p["consents"] = json!([]);
+            let profile = Profile::from_json(&bundle, &p).map_err(|e| e.to_string())?;
+            let event = Event::from_json(&bundle, &e).map_err(|e| e.to_string())?;
+            inputs.push((profile, event, hand::Input::from_json(x)));
+        }
+        let empty = Memory::default();
+        // Agreement first (also warms up).
+        let decide = hand::for_rules(n).ok_or("no hand-written function")?;
+        let mut agree = 0;
+        let mut fired = 0usize;
+        let mut buf = Vec::new();
+        for (profile, event, input) in &inputs {
+            let got: Vec<String> = evaluate(&bundle, &empty, profile, event)
+                .decisions
+                .into_iter()
+                .map(|d| d.rule)
+                .collect();
+            buf.clear();
+            decide(input, &mut buf);
+            let want: Vec<String> = buf.iter().map(|i| format!("r{}", i + 1)).collect();
+            fired += got.len();
+            if got == want {
+                agree += 1;
+            }
+        }
+        let engine = time_each(&inputs, 3, |(profile, event, _)| {
+            std::hint::black_box(evaluate(&bundle, &empty, profile, event));
+        });
+        let mut buf = Vec::with_capacity(16);
+        let handt = time_each(&inputs, 3, |(_, _, input)| {
+            buf.clear();
+            decide(std::hint::black_box(input), &mut buf);
+            std::hint::black_box(&buf);
+        });
+        let _ = writeln!(
+            md,
+            "| {n} | {compile_ms:.1} | {} | {load_ms:.3} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1}× slower | {agree}/{} events ({fired} decisions) |",
+            bytes.len(),
+            engine.per_sec,
+            engine.p50_us,
+            engine.p99_us,
+            handt.per_sec,
+            handt.per_sec / engine.per_sec,
+            inputs.len()
+        );
+    }
+
+    // Compile time up to 10,000 rules (the 1,000 replicated ten times under new names).
+    let thousand = rules_of(data, 1000)?;
+    let mut ten_k = workload::schema();
+    for k in 0..10 {
+        ten_k.push_str(&workload::to_rules(&thousand, &format!("_{k}"))?);
+    }
+    let (big, ms) = compile(&ten_k)?;
+    let big_bytes = big.to_bytes();
+    let load = median(
+        (0..10)
+            .map(|_| {
+                let t = Instant::now();
+                let _ = Bundle::from_bytes(&big_bytes);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    let _ = writeln!(
+        md,
+        "\n10,000 rules: compile {ms:.0} ms, bundle {} bytes, load {load:.2} ms.\n",
+        big_bytes.len()
+    );
+
+    if std::env::var_os("OMNIRULE_BENCH_SKIP_HISTORY").is_none() {
+        history(&mut md)?;
+    }
+    print!("{md}");
+    std::fs::write(out.join("native.md"), &md).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A history-heavy workload no peer can run: `seen`/`count`/`since` over remembered events.
+fn history_rules(n: usize) -> String {
+    let mut s = String::from(
+        "schema {\n  timezone \"UTC\"\n  profile { tier: string }\n  \
+         event page_view { sku: string, category: string, price: number }\n  \
+         event purchase { sku: string, category: string, amount: number }\n  \
+         event beacon_enter { store: string }\n  action offer { rule: string }\n}\n",
+    );
+    for i in 0..n {
+        let cat = i % 20;
+        let cond = match i % 4 {
+            0 => format!(
+                "seen page_view as v within {}d where v.category == \"c{cat}\"\n    and not seen purchase since v where purchase.sku == v.sku",
+                7 + (i % 3) * 7
+            ),
+            1 => format!(
+                "count(page_view within 30d where page_view.category == \"c{cat}\") >= {}",
+                i % 7 + 1
+            ),
+            2 => format!(
+                "seen purchase within 90d where purchase.amount > {}",
+                (i % 10) * 20
+            ),
+            _ => format!("time_since(purchase within 90d) > {}d", i % 5 + 1),
+        };
+        let _ = write!(
+            s,
+            "rule h{i} {{\n  on beacon_enter\n  when {cond}\n  do offer {{ rule: \"h{i}\" }}\n}}\n"
+        );
+    }
+    s
+}
+
+fn history(md: &mut String) -> Result<(), String> {
+    let _ = writeln!(
+        md,
+        "### History-heavy workload, native (1,000 rules of `seen`/`count`/`since` on beacon_enter)\n\n\
+         | remembered events | memory bytes | beacon_enter µs/event | decisions | page_view µs/event (triggers no rule) |\n\
+         |---:|---:|---:|---:|---:|"
+    );
+    let (bundle, _) = compile(&history_rules(1000))?;
+    let profile = Profile::from_json(&bundle, &json!({"id": "c1", "tier": "gold"}))
+        .map_err(|e| e.to_string())?;
+    for size in [100usize, 1000, 5000] {
+        // `size` events over the last 30 days: nine views for every purchase.
+        let mut memory = Memory::default();
+        let span = 30 * 86_400_000i64;
+        for i in 0..size {
+            let t = T0 - span + (span / size as i64) * i as i64;
+            let cat = i % 20;
+            let e = if i % 10 == 9 {
+                json!({"type": "purchase", "id": format!("p{i}"), "time": t, "sku": format!("s{}", i % 50), "category": format!("c{cat}"), "amount": (i % 200) as f64})
+            } else {
+                json!({"type": "page_view", "id": format!("v{i}"), "time": t, "sku": format!("s{}", i % 50), "category": format!("c{cat}"), "price": 10})
+            };
+            let e = Event::from_json(&bundle, &e).map_err(|e| e.to_string())?;
+            memory = evaluate(&bundle, &memory, &profile, &e).memory;
+        }
+        let beacons: Vec<Event> = (0..200)
+            .map(|i| {
+                Event::from_json(&bundle, &json!({"type": "beacon_enter", "id": format!("b{i}"), "time": T0 + i, "store": "s"}))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let decisions = evaluate(
+            &bundle,
+            &memory,
+            &profile,
+            beacons.first().ok_or("no beacon")?,
+        )
+        .decisions
+        .len();
+        let t = time_each(&beacons, 3, |e| {
+            std::hint::black_box(evaluate(&bundle, &memory, &profile, e));
+        });
+        let views: Vec<Event> = (0..200)
+            .map(|i| {
+                Event::from_json(&bundle, &json!({"type": "page_view", "id": format!("w{i}"), "time": T0 + i, "sku": "x", "category": "y", "price": 1}))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let v = time_each(&views, 3, |e| {
+            std::hint::black_box(evaluate(&bundle, &memory, &profile, e));
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} | {decisions} | {:.1} |",
+            memory.event_count(),
+            memory.to_bytes().len(),
+            1e6 / t.per_sec,
+            1e6 / v.per_sec
+        );
+    }
+    Ok(())
+}
