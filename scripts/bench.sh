@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The benchmark suite, side by side with the peers (../shared/peers), on one machine:
+#   scripts/bench.sh            # Omnirule (native, Node, workerd) + the peers at N=1000 (~10 min)
+#   scripts/bench.sh --no-peers # Omnirule only
+# Prints the tables and writes them to target/bench/results.md. Never run in CI: figures need an
+# idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=${PEERS:-../shared/peers}
+work=${PEERS_DIR:-/tmp/omnirule-peers}
+data="$work/bench/data"
+bash scripts/setup.sh
+if [ ! -f "$data/events.json" ]; then
+  # The peers' seeded generator writes the shared workload next to itself: run it from a copy.
+  mkdir -p "$work/bench"
+  cp "$peers/gen.mjs" "$work/bench/"
+  node "$work/bench/gen.mjs"
+fi
+cargo build -q --release -p omnirule-bench
+[ -f web/pkg/omnirule_bg.wasm ] || bash scripts/build-web.sh
+out=target/bench/results.md
+mkdir -p target/bench
+{
+  echo "# Omnirule benchmarks — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo
+  ./target/release/omnirule-bench run "$data"
+  echo
+  node bench/node.mjs "$data"
+} | tee "$out"
+if [ "${1:-}" != "--no-peers" ]; then
+  echo "running the peers at N=1000 (their own harness; about 10 minutes)..."
+  bash "$peers/run-peers.sh" --ns 1000 --skip-conc | tail -n 40 | tee -a "$out"
+fi
