@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Sets up and runs every test. CI runs exactly this (.ci/run).
+# Sets up and runs every test. CI runs exactly this (.ci/run). The last line sums every suite:
+# `N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 step() { printf '\n== %s\n' "$*"; }
+total=0
+# Adds the "N passed" of a suite's last line to the total.
+count() { total=$((total + $(tail -n 1 "$1" | grep -Eo '^[0-9]+' || echo 0))); }
+mkdir -p target
 
 step "format"
 cargo fmt --all -- --check
 
-step "lints (engine and dsl libraries: no unwrap/expect/panic/indexing)"
-cargo clippy -q -p omnirule-engine -p omnirule-dsl -p omnirule-cli --lib --bins -- -D warnings
+step "lints (library code: no unwrap/expect/panic/indexing)"
+cargo clippy -q -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi --lib --bins -- -D warnings
 
 step "engine builds for wasm32-unknown-unknown (no parser, no std I/O)"
 cargo build -q -p omnirule-engine --target wasm32-unknown-unknown
@@ -19,21 +24,64 @@ if cargo tree -p omnirule-engine --target wasm32-unknown-unknown -e normal | gre
   exit 1
 fi
 
-step "unit, property, golden and integration tests"
-cargo test -q --workspace 2>&1 | tee target/cargo-test.log
-cargo_passed=$(grep -Eo '[0-9]+ passed' target/cargo-test.log | awk '{s+=$1} END {print s+0}')
+step "the engine as a core wasm module for the store host (omnirule-abi)"
+cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm
+export OMNIRULE_ABI_WASM="$PWD/target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm"
 
-step "conformance vectors: up to date, and native agrees with every expectation"
+step "Rust: unit, property, golden, integration and store-host tests"
+cargo test -q --workspace 2>&1 | tee target/cargo-test.log
+total=$((total + $(grep -Eo '[0-9]+ passed' target/cargo-test.log | awk '{s+=$1} END {print s+0}')))
+
+step "examples: formatted, and their test blocks pass"
+cargo run -q -p omnirule-cli -- fmt --check examples/*/
+cargo run -q -p omnirule-cli -- test examples/*/ | tee target/examples-test.log
+count target/examples-test.log
+
+step "browser package: Node and headless Chromium"
+bash scripts/test-web.sh | tee target/web-test.log
+count target/web-test.log
+
+step "edge worker in workerd"
+bash scripts/test-edge.sh | tee target/edge-test-summary.log
+count target/edge-test-summary.log
+
+step "conformance vectors on five runtimes"
 python3 tests/vectors/generate.py --check
 vectors=target/vectors
 rm -rf "$vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- prepare "$vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$vectors"
+node tests/vectors/runners/node.mjs "$vectors"
+node tests/vectors/runners/chromium.mjs "$vectors"
+node tests/vectors/runners/workerd.mjs "$vectors"
+cargo run -q -p omnirule-store --bin omnirule-store-vectors -- "$vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- check "$vectors" | tee target/vectors-check.log
+total=$((total + $(grep -Eo '[0-9]+/[0-9]+ vectors passed' target/vectors-check.log | cut -d/ -f1 | awk '{s+=$1} END {print s+0}')))
 
-step "examples: formatted, and their test blocks pass"
-cargo run -q -p omnirule-cli -- fmt --check examples/*/
-cargo run -q -p omnirule-cli -- test examples/*/ | tee target/examples-test.log
-examples_passed=$(tail -n 1 target/examples-test.log | grep -Eo '^[0-9]+')
+step "differential fuzzer: random rule sets and events, native vs Node vs wasmtime"
+# Bounded here; the long mode is FUZZ_COUNT=20000 FUZZ_SEED=$RANDOM scripts/test.sh (or the same
+# four commands by hand). A disagreement is minimised into tests/vectors/found/.
+fuzz=target/fuzz
+rm -rf "$fuzz"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- fuzz "$fuzz" "${FUZZ_SEED:-1}" "${FUZZ_COUNT:-200}"
+export OMNIRULE_VECTORS="$fuzz/vectors"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- prepare "$fuzz"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$fuzz"
+node tests/vectors/runners/node.mjs "$fuzz"
+cargo run -q -p omnirule-store --bin omnirule-store-vectors -- "$fuzz"
+if ! cargo run -q -p omnirule-tests --bin omnirule-vectors -- check "$fuzz" | tee target/fuzz-check.log; then
+  for f in "$fuzz"/vectors/*.json; do
+    cargo run -q -p omnirule-tests --bin omnirule-vectors -- minimise "$fuzz" "$f" || break
+  done
+  exit 1
+fi
+unset OMNIRULE_VECTORS
+total=$((total + $(grep -Eo '[0-9]+/[0-9]+ vectors passed' target/fuzz-check.log | cut -d/ -f1 | awk '{s+=$1} END {print s+0}')))
 
-printf '\n%s passed, 0 failed\n' "$((cargo_passed + examples_passed))"
+if [ -f scripts/test-o2o.sh ]; then
+  step "the O2O journey across the runtimes"
+  bash scripts/test-o2o.sh | tee target/o2o-test.log
+  count target/o2o-test.log
+fi
+
+printf '\n%s passed, 0 failed\n' "$total"

@@ -9,6 +9,9 @@
 #[path = "vectors_lib.rs"]
 pub mod vectors;
 
+#[path = "fuzz_lib.rs"]
+pub mod fuzz;
+
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
 use omnirule_engine::input::{Event, Profile};

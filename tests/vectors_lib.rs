@@ -27,7 +27,10 @@ pub struct VectorFile {
 /// The vector files under `dir` (and `dir/generated`), sorted by topic.
 pub fn load(dir: &Path) -> Result<Vec<VectorFile>, String> {
     let mut paths = Vec::new();
-    for d in [dir.to_path_buf(), dir.join("generated")] {
+    for d in [dir.to_path_buf(), dir.join("generated"), dir.join("found")] {
+        if !d.exists() {
+            continue;
+        }
         let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         for e in entries {
             let p = e.map_err(|e| e.to_string())?.path();
@@ -149,6 +152,29 @@ pub fn run_native(dir: &Path) -> Result<String, String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// Fills a generated vector file's expectations with the native engine's decisions; `Err` when
+/// its rules do not compile (the generator may write rules the checker refuses).
+pub fn fill_with_native(doc: &mut Value) -> Result<(), String> {
+    let file = VectorFile {
+        path: PathBuf::from("generated.rules"),
+        topic: doc["topic"].as_str().unwrap_or_default().to_string(),
+        rules: doc["rules"].as_str().unwrap_or_default().to_string(),
+        vectors: Vec::new(),
+    };
+    let bundle = compile(&file)?;
+    for v in doc["vectors"].as_array_mut().into_iter().flatten() {
+        let out = run_case(&bundle, v);
+        let expect: Vec<Value> = out["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| json!({"decisions": s.get("decisions").cloned().unwrap_or(Value::Null)}))
+            .collect();
+        v["expect"] = Value::Array(expect);
+    }
+    Ok(())
 }
 
 /// The first difference between what a runtime produced for a vector and what the vector
