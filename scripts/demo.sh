@@ -1,60 +1,84 @@
 #!/usr/bin/env bash
-# Sets up and runs the O2O demo: one customer's journey from the web shop into a store and back,
-# and a customer without consent walking the same path. Today every step runs on the native
-# engine through the `omnirule` command; the browser, edge and store hosts will take over their
-# steps as they land (see README, Status).
+# The O2O demo: one customer crosses from the web shop into a store and back, through the real
+# runtimes on 127.0.0.1 (the shop, the edge worker in workerd, the store host in wasmtime,
+# headless Chromium), and a customer without consent walks the same path; then every event each
+# runtime evaluated is replayed through the native engine. See demo/README.md.
+#
+#   scripts/demo.sh                  set up what is missing, then run the demo
+#   scripts/demo.sh --keep-running   leave the shop, the edge and the store host up (Ctrl-C stops)
+#   scripts/demo.sh --no-pause       no pauses between the steps
+#   scripts/demo.sh --setup-only     set up and build, run nothing (scripts/test-o2o.sh uses it)
+#
+# On a fresh Debian machine it installs: the wasm32 target and tzdata (scripts/setup.sh),
+# wasm-bindgen-cli and the web package's npm tools (scripts/build-web.sh), workerd (npm, in
+# edge-host/workerd), node/npm and chromium (apt-get) when missing. Needs cargo/rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build -q -p omnirule-cli
-omnirule=target/debug/omnirule
-rules=examples/02-knitwear-in-store
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-# Print decisions of `omnirule run` output lines in words.
-show() {
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    out = json.loads(line)
-    event, ds = out["event"], out["decisions"]
-    if not ds:
-        print("    %s: nothing personal" % event)
-    for d in ds:
-        what = d["action"] or "control (no action)"
-        params = ", ".join("%s=%s" % (k, json.dumps(v)) for k, v in sorted(d["params"].items()))
-        print("    %s: %s -> %s %s" % (event, d["rule"], what, params))
-'
-}
-event() { printf '%s\n' "$@" > "$work/events.jsonl"; }
-
-$omnirule build "$rules" -o "$work/knitwear.bundle" 2>/dev/null
-b="$work/knitwear.bundle"
-cat > "$work/ana.json" <<'JSON'
-{"id": "ana", "tier": "silver", "lifetime_value": 120, "labels": [], "consents": ["marketing", "location"], "first_name": "Ana"}
-JSON
-cat > "$work/jon.json" <<'JSON'
-{"id": "jon", "tier": "silver", "lifetime_value": 120, "labels": [], "consents": []}
-JSON
-
-for who in ana jon; do
-  say "== ${who}: consents $(python3 -c "import json;print(json.load(open('$work/$who.json'))['consents'])")"
-  say "1. Friday: ${who} browses the web shop (web engine)"
-  event '{"type":"page_view","id":"w1","time":"2026-11-20T10:00:00Z","sku":"SW-1","category":"knitwear","price":79}' \
-        '{"type":"page_view","id":"w2","time":"2026-11-20T10:03:00Z","sku":"SC-4","category":"scarves","price":29}'
-  $omnirule run "$b" --profile "$work/$who.json" --events "$work/events.jsonl" --write-memory "$work/$who-web.json" | show
-  say "2. The web memory is merged into the store's memory for ${who}"
-  $omnirule merge "$b" "$work/$who-web.json" -o "$work/$who-store.json"
-  printf '    the store now remembers: '
-  python3 -c "import json;m=json.load(open('$work/$who-store.json'));print(json.dumps(m.get('events', [])))"
-  say "3. Sunday 16:30 in Paris: the entrance beacon sees ${who} (store engine)"
-  event '{"type":"beacon_enter","id":"s1","time":"2026-11-22T15:30:00Z","store":"paris-01","zone":"entrance"}'
-  $omnirule run "$b" --profile "$work/$who.json" --events "$work/events.jsonl" --memory "$work/$who-store.json" --write-memory "$work/$who-store.json" | show
-  say "4. ${who} buys the sweater at the till; the next beacon visit offers it no more"
-  event '{"type":"purchase","id":"pos1","time":"2026-11-22T15:50:00Z","sku":"SW-1","amount":63.2,"channel":"store"}' \
-        '{"type":"beacon_enter","id":"s2","time":"2026-11-23T11:00:00Z","store":"paris-01","zone":"entrance"}'
-  $omnirule run "$b" --profile "$work/$who.json" --events "$work/events.jsonl" --memory "$work/$who-store.json" --write-memory "$work/$who-store.json" | show
+setup_only=false
+demo_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --setup-only) setup_only=true ;;
+    --keep-running | --no-pause) demo_args+=("$arg") ;;
+    -h | --help)
+      sed -n '2,14p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "demo: unknown argument $arg (try --help)" >&2
+      exit 2
+      ;;
+  esac
 done
-say "Every step above ran the same bundle through the same engine."
+
+say() { printf '[demo] %s\n' "$*"; }
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+apt_updated=false
+apt_install() {
+  command -v apt-get >/dev/null || return 1
+  if ! $apt_updated; then
+    as_root apt-get update -qq || return 1
+    apt_updated=true
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+export PATH="$HOME/.cargo/bin:$PATH"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+export CHROMIUM
+
+bash scripts/setup.sh
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "installing node and npm"
+  apt_install nodejs npm || { echo "demo: node and npm are required" >&2; exit 1; }
+fi
+if [[ ! -x $CHROMIUM ]]; then
+  say "installing chromium"
+  apt_install chromium || { echo "demo: Chromium is required at $CHROMIUM (apt-get install chromium)" >&2; exit 1; }
+fi
+
+say "building the omnirule command (the native reference)"
+cargo build -q -p omnirule-cli
+say "building the engine's wasm module for the store host (omnirule-abi)"
+cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm
+# The dev profile, as scripts/test-store.sh, so wasmtime is compiled once (several minutes the
+# first time on a small machine).
+say "building the store host (omnirule-store; the first build compiles wasmtime: minutes)"
+cargo build -q -p omnirule-store
+say "building the browser package (scripts/build-web.sh)"
+bash scripts/build-web.sh >/dev/null
+if [[ ! -d web/node_modules/playwright-core ]]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# `npm install`, not `npm ci`: see scripts/test-edge.sh.
+if [[ ! -x edge-host/workerd/node_modules/.bin/workerd ]]; then
+  say "installing workerd (edge-host/workerd)"
+  (cd edge-host/workerd && npm install --no-audit --no-fund --loglevel=error)
+fi
+$setup_only && exit 0
+
+# exec: Ctrl-C and SIGTERM reach the demo itself, which stops everything it started.
+exec node demo/o2o.mjs "${demo_args[@]}"

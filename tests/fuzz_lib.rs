@@ -50,7 +50,18 @@ pub const SCHEMA: &str = r#"schema {
 const CATEGORIES: [&str; 6] = ["knitwear", "Strickwaren", "été", "毛衣", "🧶", ""];
 const SKUS: [&str; 5] = ["SW-1", "SW-2", "sc-9", "ß-1", "Ü"];
 const TIERS: [&str; 4] = ["gold", "silver", "Gold", "bronze"];
-const NUMBERS: [&str; 10] = ["0", "1", "-1", "0.1", "79.9", "100", "1000000000000000000000", "0.000001", "-273.15", "9007199254740993"];
+const NUMBERS: [&str; 10] = [
+    "0",
+    "1",
+    "-1",
+    "0.1",
+    "79.9",
+    "100",
+    "1000000000000000000000",
+    "0.000001",
+    "-273.15",
+    "9007199254740993",
+];
 const DURATIONS: [&str; 6] = ["1h", "90m", "1d", "7d", "30d", "2d"];
 
 fn number(rng: &mut Rng) -> String {
@@ -66,14 +77,25 @@ fn condition(rng: &mut Rng, on: &str, depth: usize) -> String {
     let choices = if depth > 1 { 6 } else { 9 };
     match rng.below(choices) {
         0 => format!("profile.tier == {}", string_lit(rng, &TIERS)),
-        1 => format!("profile.score {} {}", rng.pick(&[">", "<=", "!=", "=="]), number(rng)),
+        1 => format!(
+            "profile.score {} {}",
+            rng.pick(&[">", "<=", "!=", "=="]),
+            number(rng)
+        ),
         2 => format!("(profile.score ?? {}) * 2 > {}", number(rng), number(rng)),
         3 => match on {
-            "page_view" => format!("event.price {} {}", rng.pick(&[">", "<", ">=", "=="]), number(rng)),
+            "page_view" => format!(
+                "event.price {} {}",
+                rng.pick(&[">", "<", ">=", "=="]),
+                number(rng)
+            ),
             "purchase" => format!("event.amount + {} > {}", number(rng), number(rng)),
             _ => format!("event.zone == {}", string_lit(rng, &["entrance", "till"])),
         },
-        4 => format!("{} in profile.labels", string_lit(rng, &["vip", "new", "🧶"])),
+        4 => format!(
+            "{} in profile.labels",
+            string_lit(rng, &["vip", "new", "🧶"])
+        ),
         5 => format!(
             "seen page_view within {} where page_view.category == {}",
             rng.pick(&DURATIONS),
@@ -84,10 +106,7 @@ fn condition(rng: &mut Rng, on: &str, depth: usize) -> String {
             rng.pick(&DURATIONS),
             rng.below(3)
         ),
-        7 => format!(
-            "not {}",
-            condition(rng, on, depth + 1)
-        ),
+        7 => format!("not {}", condition(rng, on, depth + 1)),
         _ => format!(
             "({} {} {})",
             condition(rng, on, depth + 1),
@@ -116,7 +135,11 @@ fn rule(rng: &mut Rng, i: usize, groups: usize) -> String {
     let on = *rng.pick(&["page_view", "purchase", "beacon_enter"]);
     let mut s = format!("rule r{i} {{\n  on {on}\n");
     if rng.chance(40) {
-        let _ = writeln!(s, "  consent {}", rng.pick(&["marketing", "location", "marketing, location"]));
+        let _ = writeln!(
+            s,
+            "  consent {}",
+            rng.pick(&["marketing", "location", "marketing, location"])
+        );
     }
     if rng.chance(80) {
         let _ = writeln!(s, "  when {}", condition(rng, on, 0));
@@ -141,7 +164,12 @@ fn rule(rng: &mut Rng, i: usize, groups: usize) -> String {
     }
     match rng.below(4) {
         0 => {
-            let _ = writeln!(s, "  limit {} per {}", 1 + rng.below(2), rng.pick(&DURATIONS));
+            let _ = writeln!(
+                s,
+                "  limit {} per {}",
+                1 + rng.below(2),
+                rng.pick(&DURATIONS)
+            );
         }
         1 => s.push_str("  once\n"),
         _ => {}
@@ -153,10 +181,18 @@ fn rule(rng: &mut Rng, i: usize, groups: usize) -> String {
         let _ = writeln!(s, "  group g{}", rng.below(groups));
     }
     if rng.chance(15) {
-        let _ = writeln!(s, "  hours {}", rng.pick(&["09:00 .. 21:00", "22:00 .. 02:00", "00:00 .. 24:00"]));
+        let _ = writeln!(
+            s,
+            "  hours {}",
+            rng.pick(&["09:00 .. 21:00", "22:00 .. 02:00", "00:00 .. 24:00"])
+        );
     }
     if rng.chance(10) {
-        let _ = writeln!(s, "  days {}", rng.pick(&["sat, sun", "mon .. fri", "fri .. mon"]));
+        let _ = writeln!(
+            s,
+            "  days {}",
+            rng.pick(&["sat, sun", "mon .. fri", "fri .. mon"])
+        );
     }
     s.push_str("}\n");
     s
@@ -166,7 +202,11 @@ fn rule(rng: &mut Rng, i: usize, groups: usize) -> String {
 const T0: i64 = 1_774_692_000_000;
 
 fn event(rng: &mut Rng, i: usize, t: i64) -> Value {
-    let id = if i > 0 && rng.chance(8) { format!("e{}", i - 1) } else { format!("e{i}") };
+    let id = if i > 0 && rng.chance(8) {
+        format!("e{}", i - 1)
+    } else {
+        format!("e{i}")
+    };
     match rng.below(3) {
         0 => {
             let mut e = json!({"type": "page_view", "id": id, "time": t, "sku": rng.pick(&SKUS),

@@ -356,7 +356,12 @@ pub mod exports {
         )
     }
     #[unsafe(no_mangle)]
-    pub extern "C" fn omnirule_merge(a_ptr: usize, a_len: usize, b_ptr: usize, b_len: usize) -> i32 {
+    pub extern "C" fn omnirule_merge(
+        a_ptr: usize,
+        a_len: usize,
+        b_ptr: usize,
+        b_len: usize,
+    ) -> i32 {
         super::omnirule_merge(a_ptr, a_len, b_ptr, b_len)
     }
     #[unsafe(no_mangle)]

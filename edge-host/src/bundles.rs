@@ -20,6 +20,8 @@ pub struct LoadedBundle {
     pub bytes: Arc<Vec<u8>>,
     /// The bundle's content hash, as the engine reports it.
     pub hash: String,
+    /// Fuel the load consumed.
+    pub load_fuel: u64,
     runtime: Arc<Runtime>,
     idle: Mutex<Vec<Guest>>,
 }
@@ -61,14 +63,15 @@ impl LoadedBundle {
                 .ok()
                 .and_then(|v| v.get("hash").and_then(|h| h.as_str()).map(str::to_string))
                 .unwrap_or_default();
-            Ok((guest, hash))
+            Ok((guest, hash, out.fuel))
         })();
         match outcome {
-            Ok((guest, hash)) => {
+            Ok((guest, hash, load_fuel)) => {
                 metrics.bundle_loads.fetch_add(1, Relaxed);
                 Ok(LoadedBundle {
                     bytes: Arc::new(bytes),
                     hash,
+                    load_fuel,
                     runtime,
                     idle: Mutex::new(vec![guest]),
                 })
@@ -156,25 +159,37 @@ impl BundleSlot {
         bytes: Vec<u8>,
         metrics: &Metrics,
         commit: impl FnOnce(&[u8]) -> Result<(), String>,
-    ) -> Result<(String, Option<String>), ReplaceError> {
+    ) -> Result<Replaced, ReplaceError> {
         let _swap = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
-        let loaded = LoadedBundle::load(runtime.clone(), bytes, metrics).map_err(ReplaceError::Guest)?;
+        let loaded =
+            LoadedBundle::load(runtime.clone(), bytes, metrics).map_err(ReplaceError::Guest)?;
         commit(&loaded.bytes).map_err(ReplaceError::Commit)?;
-        let hash = loaded.hash.clone();
+        let (hash, load_fuel) = (loaded.hash.clone(), loaded.load_fuel);
         let previous = self
             .current
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .replace(Arc::new(loaded))
             .map(|b| b.hash.clone());
-        Ok((hash, previous))
+        Ok(Replaced {
+            hash,
+            previous,
+            load_fuel,
+        })
     }
 
     /// Whether the current bundle's bytes are `bytes`.
     fn is_current(&self, bytes: &[u8]) -> bool {
-        self.current()
-            .is_some_and(|b| b.bytes.as_slice() == bytes)
+        self.current().is_some_and(|b| b.bytes.as_slice() == bytes)
     }
+}
+
+/// A successful [`BundleSlot::replace`].
+#[derive(Debug)]
+pub struct Replaced {
+    pub hash: String,
+    pub previous: Option<String>,
+    pub load_fuel: u64,
 }
 
 #[derive(Debug)]
@@ -240,12 +255,13 @@ pub fn watch(
                     continue;
                 }
                 match slot.replace(&runtime, bytes.clone(), &metrics, |_| Ok(())) {
-                    Ok((hash, previous)) => {
+                    Ok(r) => {
                         last_failed = None;
                         eprintln!(
-                            "bundle reloaded from {}: {hash} (was {})",
+                            "bundle reloaded from {}: {} (was {})",
                             path.display(),
-                            previous.as_deref().unwrap_or("none")
+                            r.hash,
+                            r.previous.as_deref().unwrap_or("none")
                         );
                     }
                     Err(e) => {

@@ -70,7 +70,8 @@ fn sql_err(e: rusqlite::Error) -> String {
 }
 
 fn configure(conn: &Connection) -> Result<(), String> {
-    conn.busy_timeout(Duration::from_secs(10)).map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(sql_err)?;
@@ -92,7 +93,10 @@ impl Db {
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(sql_err)?;
         if check != "ok" {
-            return Err(format!("the database {} is damaged: {check}", path.display()));
+            return Err(format!(
+                "the database {} is damaged: {check}",
+                path.display()
+            ));
         }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS customers (

@@ -84,7 +84,11 @@ impl fmt::Display for GuestError {
                 write!(f, "the engine refused the input (status {status}): {error}")
             }
             GuestError::Limit { kind, message } => {
-                write!(f, "the {} limit stopped the engine: {message}", kind.as_str())
+                write!(
+                    f,
+                    "the {} limit stopped the engine: {message}",
+                    kind.as_str()
+                )
             }
             GuestError::Trap(m) => write!(f, "the engine module failed: {m}"),
         }
@@ -231,13 +235,12 @@ impl Runtime {
             .build();
         let mut store = Store::new(&self.engine, limits);
         store.limiter(|l| l);
-        store
-            .set_fuel(self.limits.fuel)
-            .map_err(|e| classify(&e))?;
+        store.set_fuel(self.limits.fuel).map_err(|e| classify(&e))?;
         store.set_epoch_deadline(self.deadline_ticks());
         let instance = self.pre.instantiate(&mut store).map_err(|e| classify(&e))?;
-        let abi =
-            |e: wasmtime::Error| GuestError::Trap(format!("the engine module breaks the ABI: {e:#}"));
+        let abi = |e: wasmtime::Error| {
+            GuestError::Trap(format!("the engine module breaks the ABI: {e:#}"))
+        };
         let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| {
             GuestError::Trap("the engine module breaks the ABI: no exported `memory`".into())
         })?;
@@ -336,7 +339,12 @@ fn cache_path(engine: &Engine, dir: &Path, module_hash: &str) -> PathBuf {
 pub struct Output {
     pub result: Vec<u8>,
     pub memory: Vec<u8>,
+    /// Fuel the operation consumed (how far it was from [`Limits::fuel`]).
+    pub fuel: u64,
 }
+
+/// `omnirule_track`'s parameters: profile, event and memory as `(ptr, len)`, then `explain`.
+type TrackParams = (u32, u32, u32, u32, u32, u32, i32);
 
 /// One instance of the engine module.
 pub struct Guest {
@@ -345,7 +353,7 @@ pub struct Guest {
     alloc: TypedFunc<u32, u32>,
     free: TypedFunc<(u32, u32), ()>,
     load_bundle: TypedFunc<(u32, u32), i32>,
-    track: TypedFunc<(u32, u32, u32, u32, u32, u32, i32), i32>,
+    track: TypedFunc<TrackParams, i32>,
     merge: TypedFunc<(u32, u32, u32, u32), i32>,
     memory_json: TypedFunc<(u32, u32), i32>,
     result_ptr: TypedFunc<(), u32>,
@@ -364,11 +372,6 @@ impl Guest {
             .map_err(|e| GuestError::Trap(format!("{e:#}")))?;
         self.store.set_epoch_deadline(self.deadline_ticks);
         Ok(())
-    }
-
-    /// Fuel left in the current operation (for the metrics).
-    pub fn fuel_left(&self) -> u64 {
-        self.store.get_fuel().unwrap_or(0)
     }
 
     /// Current size of the instance's linear memory.
@@ -406,7 +409,11 @@ impl Guest {
         Ok(())
     }
 
-    fn read(&mut self, ptr: &TypedFunc<(), u32>, len: &TypedFunc<(), u32>) -> Result<Vec<u8>, GuestError> {
+    fn read(
+        &mut self,
+        ptr: &TypedFunc<(), u32>,
+        len: &TypedFunc<(), u32>,
+    ) -> Result<Vec<u8>, GuestError> {
         let p = ptr.call(&mut self.store, ()).map_err(|e| classify(&e))?;
         let n = len.call(&mut self.store, ()).map_err(|e| classify(&e))?;
         let start = usize::try_from(p).unwrap_or(usize::MAX);
@@ -443,8 +450,16 @@ impl Guest {
             Vec::new()
         };
         self.release(&bufs)?;
+        let fuel = self
+            .limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0));
         if code == status::OK {
-            Ok(Output { result, memory })
+            Ok(Output {
+                result,
+                memory,
+                fuel,
+            })
         } else {
             Err(GuestError::Refused {
                 status: code,

@@ -6,12 +6,13 @@
 //! - [`bundles`]: the current bundle, its instance pool, hot reload with an atomic swap.
 //! - [`db`]: SQLite (WAL, `synchronous=FULL`, group commit).
 //! - [`locks`]: per-customer serialisation.
-//! - [`server`]: the HTTP API.
+//! - [`server`]: the HTTP API; [`http`]: the HTTP/1.1 server under it.
 //! - [`metrics`]: Prometheus text.
 
 pub mod bundles;
 pub mod db;
 pub mod guest;
+pub mod http;
 pub mod locks;
 pub mod metrics;
 pub mod server;
@@ -36,8 +37,9 @@ pub struct Config {
     pub bundle: PathBuf,
     /// The engine module (`omnirule_abi.wasm`).
     pub module: PathBuf,
-    /// Cache the compiled module on disk.
+    /// Cache the compiled module on disk, in `cache_dir`.
     pub module_cache: bool,
+    pub cache_dir: PathBuf,
     /// Token for the admin endpoints (none: they are refused).
     pub admin_token: Option<String>,
     pub limits: guest::Limits,
@@ -45,7 +47,7 @@ pub struct Config {
     pub max_body: usize,
     /// Largest bundle (`PUT /v1/bundle`).
     pub max_bundle: usize,
-    /// HTTP worker threads.
+    /// Read connections kept open (requests beyond that open more).
     pub workers: usize,
     /// How often the bundle file is checked for changes.
     pub watch_every: Duration,
@@ -60,6 +62,7 @@ impl Config {
             bundle: data_dir.join("bundle.bin"),
             module,
             module_cache: true,
+            cache_dir: data_dir.join("cache"),
             admin_token: None,
             limits: guest::Limits::default(),
             max_body: 1 << 20,
@@ -124,7 +127,7 @@ pub fn start(config: Config) -> Result<Running, String> {
     })?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let cache = config.data_dir.join("cache");
+    let cache = config.cache_dir.clone();
     let runtime = Arc::new(guest::Runtime::new(
         &wasm,
         config.module_cache.then_some(cache.as_path()),
@@ -156,12 +159,15 @@ pub fn start(config: Config) -> Result<Running, String> {
         metrics.clone(),
     )
     .map_err(|e| format!("cannot start the bundle watcher: {e}"))?;
-    let server = tiny_http::Server::http(config.listen)
+    let listener = http::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| "the server is not bound to an IP address".to_string())?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let mut readers = Vec::with_capacity(config.workers);
+    for _ in 0..config.workers.max(1) {
+        readers.push(db.reader()?);
+    }
     let app = Arc::new(server::App {
         config: config.clone(),
         runtime,
@@ -169,17 +175,13 @@ pub fn start(config: Config) -> Result<Running, String> {
         db,
         locks: locks::KeyedLocks::default(),
         metrics,
+        readers: std::sync::Mutex::new(readers),
     });
-    let server = Arc::new(server);
-    let mut workers = Vec::with_capacity(config.workers);
-    for i in 0..config.workers.max(1) {
-        let reader = app.db.reader()?;
-        let (app, server) = (app.clone(), server.clone());
-        let worker = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || server::serve(&app, &server, &reader))
-            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
-        workers.push(worker);
-    }
+    let handler: Arc<dyn http::Handler> = app.clone();
+    let accept = std::thread::Builder::new()
+        .name("http-accept".into())
+        .spawn(move || http::serve(listener, handler))
+        .map_err(|e| format!("cannot start the accept thread: {e}"))?;
+    let workers = vec![accept];
     Ok(Running { addr, app, workers })
 }

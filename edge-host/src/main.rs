@@ -27,9 +27,12 @@ struct Args {
     /// or the cargo build output.
     #[arg(long)]
     module: Option<PathBuf>,
-    /// Do not cache the compiled module in DATA_DIR/cache.
+    /// Do not cache the compiled module on disk.
     #[arg(long)]
     no_module_cache: bool,
+    /// Directory of the compiled-module cache. Default: DATA_DIR/cache.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
     /// Token for the admin endpoints (PUT /v1/bundle, DELETE and merge of customers).
     /// Default: $OMNIRULE_ADMIN_TOKEN (prefer it: arguments are visible to other users).
     #[arg(long)]
@@ -49,7 +52,7 @@ struct Args {
     /// Largest bundle in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_bundle_bytes: usize,
-    /// HTTP worker threads.
+    /// SQLite read connections kept open (each request borrows one).
     #[arg(long, default_value_t = 16)]
     workers: usize,
     /// How often the bundle file is checked for changes, in milliseconds.
@@ -84,6 +87,9 @@ fn main() -> ExitCode {
     config.listen = args.listen;
     if let Some(b) = args.bundle {
         config.bundle = b;
+    }
+    if let Some(dir) = args.cache_dir {
+        config.cache_dir = dir;
     }
     config.module_cache = !args.no_module_cache;
     config.admin_token = args

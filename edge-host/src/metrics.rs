@@ -69,16 +69,17 @@ impl Metrics {
         if let Some(b) = self.buckets.get(i) {
             b.fetch_add(1, Relaxed);
         }
-        self.latency_sum_us.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Relaxed,
-        );
+        self.latency_sum_us
+            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
     }
 
     pub fn render(&self, g: &Gauges<'_>) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
         counter(
             "omnirule_events_total",
@@ -110,7 +111,11 @@ impl Metrics {
             "SQLite commits (each groups one or more writes).",
             g.db_commits,
         );
-        counter("omnirule_db_rows_written_total", "Rows written or deleted.", g.db_rows);
+        counter(
+            "omnirule_db_rows_written_total",
+            "Rows written or deleted.",
+            g.db_rows,
+        );
         counter(
             "omnirule_db_commit_failures_total",
             "SQLite transactions that failed (nothing of them was acknowledged).",

@@ -4,17 +4,17 @@
 //! bad input (nothing stored changes) and 5xx when the host cannot serve (no bundle loaded, a
 //! limit stopped the engine, the database failed).
 
+use crate::Config;
 use crate::bundles::{BundleSlot, LoadedBundle, ReplaceError, new_guest, write_atomically};
 use crate::db::{Db, Reader, Write};
 use crate::guest::{GuestError, Runtime, status};
+use crate::http::{Handler, Request, Response};
 use crate::locks::KeyedLocks;
 use crate::metrics::{Gauges, Metrics};
-use crate::Config;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::io::Read;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest customer id, in bytes.
@@ -28,6 +28,8 @@ pub struct App {
     pub db: Db,
     pub locks: KeyedLocks,
     pub metrics: Arc<Metrics>,
+    /// Idle read connections (one is taken per request).
+    pub readers: Mutex<Vec<Reader>>,
 }
 
 /// A response.
@@ -72,55 +74,96 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The worker loop: one request at a time from the shared listener.
-pub fn serve(app: &App, server: &tiny_http::Server, reader: &Reader) {
-    while let Ok(mut request) = server.recv() {
-        let (route, reply) = handle(app, reader, &mut request);
-        app.metrics.request(route, reply.status);
-        let mut response =
-            tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
-        let content_type = ("Content-Type", reply.content_type.to_string());
-        for (name, value) in std::iter::once(&content_type).chain(&reply.headers) {
-            if let Some(h) = header(name, value) {
-                response.add_header(h);
-            }
+impl App {
+    fn reader(&self) -> Result<Reader, String> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(r) => Ok(r),
+            None => self.db.reader(),
         }
-        // A client that went away is not the host's problem.
-        let _ = request.respond(response);
+    }
+
+    fn put_reader(&self, reader: Reader) {
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < 64 {
+            idle.push(reader);
+        }
     }
 }
 
-fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+impl From<Reply> for Response {
+    fn from(r: Reply) -> Response {
+        Response {
+            status: r.status,
+            content_type: r.content_type,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl Handler for App {
+    fn body_limit(&self, _method: &str, path: &str) -> usize {
+        if path == "/v1/bundle" {
+            self.config.max_bundle
+        } else {
+            self.config.max_body
+        }
+    }
+
+    fn handle(&self, request: Request) -> Response {
+        let (route, reply) = match self.reader() {
+            Ok(reader) => {
+                let out = handle(self, &reader, &request);
+                self.put_reader(reader);
+                out
+            }
+            Err(m) => ("other", db_error(&m)),
+        };
+        self.metrics.request(route, reply.status);
+        reply.into()
+    }
+
+    fn refuse(&self, status: u16, code: &str, message: &str) -> Response {
+        self.metrics.request("refused", status);
+        Reply::error(status, code, message).into()
+    }
 }
 
 /// Routes a request; returns the route label (for the metrics) and the reply.
-fn handle(app: &App, reader: &Reader, req: &mut tiny_http::Request) -> (&'static str, Reply) {
-    let method = req.method().clone();
-    let url = req.url().to_string();
-    let path = url.split('?').next().unwrap_or("");
+fn handle(app: &App, reader: &Reader, req: &Request) -> (&'static str, Reply) {
+    let (method, path) = (req.method.as_str(), req.path.as_str());
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    use tiny_http::Method::{Delete, Get, Post, Put};
-    match (segments.as_slice(), &method) {
-        (["healthz"], Get) => ("healthz", healthz(app)),
-        (["metrics"], Get) => ("metrics", metrics(app, reader)),
-        (["v1", "events"], Post) => {
+    const GET: &str = "GET";
+    const POST: &str = "POST";
+    const PUT: &str = "PUT";
+    const DELETE: &str = "DELETE";
+    match (segments.as_slice(), method) {
+        (["healthz"], GET) => ("healthz", healthz(app)),
+        (["metrics"], GET) => ("metrics", metrics(app, reader)),
+        (["v1", "events"], POST) => {
             let started = Instant::now();
             let reply = track_event(app, reader, req);
             app.metrics.event_latency(started.elapsed());
             ("events", reply)
         }
-        (["v1", "customers", id], Get) => ("customer_get", with_id(id, |id| customer(app, reader, id))),
-        (["v1", "customers", id], Delete) => (
+        (["v1", "customers", id], GET) => {
+            ("customer_get", with_id(id, |id| customer(app, reader, id)))
+        }
+        (["v1", "customers", id], DELETE) => (
             "customer_delete",
             admin(app, req).unwrap_or_else(|| with_id(id, |id| forget(app, id))),
         ),
-        (["v1", "customers", id, "merge"], Post) => (
+        (["v1", "customers", id, "merge"], POST) => (
             "customer_merge",
             admin(app, req).unwrap_or_else(|| with_id(id, |id| merge(app, reader, req, id))),
         ),
-        (["v1", "bundle"], Get) => ("bundle_get", bundle_info(app)),
-        (["v1", "bundle"], Put) => (
+        (["v1", "bundle"], GET) => ("bundle_get", bundle_info(app)),
+        (["v1", "bundle"], PUT) => (
             "bundle_put",
             admin(app, req).unwrap_or_else(|| put_bundle(app, req)),
         ),
@@ -141,7 +184,7 @@ fn not_allowed(allow: &'static str) -> Reply {
 }
 
 /// `None` when the request carries the admin token, else the refusal.
-fn admin(app: &App, req: &tiny_http::Request) -> Option<Reply> {
+fn admin(app: &App, req: &Request) -> Option<Reply> {
     let Some(token) = app.config.admin_token.as_deref() else {
         return Some(Reply::error(
             403,
@@ -149,12 +192,10 @@ fn admin(app: &App, req: &tiny_http::Request) -> Option<Reply> {
             "admin endpoints are disabled: start the host with --admin-token or OMNIRULE_ADMIN_TOKEN",
         ));
     };
-    let sent = req
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.as_str().trim().to_string());
-    let given = sent.as_deref().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+    let given = req
+        .header("Authorization")
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim);
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => None,
         Some(_) => Some(
@@ -224,29 +265,6 @@ fn check_id(id: &str) -> Result<(), String> {
         return Err("the customer id contains control characters".into());
     }
     Ok(())
-}
-
-/// Reads the body, refusing more than `limit` bytes with 413.
-fn body(req: &mut tiny_http::Request, limit: usize) -> Result<Vec<u8>, Reply> {
-    let too_large = || {
-        Reply::error(
-            413,
-            "body_too_large",
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )
-    };
-    if req.body_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::new();
-    req.as_reader()
-        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| Reply::error(400, "bad_body", format!("cannot read the body: {e}")))?;
-    if buf.len() > limit {
-        return Err(too_large());
-    }
-    Ok(buf)
 }
 
 fn guest_error(e: &GuestError) -> Reply {
@@ -325,7 +343,10 @@ fn metrics(app: &App, reader: &Reader) -> Reply {
 
 fn bundle_info(app: &App) -> Reply {
     match app.bundle.current() {
-        Some(b) => Reply::value(200, &serde_json::json!({"hash": b.hash, "bytes": b.bytes.len()})),
+        Some(b) => Reply::value(
+            200,
+            &serde_json::json!({"hash": b.hash, "bytes": b.bytes.len()}),
+        ),
         None => no_bundle(),
     }
 }
@@ -343,7 +364,7 @@ struct EventRequest<'a> {
     explain: bool,
 }
 
-fn track_event(app: &App, reader: &Reader, req: &mut tiny_http::Request) -> Reply {
+fn track_event(app: &App, reader: &Reader, req: &Request) -> Reply {
     let reply = track_event_inner(app, reader, req);
     if reply.status == 200 {
         app.metrics.events.fetch_add(1, Relaxed);
@@ -361,15 +382,15 @@ fn track_event(app: &App, reader: &Reader, req: &mut tiny_http::Request) -> Repl
     reply
 }
 
-fn track_event_inner(app: &App, reader: &Reader, req: &mut tiny_http::Request) -> Reply {
-    let bytes = match body(req, app.config.max_body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let request: EventRequest<'_> = match serde_json::from_slice(&bytes) {
+fn track_event_inner(app: &App, reader: &Reader, req: &Request) -> Reply {
+    let request: EventRequest<'_> = match serde_json::from_slice(&req.body) {
         Ok(r) => r,
         Err(e) if e.is_syntax() || e.is_eof() => {
-            return Reply::error(400, "malformed_json", format!("the body is not valid JSON: {e}"));
+            return Reply::error(
+                400,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            );
         }
         Err(e) => {
             return Reply::error(
@@ -409,7 +430,10 @@ fn track_event_inner(app: &App, reader: &Reader, req: &mut tiny_http::Request) -
             ),
         );
     };
-    let memory = row.as_ref().map(|r| r.memory.as_slice()).unwrap_or_default();
+    let memory = row
+        .as_ref()
+        .map(|r| r.memory.as_slice())
+        .unwrap_or_default();
     let out = match bundle.with_guest(&app.metrics, |g| {
         g.track(
             profile_text.as_bytes(),
@@ -440,7 +464,9 @@ fn track_event_inner(app: &App, reader: &Reader, req: &mut tiny_http::Request) -
     app.metrics
         .decisions
         .fetch_add(u64::try_from(decisions).unwrap_or(0), Relaxed);
-    Reply::json(200, out.result).header("X-Omnirule-Bundle", bundle.hash.clone())
+    Reply::json(200, out.result)
+        .header("X-Omnirule-Bundle", bundle.hash.clone())
+        .header("X-Omnirule-Fuel", out.fuel.to_string())
 }
 
 /// The profile text to evaluate and store: the object as sent when its `id` is the customer,
@@ -490,7 +516,11 @@ fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
     let row = match reader.customer(id) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return Reply::error(404, "unknown_customer", format!("nothing is stored for `{id}`"));
+            return Reply::error(
+                404,
+                "unknown_customer",
+                format!("nothing is stored for `{id}`"),
+            );
         }
         Err(m) => return db_error(&m),
     };
@@ -531,15 +561,11 @@ fn forget(app: &App, id: &str) -> Reply {
 /// `POST /v1/customers/{id}/merge`: merge memory from another channel. The body is a memory:
 /// its bytes (`OMNIMEM...`), its JSON form, or an object with a `memory` member holding the
 /// JSON form (e.g. what `GET /v1/customers/{id}` returns elsewhere).
-fn merge(app: &App, reader: &Reader, req: &mut tiny_http::Request, id: &str) -> Reply {
-    let bytes = match body(req, app.config.max_body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let incoming = if bytes.starts_with(b"OMNIMEM") {
-        bytes
+fn merge(app: &App, reader: &Reader, req: &Request, id: &str) -> Reply {
+    let incoming = if req.body.starts_with(b"OMNIMEM") {
+        req.body.clone()
     } else {
-        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        let value: serde_json::Value = match serde_json::from_slice(&req.body) {
             Ok(v) => v,
             Err(e) => {
                 return Reply::error(
@@ -562,7 +588,10 @@ fn merge(app: &App, reader: &Reader, req: &mut tiny_http::Request, id: &str) -> 
         Ok(r) => r,
         Err(m) => return db_error(&m),
     };
-    let current = row.as_ref().map(|r| r.memory.as_slice()).unwrap_or_default();
+    let current = row
+        .as_ref()
+        .map(|r| r.memory.as_slice())
+        .unwrap_or_default();
     let out = match bundle.with_guest(&app.metrics, |g| g.merge(current, &incoming)) {
         Ok(o) => o,
         Err(e) => return guest_error(&e),
@@ -590,19 +619,16 @@ fn merge(app: &App, reader: &Reader, req: &mut tiny_http::Request, id: &str) -> 
 }
 
 /// `PUT /v1/bundle`: validate in a fresh instance, write the bundle file, swap.
-fn put_bundle(app: &App, req: &mut tiny_http::Request) -> Reply {
-    let bytes = match body(req, app.config.max_bundle) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+fn put_bundle(app: &App, req: &Request) -> Reply {
+    let bytes = req.body.clone();
     let path = app.config.bundle.clone();
-    match app
-        .bundle
-        .replace(&app.runtime, bytes, &app.metrics, |b| write_atomically(&path, b))
-    {
-        Ok((hash, previous)) => {
-            Reply::value(200, &serde_json::json!({"hash": hash, "previous": previous}))
-        }
+    match app.bundle.replace(&app.runtime, bytes, &app.metrics, |b| {
+        write_atomically(&path, b)
+    }) {
+        Ok(r) => Reply::value(
+            200,
+            &serde_json::json!({"hash": r.hash, "previous": r.previous, "load_fuel": r.load_fuel}),
+        ),
         Err(ReplaceError::Guest(e)) => {
             let mut reply = guest_error(&e);
             // Whatever stopped it, a bundle that cannot be loaded is the client's bad input.

@@ -66,7 +66,13 @@ pub fn track(
 ) -> Result<Tracked, InputError> {
     let profile = Profile::from_json(bundle, profile)?;
     let event = Event::from_json(bundle, event)?;
-    Ok(track_parsed(bundle, memory, &profile, &event, with_explanation))
+    Ok(track_parsed(
+        bundle,
+        memory,
+        &profile,
+        &event,
+        with_explanation,
+    ))
 }
 
 /// [`track`] for a profile and event already validated.

@@ -135,7 +135,9 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
         written += 1;
     }
-    println!("fuzz: {written} random rule sets from seed {seed} ({skipped} seeds gave rules the checker refuses)");
+    println!(
+        "fuzz: {written} random rule sets from seed {seed} ({skipped} seeds gave rules the checker refuses)"
+    );
     Ok(())
 }
 
@@ -156,11 +158,22 @@ fn disagrees(doc: &serde_json::Value, work: &Path) -> Result<bool, String> {
     let out = work.join("out");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let runners: [(&str, Vec<PathBuf>); 2] = [
-        ("node", vec![PathBuf::from("node"), root().join("tests/vectors/runners/node.mjs")]),
-        ("wasmtime", vec![root().join("target/debug/omnirule-store-vectors")]),
+        (
+            "node",
+            vec![
+                PathBuf::from("node"),
+                root().join("tests/vectors/runners/node.mjs"),
+            ],
+        ),
+        (
+            "wasmtime",
+            vec![root().join("target/debug/omnirule-store-vectors")],
+        ),
     ];
     for (name, cmd) in runners {
-        let Some((program, rest)) = cmd.split_first() else { continue };
+        let Some((program, rest)) = cmd.split_first() else {
+            continue;
+        };
         let status = std::process::Command::new(program)
             .args(rest)
             .arg(work)
@@ -171,7 +184,10 @@ fn disagrees(doc: &serde_json::Value, work: &Path) -> Result<bool, String> {
             return Ok(true);
         }
         let text = std::fs::read_to_string(out.join(format!("{name}.jsonl"))).unwrap_or_default();
-        if !vectors::check(name, &files, &text, Some(&native)).failures.is_empty() {
+        if !vectors::check(name, &files, &text, Some(&native))
+            .failures
+            .is_empty()
+        {
             return Ok(true);
         }
     }
@@ -192,7 +208,10 @@ fn minimise(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     loop {
-        let events = doc["vectors"][0]["events"].as_array().cloned().unwrap_or_default();
+        let events = doc["vectors"][0]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut shrunk = false;
         for i in (0..events.len()).rev() {
             let mut candidate = doc.clone();
@@ -214,6 +233,8 @@ fn minimise(args: &[String]) -> Result<(), String> {
     let name = format!("{}.json", doc["topic"].as_str().unwrap_or("found"));
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(found.join(&name), text).map_err(|e| e.to_string())?;
-    println!("minimise: the runtimes disagree; the smallest case is tests/vectors/found/{name} (check its expectations by hand)");
+    println!(
+        "minimise: the runtimes disagree; the smallest case is tests/vectors/found/{name} (check its expectations by hand)"
+    );
     Err("runtimes disagree".into())
 }

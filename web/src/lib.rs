@@ -109,7 +109,8 @@ pub(crate) fn error(message: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen(module = "/js/edge.js")]
 extern "C" {
     /// Fills a missing `time` (Date.now()) and `id` (a UUID) in JavaScript.
-    fn stamp(event: &JsValue) -> JsValue;
+    #[wasm_bindgen(catch)]
+    fn stamp(event: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Plain JavaScript objects for JSON values (objects, not `Map`s).
@@ -161,7 +162,7 @@ impl Engine {
     #[wasm_bindgen(js_name = fromBundle)]
     pub fn from_bundle(
         bundle: &[u8],
-        #[wasm_bindgen(unchecked_param_type = "EngineOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "EngineOptions")] options: Option<JsValue>,
     ) -> Result<Engine, JsError> {
         Engine::build(bundle, Memory::default(), options)
     }
@@ -172,7 +173,7 @@ impl Engine {
     pub fn with_memory(
         bundle: &[u8],
         #[wasm_bindgen(unchecked_param_type = "MemoryData")] memory: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "EngineOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "EngineOptions")] options: Option<JsValue>,
     ) -> Result<Engine, JsError> {
         let memory = memory_from_js(&memory)?;
         Engine::build(bundle, memory, options)
@@ -245,8 +246,7 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
     ) -> Result<JsValue, JsError> {
         let tracked = self.run(event, false)?;
-        let out = tracked.output();
-        to_js(out.get("decisions").unwrap_or(&serde_json::Value::Null))
+        to_js(&host::decisions_value(&tracked.decisions))
     }
 
     /// [`Engine::track`] that also says why each triggered rule did or did not fire. It is a
@@ -272,7 +272,8 @@ impl Engine {
     }
 
     fn run(&mut self, event: JsValue, explain: bool) -> Result<Tracked, JsError> {
-        let json = from_js(stamp(&event), "event")?;
+        let event = stamp(&event).map_err(|_| error("the event could not be read"))?;
+        let json = from_js(event, "event")?;
         self.evaluate(&json, explain)
     }
 
@@ -283,14 +284,15 @@ impl Engine {
             ));
         };
         let event = Event::from_json(&self.bundle, event).map_err(error)?;
-        let tracked = host::track_parsed(
+        let mut tracked = host::track_parsed(
             &self.bundle,
             &self.memory,
             &visitor.profile,
             &event,
             explain,
         );
-        self.memory = tracked.memory.clone();
+        // The outputs do not include the memory: move it, not copy it.
+        self.memory = std::mem::take(&mut tracked.memory);
         self.persist();
         Ok(tracked)
     }

@@ -61,7 +61,7 @@ fn targeted(decision: JsValue) -> Option<Targeted> {
 #[wasm_bindgen]
 pub fn personalise(
     #[wasm_bindgen(unchecked_param_type = "Decision[]")] decisions: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "PersonaliseOptions")] options: Option<JsValue>,
+    #[wasm_bindgen(unchecked_optional_param_type = "PersonaliseOptions")] options: Option<JsValue>,
 ) -> Result<u32, JsError> {
     if !js_sys::Array::is_array(&decisions) {
         return Err(error(

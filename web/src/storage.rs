@@ -27,6 +27,10 @@ pub(crate) struct Policy {
     prefix: String,
     /// The profile must hold all purposes of one of these sets. Empty: never store.
     purposes: Vec<Vec<String>>,
+    /// `window.localStorage`, looked up once: where there is no `window` (Node, workers) the
+    /// lookup throws inside wasm-bindgen, and at tens of microseconds a throw per event was
+    /// most of an event's cost.
+    storage: Option<web_sys::Storage>,
 }
 
 fn get(options: &JsValue, name: &str) -> JsValue {
@@ -96,6 +100,7 @@ impl Policy {
             enabled,
             prefix,
             purposes,
+            storage: local_storage(),
         })
     }
 
@@ -117,14 +122,14 @@ impl Policy {
     }
 
     pub(crate) fn available(&self) -> bool {
-        self.enabled && local_storage().is_some()
+        self.enabled && self.storage.is_some()
     }
 
     pub(crate) fn load(&self, visitor: &str) -> Option<Memory> {
         if !self.enabled {
             return None;
         }
-        let storage = local_storage()?;
+        let storage = self.storage.as_ref()?;
         let key = self.key(visitor);
         let text = storage.get_item(&key).ok()??;
         match Memory::from_json(&text) {
@@ -140,7 +145,7 @@ impl Policy {
         if !self.enabled {
             return;
         }
-        if let Some(storage) = local_storage() {
+        if let Some(storage) = &self.storage {
             let _ = storage.set_item(&self.key(visitor), &memory.to_json());
         }
     }
@@ -148,7 +153,7 @@ impl Policy {
     /// Removes the visitor's key. Done even with `storage: false`, so a page that turns
     /// storage off also clears what an earlier configuration wrote.
     pub(crate) fn remove(&self, visitor: &str) {
-        if let Some(storage) = local_storage() {
+        if let Some(storage) = &self.storage {
             let _ = storage.remove_item(&self.key(visitor));
         }
     }

@@ -3,6 +3,9 @@
 //! module exactly as the store host does (the same [`Runtime`], limits and ABI calls) and
 //! writes `DIR/out/wasmtime.jsonl`.
 
+// `serde_json::Value` indexing returns `Null` for a missing key or index; it never panics.
+#![allow(clippy::indexing_slicing)]
+
 use omnirule_store::guest::{GuestError, Limits, Runtime};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -10,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn module_path() -> PathBuf {
-    std::env::var_os("OMNIRULE_ABI_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm")
-    })
+    std::env::var_os("OMNIRULE_ABI_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm")
+        })
 }
 
 /// The error text of a refused call, as the other runners report it (the engine's message).
@@ -47,7 +52,9 @@ fn run(dir: &Path) -> Result<usize, String> {
         if !guests.contains_key(&name) {
             let bytes = std::fs::read(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
             let mut guest = runtime.instantiate().map_err(|e| e.to_string())?;
-            guest.load_bundle(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            guest
+                .load_bundle(&bytes)
+                .map_err(|e| format!("{name}: {e}"))?;
             guests.insert(name.clone(), guest);
         }
         let guest = guests.get_mut(&name).ok_or("no guest")?;
@@ -58,7 +65,12 @@ fn run(dir: &Path) -> Result<usize, String> {
         };
         let mut steps = Vec::new();
         for event in case["events"].as_array().into_iter().flatten() {
-            match guest.track(profile.as_bytes(), event.to_string().as_bytes(), &memory, false) {
+            match guest.track(
+                profile.as_bytes(),
+                event.to_string().as_bytes(),
+                &memory,
+                false,
+            ) {
                 Ok(o) => {
                     let result: Value =
                         serde_json::from_slice(&o.result).map_err(|e| e.to_string())?;
