@@ -250,15 +250,14 @@ class Shopper {
     const edgeDecisions = JSON.parse(decodeURIComponent(headers["x-omnirule-decisions"] ?? "null"));
     if (edgeDecisions === null) throw new Error(`the edge evaluated nothing for /products/${sku}`);
     await this.page.waitForFunction(() => document.body.dataset.ready === "true");
-    const after = JSON.parse(await this.edgeMemory());
-    // The edge's event: its id and time are in the memory's de-duplication record (the edge
-    // keeps it for every visitor); its fields are the catalog's.
-    const old = new Set(before.seen.map((s) => s.id));
-    const fresh = after.seen.filter((s) => !old.has(s.id));
-    if (fresh.length !== 1) throw new Error(`expected one new event in the edge's memory, got ${JSON.stringify(fresh)}`);
+    // The edge's event (its id and time, the catalog's fields) comes back in a header.
+    const edgeEvent = JSON.parse(decodeURIComponent(headers["x-omnirule-event"] ?? "null"));
+    if (edgeEvent === null || edgeEvent.sku !== sku) {
+      throw new Error(`the edge did not say which event it evaluated for /products/${sku}`);
+    }
     this.records.push({
       runtime: "edge", customer: this.profile.id, profile: this.profile, memory: JSON.stringify(before),
-      event: { type: "page_view", id: fresh[0].id, time: fresh[0].time, sku, category: product.category, price: product.price },
+      event: edgeEvent,
       decisions: edgeDecisions,
     });
     const journal = await this.page.evaluate(() => window.omniruleDemo.journal);

@@ -713,3 +713,35 @@ fn the_host_protocol_returns_canonical_decisions_and_refuses_bad_input_without_e
     .unwrap_err();
     assert!(err.to_string().contains("id"), "{err}");
 }
+
+#[test]
+fn a_customer_whose_consents_allow_no_rule_leaves_no_trace_at_all() {
+    let consented = |name: &str, consent: &str| {
+        format!(
+            "rule {name} {{\n  on page_view\n  consent {consent}\n  when seen page_view within 1d\n  do banner {{ slot: \"s\", text: \"x\" }}\n}}\n"
+        )
+    };
+    let b = bundle(&(consented("a", "marketing") + &consented("b", "location")));
+    let none = json!({"id": "jon", "tier": "silver", "labels": [], "consents": []});
+    let mut j = Journey::new(b.clone(), none);
+    j.send(view("2026-11-20T10:00:00Z", "A", "x"));
+    j.send(view("2026-11-20T11:00:00Z", "B", "x"));
+    // Not the events, not their ids, not even the time of the newest.
+    assert!(j.memory.is_empty(), "{}", j.memory.to_json());
+    assert_eq!(j.memory, Memory::default());
+    // One consent is enough for the ids (de-duplication) and the remembered views.
+    let some = json!({"id": "ana", "tier": "silver", "labels": [], "consents": ["location"]});
+    let mut k = Journey::new(b.clone(), some);
+    k.send(view("2026-11-20T10:00:00Z", "A", "x"));
+    assert!(!k.memory.is_empty());
+    assert_eq!(k.memory.seen_ids().count(), 1);
+    // And a rule that needs no consent keeps de-duplication for everyone.
+    let open = bundle(&(consented("a", "marketing") + &banner_rule("c", "beacon_enter", "true")));
+    let mut l = Journey::new(
+        open,
+        json!({"id": "jon", "tier": "silver", "labels": [], "consents": []}),
+    );
+    l.send(view("2026-11-20T10:00:00Z", "A", "x"));
+    assert_eq!(l.memory.seen_ids().count(), 1);
+    assert_eq!(l.memory.event_count(), 0);
+}

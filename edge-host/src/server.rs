@@ -446,7 +446,21 @@ fn track_event_inner(app: &App, reader: &Reader, req: &Request) -> Reply {
         Err(e) => return guest_error(&e),
     };
     let profile_changed = profile.is_some() && profile != stored_profile;
-    if row.is_none() || profile_changed || out.memory != memory {
+    // A new customer about whom the engine keeps nothing (no consent for any rule) is not
+    // stored at all, not even the profile sent with the event: nothing about them is kept.
+    let nothing_kept = row.is_none()
+        && bundle
+            .with_guest(&app.metrics, |g| g.memory_json(&out.memory))
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.result).ok())
+            .is_some_and(|m| {
+                ["events", "firings", "seen"].iter().all(|k| {
+                    m.get(k)
+                        .and_then(|v| v.as_array())
+                        .is_some_and(Vec::is_empty)
+                })
+            });
+    if !nothing_kept && (row.is_none() || profile_changed || out.memory != memory) {
         let write = Write::Upsert {
             id: request.customer.clone(),
             profile: profile.filter(|_| profile_changed),

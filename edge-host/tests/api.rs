@@ -200,6 +200,33 @@ fn get_customer_shows_what_is_kept() {
 }
 
 #[test]
+fn a_customer_without_consent_for_any_rule_is_not_stored_at_all() {
+    let host = knit_host("no-consent");
+    let mut p = profile("jon");
+    p["consents"] = json!([]);
+    for (i, e) in [
+        view("w-1", "2026-11-20T10:00:00Z"),
+        enter("b-1", "2026-11-22T15:30:00Z"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = host.event("jon", Some(&p), e);
+        assert_eq!(r.status, 200, "event {i}: {}", r.text());
+        assert_eq!(r.json()["decisions"], json!([]));
+    }
+    // Not the events, not the profile sent with them: there is no record of Jon.
+    assert_eq!(host.get("/v1/customers/jon").status, 404);
+    // With consent the same path is stored (so the check above can fail).
+    host.event(
+        "ana",
+        Some(&profile("ana")),
+        &view("w-1", "2026-11-20T10:00:00Z"),
+    );
+    assert_eq!(host.get("/v1/customers/ana").status, 200);
+}
+
+#[test]
 fn delete_forgets_a_customer_and_needs_the_token() {
     let host = knit_host("delete");
     host.event(

@@ -284,6 +284,9 @@ async function page(request, env) {
   const c = await memoryCookie(env, v.profile, result.memoryJson, result.memoryBytes);
   Object.assign(headers, trimHeader(c));
   headers["x-omnirule-decisions"] = encodeURIComponent(JSON.stringify(result.out.decisions));
+  // The event the edge made up for this page (its id and time): for logs, and so a journey can
+  // be replayed elsewhere.
+  headers["x-omnirule-event"] = encodeURIComponent(JSON.stringify(event));
   const rewritten = personalise(origin, slotTexts(result.out.decisions));
   const out = new Response(rewritten.body, rewritten);
   if (c.cookie !== null) out.headers.append("set-cookie", c.cookie);

@@ -302,6 +302,9 @@ pub(crate) struct Plan {
     pub trigger_of: Vec<Option<usize>>,
     /// Per query: its matches do not depend on binding slots.
     pub query_pure: Vec<bool>,
+    /// The distinct consent sets of the rules (empty when a rule needs no consent). A
+    /// customer who holds none of them can be decided nothing, so nothing is kept about them.
+    pub rule_consents: Vec<Vec<crate::graph::ConsentId>>,
     /// Per node: worth memoising. It reads no binding slot (directly or through a query's
     /// `since`/`where`), so its value is the same everywhere during one event; and it is more
     /// than a leaf, whose lookup costs what recomputing it does.
@@ -426,6 +429,21 @@ impl Plan {
                 .map(|(i, r)| (r.name.clone(), idx(i)))
                 .collect(),
             trigger_of,
+            rule_consents: {
+                let mut sets: Vec<Vec<crate::graph::ConsentId>> = g
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        let mut c = r.consents.clone();
+                        c.sort_unstable();
+                        c.dedup();
+                        c
+                    })
+                    .collect();
+                sets.sort();
+                sets.dedup();
+                sets
+            },
             node_memo: g
                 .nodes
                 .iter()

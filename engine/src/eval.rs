@@ -115,14 +115,29 @@ fn run(
     event: &Event,
     mut why: Option<&mut Vec<RuleExplanation>>,
 ) -> Evaluation {
-    if memory.contains_id(event.id()) {
+    let g = bundle.graph();
+    let plan = bundle.plan();
+    // A customer whose consents allow no rule at all gets no decision from this bundle, and
+    // nothing about them is recorded: not the event, not even its id for de-duplication.
+    let allowed = |purpose: &crate::graph::ConsentId| {
+        g.schema
+            .consents
+            .get(*purpose as usize)
+            .is_some_and(|name| profile.has_consent(name))
+    };
+    let any_rule_allowed = plan.rule_consents.iter().any(|set| set.iter().all(allowed));
+    let duplicate = memory.contains_id(event.id());
+    if duplicate || !any_rule_allowed {
+        if let Some(w) = why.as_deref_mut()
+            && !duplicate
+        {
+            explain_no_consent(bundle, profile, event, w);
+        }
         return Evaluation {
             decisions: Vec::new(),
             memory: memory.clone(),
         };
     }
-    let g = bundle.graph();
-    let plan = bundle.plan();
     let mut cx = Ctx::new(bundle, memory, profile, event);
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
@@ -188,6 +203,38 @@ impl Hasher for IdHasher {
 /// the size of the graph: an event pays only for the rules it triggers, however many other
 /// rules the bundle holds.
 type IdMap<T> = HashMap<u32, T, BuildHasherDefault<IdHasher>>;
+
+/// The explanation when the customer's consents allow no rule: every rule the event triggers
+/// lacks consent.
+fn explain_no_consent(
+    bundle: &Bundle,
+    profile: &Profile,
+    event: &Event,
+    why: &mut Vec<RuleExplanation>,
+) {
+    let g = bundle.graph();
+    let rules = bundle
+        .plan()
+        .trigger_of
+        .get(event.event_type as usize)
+        .copied()
+        .flatten()
+        .and_then(|t| g.triggers.get(t))
+        .map_or(&[][..], |t| t.rules.as_slice());
+    for rule in rules.iter().filter_map(|r| g.rules.get(*r as usize)) {
+        let missing = rule
+            .consents
+            .iter()
+            .filter_map(|c| g.schema.consents.get(*c as usize))
+            .filter(|name| !profile.has_consent(name))
+            .cloned()
+            .collect();
+        why.push(RuleExplanation {
+            rule: rule.name.clone(),
+            outcome: RuleOutcome::NoConsent { missing },
+        });
+    }
+}
 
 /// A binding environment: per slot, the index of the bound remembered event.
 type Env = Vec<Option<u32>>;
