@@ -1346,22 +1346,9 @@ impl Checker {
             );
             return Self::err(span);
         };
-        let Some(field) = rest.first() else {
-            self.error(Diagnostic::error(
-                codes::UNKNOWN_FIELD,
-                first.span,
-                "`event` needs a field: `event.NAME`",
-            ));
+        let Some(field) = self.one_field("event", first, rest) else {
             return Self::err(span);
         };
-        if let Some(extra) = rest.get(1) {
-            self.error(Diagnostic::error(
-                codes::UNKNOWN_FIELD,
-                extra.span,
-                format!("`event.{}` has no fields", field.name),
-            ));
-            return Self::err(span);
-        }
         let meta = match field.name.as_str() {
             "id" => Some((Meta::Id, Ty::String)),
             "time" => Some((Meta::Time, Ty::Time)),
@@ -1418,23 +1405,31 @@ impl Checker {
         }
     }
 
-    fn profile_path(&mut self, first: &Ident, rest: &[Ident], sc: &mut Scope, span: Span) -> HExpr {
+    /// The one field of `event.NAME` or `profile.NAME`; a missing or an extra one is reported.
+    fn one_field<'i>(&mut self, what: &str, first: &Ident, rest: &'i [Ident]) -> Option<&'i Ident> {
         let Some(field) = rest.first() else {
             self.error(Diagnostic::error(
                 codes::UNKNOWN_FIELD,
                 first.span,
-                "`profile` needs a field: `profile.NAME`",
+                format!("`{what}` needs a field: `{what}.NAME`"),
             ));
-            return Self::err(span);
+            return None;
         };
         if let Some(extra) = rest.get(1) {
             self.error(Diagnostic::error(
                 codes::UNKNOWN_FIELD,
                 extra.span,
-                format!("`profile.{}` has no fields", field.name),
+                format!("`{what}.{}` has no fields", field.name),
             ));
-            return Self::err(span);
+            return None;
         }
+        Some(field)
+    }
+
+    fn profile_path(&mut self, first: &Ident, rest: &[Ident], sc: &mut Scope, span: Span) -> HExpr {
+        let Some(field) = self.one_field("profile", first, rest) else {
+            return Self::err(span);
+        };
         let ty = match field.name.as_str() {
             "id" => Ty::String,
             "consents" => Ty::Set(Box::new(Ty::String)),
