@@ -1275,12 +1275,7 @@ impl Checker {
         let Ty::Event(ev) = base.ty else {
             return Self::err(span);
         };
-        let meta = match field.name.as_str() {
-            "id" => Some((Meta::Id, Ty::String)),
-            "time" => Some((Meta::Time, Ty::Time)),
-            "type" => Some((Meta::Type, Ty::String)),
-            _ => None,
-        };
+        let meta = event_meta(&field.name);
         if let Some((meta, ty)) = meta {
             return HExpr {
                 kind: HKind::FieldMeta(Box::new(base), meta),
@@ -1349,12 +1344,7 @@ impl Checker {
         let Some(field) = self.one_field("event", first, rest) else {
             return Self::err(span);
         };
-        let meta = match field.name.as_str() {
-            "id" => Some((Meta::Id, Ty::String)),
-            "time" => Some((Meta::Time, Ty::Time)),
-            "type" => Some((Meta::Type, Ty::String)),
-            _ => None,
-        };
+        let meta = event_meta(&field.name);
         if let Some((m, ty)) = meta {
             return HExpr {
                 kind: HKind::EventMeta(m),
@@ -2036,5 +2026,15 @@ fn fmt_percent(bp: u64) -> String {
         format!("{}", bp / 100)
     } else {
         format!("{}.{:02}", bp / 100, bp % 100)
+    }
+}
+
+/// The implicit fields every event has: `id`, `time`, `type`.
+fn event_meta(name: &str) -> Option<(Meta, Ty)> {
+    match name {
+        "id" => Some((Meta::Id, Ty::String)),
+        "time" => Some((Meta::Time, Ty::Time)),
+        "type" => Some((Meta::Type, Ty::String)),
+        _ => None,
     }
 }

@@ -142,14 +142,7 @@ fn run(
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
-    let rules = plan
-        .trigger_of
-        .get(event.event_type as usize)
-        .copied()
-        .flatten()
-        .and_then(|t| g.triggers.get(t))
-        .map_or(&[][..], |t| t.rules.as_slice());
-    for &rid in rules {
+    for &rid in triggered(bundle, event) {
         let Some(rule) = g.rules.get(rid as usize) else {
             continue;
         };
@@ -204,6 +197,19 @@ impl Hasher for IdHasher {
 /// rules the bundle holds.
 type IdMap<T> = HashMap<u32, T, BuildHasherDefault<IdHasher>>;
 
+/// The rules an event's type triggers, in decision order.
+fn triggered<'b>(bundle: &'b Bundle, event: &Event) -> &'b [RuleId] {
+    let g = bundle.graph();
+    bundle
+        .plan()
+        .trigger_of
+        .get(event.event_type as usize)
+        .copied()
+        .flatten()
+        .and_then(|t| g.triggers.get(t))
+        .map_or(&[][..], |t| t.rules.as_slice())
+}
+
 /// The explanation when the customer's consents allow no rule: every rule the event triggers
 /// lacks consent.
 fn explain_no_consent(
@@ -213,15 +219,10 @@ fn explain_no_consent(
     why: &mut Vec<RuleExplanation>,
 ) {
     let g = bundle.graph();
-    let rules = bundle
-        .plan()
-        .trigger_of
-        .get(event.event_type as usize)
-        .copied()
-        .flatten()
-        .and_then(|t| g.triggers.get(t))
-        .map_or(&[][..], |t| t.rules.as_slice());
-    for rule in rules.iter().filter_map(|r| g.rules.get(*r as usize)) {
+    for rule in triggered(bundle, event)
+        .iter()
+        .filter_map(|r| g.rules.get(*r as usize))
+    {
         let missing = rule
             .consents
             .iter()
