@@ -74,7 +74,7 @@ fn string_lit(rng: &mut Rng, pool: &[&str]) -> String {
 
 /// A boolean condition for a rule triggered by `on` (which decides what `event.*` means).
 fn condition(rng: &mut Rng, on: &str, depth: usize) -> String {
-    let choices = if depth > 1 { 6 } else { 9 };
+    let choices = if depth > 1 { 7 } else { 10 };
     match rng.below(choices) {
         0 => format!("profile.tier == {}", string_lit(rng, &TIERS)),
         1 => format!(
@@ -101,12 +101,23 @@ fn condition(rng: &mut Rng, on: &str, depth: usize) -> String {
             rng.pick(&DURATIONS),
             string_lit(rng, &CATEGORIES)
         ),
-        6 => format!(
+        6 => match rng.below(5) {
+            0 => format!(
+                "profile.tier in [{}, {}]",
+                string_lit(rng, &TIERS),
+                string_lit(rng, &TIERS)
+            ),
+            1 => format!("profile.score is {}", rng.pick(&["missing", "present"])),
+            2 => format!("{} < profile.score", number(rng)),
+            3 => format!("profile.tier != {}", string_lit(rng, &TIERS)),
+            _ => rng.pick(&["true", "false"]).to_string(),
+        },
+        7 => format!(
             "count(purchase within {}) >= {}",
             rng.pick(&DURATIONS),
             rng.below(3)
         ),
-        7 => format!("not {}", condition(rng, on, depth + 1)),
+        8 => format!("not {}", condition(rng, on, depth + 1)),
         _ => format!(
             "({} {} {})",
             condition(rng, on, depth + 1),

@@ -113,14 +113,14 @@ impl Journey {
 
 /// The names of the rules that decided, in decision order.
 pub fn rules(decisions: &[Decision]) -> Vec<&str> {
-    decisions.iter().map(|d| d.rule.as_str()).collect()
+    decisions.iter().map(|d| &*d.rule).collect()
 }
 
 /// The value of a param of the first decision of `rule`.
 pub fn param<'a>(decisions: &'a [Decision], rule: &str, name: &str) -> &'a Value {
     decisions
         .iter()
-        .find(|d| d.rule == rule)
+        .find(|d| &*d.rule == rule)
         .and_then(|d| d.params.get(name))
         .unwrap_or(&Value::Null)
 }

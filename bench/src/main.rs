@@ -4,6 +4,8 @@
 //! ```text
 //! omnirule-bench translate DATA   # DATA/N/rules.json → target/bench/N.rules, bench/src/generated/hand_N.rs
 //! omnirule-bench run DATA         # measures; prints Markdown tables; writes target/bench/N.bundle
+//! omnirule-bench profile DATA [N] # only evaluates N-rule events for ~5 s: run it under
+//!                                 # `perf record` or `valgrind --tool=callgrind`
 //! ```
 //! DATA is the peers' generated workload folder (`N/rules.json`, `events.json`).
 
@@ -30,7 +32,8 @@ fn main() -> ExitCode {
     let result = match (args.first().map(String::as_str), args.get(1)) {
         (Some("translate"), Some(data)) => translate(Path::new(data)),
         (Some("run"), Some(data)) => run(Path::new(data)),
-        _ => Err("usage: omnirule-bench translate|run DATA".into()),
+        (Some("profile"), Some(data)) => profile(Path::new(data), args.get(2)),
+        _ => Err("usage: omnirule-bench translate|run DATA | profile DATA [N]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +128,54 @@ fn time_each<T>(items: &[T], reps: usize, mut f: impl FnMut(&T)) -> Timing {
     }
 }
 
+/// The shared workload at `n` rules as evaluation inputs (parsed outside any timing).
+fn inputs_of(
+    data: &Path,
+    n: usize,
+    events: &[Value],
+) -> Result<(Bundle, f64, Vec<(Profile, Event, hand::Input)>), String> {
+    let rules = rules_of(data, n)?;
+    let src = workload::schema() + &workload::to_rules(&rules, "")?;
+    let (bundle, compile_ms) = compile(&src)?;
+    let mut inputs = Vec::with_capacity(events.len());
+    for (i, x) in events.iter().enumerate() {
+        let mut e = x["event"].clone();
+        e["id"] = json!(format!("e{i}"));
+        e["time"] = json!(T0 + i as i64);
+        let mut p = x["profile"].clone();
+        p["consents"] = json!([]);
+        let profile = Profile::from_json(&bundle, &p).map_err(|e| e.to_string())?;
+        let event = Event::from_json(&bundle, &e).map_err(|e| e.to_string())?;
+        inputs.push((profile, event, hand::Input::from_json(x)));
+    }
+    Ok((bundle, compile_ms, inputs))
+}
+
+fn profile(data: &Path, n: Option<&String>) -> Result<(), String> {
+    let n: usize = n
+        .map_or(Ok(1000), |s| s.parse())
+        .map_err(|e| format!("N: {e}"))?;
+    let events = read_json(&data.join("events.json"))?;
+    let events = events.as_array().cloned().unwrap_or_default();
+    let (bundle, _, inputs) = inputs_of(data, n, &events)?;
+    let empty = Memory::default();
+    let start = Instant::now();
+    let mut count = 0usize;
+    while start.elapsed().as_secs_f64() < 5.0 {
+        for (profile, event, _) in &inputs {
+            std::hint::black_box(evaluate(&bundle, &empty, profile, event));
+        }
+        count += inputs.len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{count} events in {secs:.2} s: {:.0} events/s ({} of the bundle's conditions compiled)",
+        count as f64 / secs,
+        bundle.compiled_conditions()
+    );
+    Ok(())
+}
+
 fn run(data: &Path) -> Result<(), String> {
     let out = out_dir()?;
     let events = read_json(&data.join("events.json"))?;
@@ -137,9 +188,7 @@ fn run(data: &Path) -> Result<(), String> {
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for n in NS {
-        let rules = rules_of(data, n)?;
-        let src = workload::schema() + &workload::to_rules(&rules, "")?;
-        let (bundle, compile_ms) = compile(&src)?;
+        let (bundle, compile_ms, inputs) = inputs_of(data, n, &events)?;
         let bytes = bundle.to_bytes();
         std::fs::write(out.join(format!("{n}.bundle")), &bytes).map_err(|e| e.to_string())?;
         let load_ms = median(
@@ -151,17 +200,6 @@ fn run(data: &Path) -> Result<(), String> {
                 })
                 .collect(),
         );
-        let mut inputs = Vec::with_capacity(events.len());
-        for (i, x) in events.iter().enumerate() {
-            let mut e = x["event"].clone();
-            e["id"] = json!(format!("e{i}"));
-            e["time"] = json!(T0 + i as i64);
-            let mut p = x["profile"].clone();
-            p["consents"] = json!([]);
-            let profile = Profile::from_json(&bundle, &p).map_err(|e| e.to_string())?;
-            let event = Event::from_json(&bundle, &e).map_err(|e| e.to_string())?;
-            inputs.push((profile, event, hand::Input::from_json(x)));
-        }
         let empty = Memory::default();
         // Agreement first (also warms up).
         let decide = hand::for_rules(n).ok_or("no hand-written function")?;
@@ -172,7 +210,7 @@ fn run(data: &Path) -> Result<(), String> {
             let got: Vec<String> = evaluate(&bundle, &empty, profile, event)
                 .decisions
                 .into_iter()
-                .map(|d| d.rule)
+                .map(|d| d.rule.to_string())
                 .collect();
             buf.clear();
             decide(input, &mut buf);

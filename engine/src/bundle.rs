@@ -23,12 +23,15 @@
 //! indexes, which expression nodes and queries are independent of binding slots and so can be
 //! memoised per event) so that evaluation does not recompute them per event.
 
-use crate::graph::{EventTypeId, Graph, GroupId, Node, RuleId};
+use crate::eval::Params;
+use crate::graph::{ActionCall, ActionId, EventTypeId, Graph, GroupId, Node, Outcome, RuleId};
 use crate::validate::{self, GraphError};
+use crate::value::Value;
 use crate::value::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// `b"OMNIRULE"`.
 pub const MAGIC: &[u8; 8] = b"OMNIRULE";
@@ -282,6 +285,25 @@ impl Bundle {
         hex(&self.hash)
     }
 
+    /// This bundle evaluating every condition through the general evaluator, or (`true`, the
+    /// default) with the conditions that compile taking the fast path. Results are identical
+    /// either way; differential tests and benchmarks compare the two.
+    pub fn with_compiled_conditions(mut self, on: bool) -> Bundle {
+        if on {
+            self.plan.preds = crate::pred::Preds::new(&self.graph, &self.plan.names);
+            self.plan.programs = Plan::programs(&self.graph, &self.plan.preds, &self.plan.names);
+        } else {
+            self.plan.preds = crate::pred::Preds::none();
+            self.plan.programs = Vec::new();
+        }
+        self
+    }
+
+    /// How many of the graph's conditions compiled to the fast path.
+    pub fn compiled_conditions(&self) -> usize {
+        self.plan.preds.compiled()
+    }
+
     pub(crate) fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -312,6 +334,132 @@ pub(crate) struct Plan {
     /// Per node: the value of a literal node, built once here rather than on every event
     /// (`Missing` for other nodes).
     pub literal: Vec<crate::value::Value>,
+    /// Conditions compiled to the fast path (see `pred`).
+    pub preds: crate::pred::Preds,
+    pub names: Names,
+    /// Per trigger (index into `graph.triggers`): its rules compiled for the fast path. Empty
+    /// when compiled conditions are off.
+    pub programs: Vec<crate::program::Program>,
+}
+
+/// Names and constant params shared by every decision that uses them, so building a decision
+/// clones `Arc`s instead of allocating strings and maps per event.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    rules: Vec<Arc<str>>,
+    groups: Vec<Arc<str>>,
+    actions: Vec<Arc<str>>,
+    /// Per rule, per action call (numbered across a split's arms, in order): the params, when
+    /// every one is written as a literal.
+    params: Vec<Vec<Option<Arc<Params>>>>,
+    /// The declared profile fields' names, in schema order; one `Arc` per distinct name across
+    /// the profile and every event type.
+    profile_fields: Vec<Arc<str>>,
+    /// Per event type, its declared fields' names, in schema order.
+    event_fields: Vec<Vec<Arc<str>>>,
+    field_names: BTreeMap<String, Arc<str>>,
+}
+
+impl Names {
+    fn new(g: &Graph, literal: &[Value]) -> Names {
+        let constant = |call: &ActionCall| -> Option<Arc<Params>> {
+            let mut params = Params::new();
+            for (name, node) in &call.params {
+                match g.nodes.get(*node as usize) {
+                    Some(Node::Lit(_)) => {}
+                    _ => return None,
+                }
+                let v = literal.get(*node as usize)?;
+                // A missing value is left out, as the evaluator does.
+                if !v.is_missing() {
+                    params.insert(name.clone(), v.to_json());
+                }
+            }
+            Some(Arc::new(params))
+        };
+        let mut field_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        let mut shared = |name: &str| -> Arc<str> {
+            field_names
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::from(name))
+                .clone()
+        };
+        let profile_fields = g.schema.profile.iter().map(|f| shared(&f.name)).collect();
+        let event_fields = g
+            .schema
+            .events
+            .iter()
+            .map(|e| e.fields.iter().map(|f| shared(&f.name)).collect())
+            .collect();
+        Names {
+            profile_fields,
+            event_fields,
+            field_names,
+            rules: g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect(),
+            groups: g
+                .groups
+                .iter()
+                .map(|x| Arc::from(x.name.as_str()))
+                .collect(),
+            actions: g
+                .schema
+                .actions
+                .iter()
+                .map(|a| Arc::from(a.name.as_str()))
+                .collect(),
+            params: g
+                .rules
+                .iter()
+                .map(|r| match &r.outcome {
+                    Outcome::Actions(calls) => calls.iter().map(constant).collect(),
+                    Outcome::Split { arms, .. } => arms
+                        .iter()
+                        .flat_map(|a| a.actions.iter())
+                        .map(constant)
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn shared(list: &[Arc<str>], i: u32, name: &str) -> Arc<str> {
+        list.get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(name))
+    }
+
+    pub(crate) fn rule(&self, r: RuleId, name: &str) -> Arc<str> {
+        Names::shared(&self.rules, r, name)
+    }
+
+    pub(crate) fn group(&self, g: GroupId, name: &str) -> Arc<str> {
+        Names::shared(&self.groups, g, name)
+    }
+
+    pub(crate) fn action(&self, a: ActionId, name: &str) -> Arc<str> {
+        Names::shared(&self.actions, a, name)
+    }
+
+    pub(crate) fn profile_fields(&self) -> &[Arc<str>] {
+        &self.profile_fields
+    }
+
+    pub(crate) fn event_fields(&self, e: EventTypeId) -> &[Arc<str>] {
+        self.event_fields.get(e as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The shared copy of a declared field's name (a fresh one for any other name).
+    pub(crate) fn field_name(&self, name: &str) -> Arc<str> {
+        self.field_names
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(name))
+    }
+
+    /// The params of rule `r`'s `k`th action call, when they are constant.
+    pub(crate) fn constant_params(&self, r: RuleId, k: usize) -> Option<&Arc<Params>> {
+        self.params.get(r as usize)?.get(k)?.as_ref()
+    }
 }
 
 /// A set of binding slots (at most [`validate::MAX_SLOTS`]).
@@ -345,6 +493,17 @@ impl Slots {
 }
 
 impl Plan {
+    fn programs(
+        g: &Graph,
+        preds: &crate::pred::Preds,
+        names: &Names,
+    ) -> Vec<crate::program::Program> {
+        g.triggers
+            .iter()
+            .map(|t| crate::program::Program::new(g, &t.rules, preds, names))
+            .collect()
+    }
+
     fn new(g: &Graph) -> Plan {
         let mut free = vec![Slots::default(); g.nodes.len()];
         let mut qfree = vec![Slots::default(); g.queries.len()];
@@ -408,6 +567,16 @@ impl Plan {
             }
         }
         let idx = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        let literal: Vec<Value> = g
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Lit(l) => Value::from_literal(l),
+                _ => Value::Missing,
+            })
+            .collect();
+        let names = Names::new(g, &literal);
+        let preds = crate::pred::Preds::new(g, &names);
         Plan {
             event_by_name: g
                 .schema
@@ -461,15 +630,11 @@ impl Plan {
                         )
                 })
                 .collect(),
-            literal: g
-                .nodes
-                .iter()
-                .map(|n| match n {
-                    Node::Lit(l) => crate::value::Value::from_literal(l),
-                    _ => crate::value::Value::Missing,
-                })
-                .collect(),
             query_pure: qfree.iter().map(Slots::is_empty).collect(),
+            programs: Plan::programs(g, &preds, &names),
+            preds,
+            names,
+            literal,
         }
     }
 }

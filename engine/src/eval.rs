@@ -32,6 +32,7 @@ use crate::graph::{
 };
 use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
+use crate::pred::FieldValues;
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{MAX_TIME_MS, Value, number};
 use serde::{Deserialize, Serialize};
@@ -44,17 +45,24 @@ use std::sync::Arc;
 /// Validation keeps a single rule well within it; it only bounds chains of segments.
 pub const MAX_EVAL_DEPTH: u32 = 1500;
 
+/// A decision's params: evaluated values by name.
+pub type Params = BTreeMap<String, serde_json::Value>;
+
 /// One thing a host should do (or, for a split's control arm, log).
+///
+/// Names and params are shared (`Arc`) with the bundle where they are constant (rule, action
+/// and group names; params written as literals), so a decision costs no allocation of its
+/// own on the common path. They serialize as plain strings and objects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
-    pub rule: String,
+    pub rule: Arc<str>,
     /// `None` for a split's control arm.
-    pub action: Option<String>,
+    pub action: Option<Arc<str>>,
     /// Evaluated params, by name (missing values are left out).
-    pub params: BTreeMap<String, serde_json::Value>,
-    pub group: Option<String>,
-    pub experiment: Option<String>,
-    pub variant: Option<String>,
+    pub params: Arc<Params>,
+    pub group: Option<Arc<str>>,
+    pub experiment: Option<Arc<str>>,
+    pub variant: Option<Arc<str>>,
 }
 
 /// The result of one evaluation.
@@ -108,11 +116,11 @@ pub fn explain(
     (evaluation, why)
 }
 
-fn run(
-    bundle: &Bundle,
-    memory: &Memory,
-    profile: &Profile,
-    event: &Event,
+fn run<'a>(
+    bundle: &'a Bundle,
+    memory: &'a Memory,
+    profile: &'a Profile,
+    event: &'a Event,
     mut why: Option<&mut Vec<RuleExplanation>>,
 ) -> Evaluation {
     let g = bundle.graph();
@@ -142,11 +150,16 @@ fn run(
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
-    for &rid in triggered(bundle, event) {
+    // Explanations take the general path: they say why each rule did not fire.
+    let program = match &why {
+        None => trigger_of(bundle, event).and_then(|t| plan.programs.get(t)),
+        Some(_) => None,
+    };
+    let mut general = |cx: &mut Ctx<'a>, rid: RuleId, decisions: &mut Vec<Decision>| {
         let Some(rule) = g.rules.get(rid as usize) else {
-            continue;
+            return;
         };
-        let outcome = cx.rule(rule, &winners, &mut decisions, why.is_some());
+        let outcome = cx.rule(rid, rule, &winners, decisions, why.is_some());
         if let RuleOutcome::Fired { .. } = outcome {
             let group = rule.group.and_then(|gid| g.groups.get(gid as usize));
             if let Some(w) = rule.group.and_then(|gid| winners.get_mut(gid as usize)) {
@@ -154,10 +167,13 @@ fn run(
             }
             if rule.cap.is_some() || group.is_some_and(|grp| grp.cap.is_some()) {
                 firings.push(Firing {
-                    rule: Arc::from(rule.name.as_str()),
+                    rule: plan.names.rule(rid, &rule.name),
                     time: event.time,
                     event: event.id.clone(),
-                    group: group.map(|grp| Arc::from(grp.name.as_str())),
+                    group: rule
+                        .group
+                        .zip(group)
+                        .map(|(gid, grp)| plan.names.group(gid, &grp.name)),
                 });
             }
         }
@@ -166,6 +182,26 @@ fn run(
                 rule: rule.name.clone(),
                 outcome,
             });
+        }
+    };
+    match program {
+        Some(program) => {
+            cx.fields.prefetch(&program.fields);
+            for step in &program.steps {
+                match step.plain {
+                    Some((conds, d)) => {
+                        if program.holds(conds, &cx.fields) {
+                            decisions.extend_from_slice(program.decisions(d));
+                        }
+                    }
+                    None => general(&mut cx, step.rule, &mut decisions),
+                }
+            }
+        }
+        None => {
+            for &rid in triggered(bundle, event) {
+                general(&mut cx, rid, &mut decisions);
+            }
         }
     }
     let remembered = cx.remembered();
@@ -197,16 +233,20 @@ impl Hasher for IdHasher {
 /// rules the bundle holds.
 type IdMap<T> = HashMap<u32, T, BuildHasherDefault<IdHasher>>;
 
-/// The rules an event's type triggers, in decision order.
-fn triggered<'b>(bundle: &'b Bundle, event: &Event) -> &'b [RuleId] {
-    let g = bundle.graph();
+/// The index of the event type's trigger in `graph.triggers`.
+fn trigger_of(bundle: &Bundle, event: &Event) -> Option<usize> {
     bundle
         .plan()
         .trigger_of
         .get(event.event_type as usize)
         .copied()
         .flatten()
-        .and_then(|t| g.triggers.get(t))
+}
+
+/// The rules an event's type triggers, in decision order.
+fn triggered<'b>(bundle: &'b Bundle, event: &Event) -> &'b [RuleId] {
+    trigger_of(bundle, event)
+        .and_then(|t| bundle.graph().triggers.get(t))
         .map_or(&[][..], |t| t.rules.as_slice())
 }
 
@@ -251,6 +291,8 @@ struct Ctx<'a> {
     event: &'a Event,
     /// Per schema consent purpose: the profile holds it.
     consent_ok: Vec<bool>,
+    /// The fields compiled conditions read, each looked up once.
+    fields: FieldValues<'a>,
     /// Memoised values of slot-independent nodes.
     cache: IdMap<Value>,
     /// Memoised matches (newest first) of slot-independent queries.
@@ -278,8 +320,9 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|c| profile.has_consent(c))
                 .collect(),
-            // One allocation up front instead of a rehash at every doubling.
-            cache: IdMap::with_capacity_and_hasher(64, Default::default()),
+            fields: FieldValues::new(&bundle.plan().preds, profile, event),
+            // Allocated on first use (see `eval`): compiled conditions never touch it.
+            cache: IdMap::default(),
             qcache: IdMap::default(),
             ranges: vec![None; g.schema.events.len()],
             seg_busy: IdMap::default(),
@@ -295,6 +338,7 @@ impl<'a> Ctx<'a> {
 
     fn rule(
         &mut self,
+        rid: RuleId,
         rule: &'a Rule,
         winners: &[Option<RuleId>],
         decisions: &mut Vec<Decision>,
@@ -359,18 +403,22 @@ impl<'a> Ctx<'a> {
             };
             return RuleOutcome::ConditionFalse { condition };
         }
+        let plan = self.plan;
         let base = Decision {
-            rule: rule.name.clone(),
+            rule: plan.names.rule(rid, &rule.name),
             action: None,
-            params: BTreeMap::new(),
-            group: group.map(|grp| grp.name.clone()),
+            params: Arc::default(),
+            group: rule
+                .group
+                .zip(group)
+                .map(|(gid, grp)| plan.names.group(gid, &grp.name)),
             experiment: None,
             variant: None,
         };
         match &rule.outcome {
             Outcome::Actions(calls) => {
-                for call in calls {
-                    decisions.push(self.decision(&base, call, &mut env));
+                for (k, call) in calls.iter().enumerate() {
+                    decisions.push(self.decision(&base, rid, k, call, &mut env));
                 }
                 RuleOutcome::Fired { variant: None }
             }
@@ -393,16 +441,22 @@ impl<'a> Ctx<'a> {
                 };
                 let variant = arm.variant.clone().unwrap_or_else(|| "control".to_string());
                 let base = Decision {
-                    experiment: Some(name.clone()),
-                    variant: Some(variant.clone()),
+                    experiment: Some(Arc::from(name.as_str())),
+                    variant: Some(Arc::from(variant.as_str())),
                     ..base
                 };
+                let calls_before: usize = arms
+                    .iter()
+                    .take_while(|a| !std::ptr::eq(*a, arm))
+                    .map(|a| a.actions.len())
+                    .sum();
                 if arm.actions.is_empty() {
                     // Control (or an arm without actions): reported for exposure logging.
                     decisions.push(base);
                 } else {
-                    for call in &arm.actions {
-                        decisions.push(self.decision(&base, call, &mut env));
+                    for (k, call) in arm.actions.iter().enumerate() {
+                        let d = self.decision(&base, rid, calls_before + k, call, &mut env);
+                        decisions.push(d);
                     }
                 }
                 RuleOutcome::Fired {
@@ -412,21 +466,32 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn decision(&mut self, base: &Decision, call: &ActionCall, env: &mut Env) -> Decision {
-        let mut params = BTreeMap::new();
-        for (name, node) in &call.params {
-            let v = self.eval(*node, env);
-            if !v.is_missing() {
-                params.insert(name.clone(), self.json(&v));
+    /// The decision of a rule's `k`th action call (counted across a split's arms).
+    fn decision(
+        &mut self,
+        base: &Decision,
+        rid: RuleId,
+        k: usize,
+        call: &ActionCall,
+        env: &mut Env,
+    ) -> Decision {
+        let plan = self.plan;
+        let params = match plan.names.constant_params(rid, k) {
+            Some(p) => p.clone(),
+            None => {
+                let mut params = Params::new();
+                for (name, node) in &call.params {
+                    let v = self.eval(*node, env);
+                    if !v.is_missing() {
+                        params.insert(name.clone(), self.json(&v));
+                    }
+                }
+                Arc::new(params)
             }
-        }
+        };
+        let action = self.g.schema.actions.get(call.action as usize);
         Decision {
-            action: self
-                .g
-                .schema
-                .actions
-                .get(call.action as usize)
-                .map(|a| a.name.clone()),
+            action: action.map(|a| plan.names.action(call.action, &a.name)),
             params,
             ..base.clone()
         }
@@ -507,7 +572,10 @@ impl<'a> Ctx<'a> {
         }
         self.depth += 1;
         let g = self.g;
+        let plan: &'a Plan = self.plan;
         let found = match g.conds.get(c as usize) {
+            // Without bindings a condition has one solution (the current bindings) or none.
+            _ if let Some(p) = plan.preds.of_cond(c) => p.holds(&mut self.fields) && k(self, env),
             None => false,
             Some(Cond::Test(n)) => self.eval(*n, env).truthy() && k(self, env),
             Some(Cond::And(parts)) => self.solve_seq(parts, 0, env, k),
@@ -557,10 +625,19 @@ impl<'a> Ctx<'a> {
         k: Cont<'_, 'a>,
     ) -> bool {
         let g = self.g;
+        let plan: &'a Plan = self.plan;
         let mut i = from;
-        // Plain tests need no continuation: check them in a loop (keeps the stack shallow).
-        while let Some(Cond::Test(n)) = parts.get(i).and_then(|c| g.conds.get(*c as usize)) {
-            if !self.eval(*n, env).truthy() {
+        // Parts without bindings need no continuation: check them in a loop (keeps the stack
+        // shallow).
+        while let Some(&c) = parts.get(i) {
+            let holds = if let Some(p) = plan.preds.of_cond(c) {
+                p.holds(&mut self.fields)
+            } else if let Some(Cond::Test(n)) = g.conds.get(c as usize) {
+                self.eval(*n, env).truthy()
+            } else {
+                break;
+            };
+            if !holds {
                 return false;
             }
             i += 1;
@@ -729,6 +806,10 @@ impl<'a> Ctx<'a> {
         let v = self.compute(n, env);
         self.depth -= 1;
         if pure {
+            if self.cache.capacity() == 0 {
+                // One allocation up front instead of a rehash at every doubling.
+                self.cache.reserve(64);
+            }
             self.cache.insert(n, v.clone());
         }
         v

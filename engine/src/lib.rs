@@ -13,6 +13,8 @@ mod graph_serde;
 pub mod host;
 pub mod input;
 pub mod memory;
+mod pred;
+mod program;
 pub mod schedule;
 pub mod validate;
 pub mod value;

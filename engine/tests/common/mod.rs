@@ -408,14 +408,14 @@ impl Journey {
 }
 
 pub fn rules(decisions: &[Decision]) -> Vec<&str> {
-    decisions.iter().map(|d| d.rule.as_str()).collect()
+    decisions.iter().map(|d| &*d.rule).collect()
 }
 
 pub fn param<'a>(decisions: &'a [Decision], rule: &str, name: &str) -> &'a J {
     static NULL: J = J::Null;
     decisions
         .iter()
-        .find(|d| d.rule == rule)
+        .find(|d| &*d.rule == rule)
         .and_then(|d| d.params.get(name))
         .unwrap_or(&NULL)
 }

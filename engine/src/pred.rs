@@ -1,0 +1,600 @@
+//! Compiled conditions: the fast path for the shape most marketing rules have.
+//!
+//! Most conditions compare the profile's and the event's own fields with literals, joined by
+//! `and`/`or`/`not` (`profile.tier in ["gold", "platinum"] and event.price > 100`). The general
+//! evaluator walks the graph for them: a memo lookup per node, a field lookup by name per
+//! access, strings compared byte by byte. At bundle load such a condition (with any segment it
+//! names, inlined) is compiled here into a [`Pred`] over *field slots* and *interned strings*:
+//! each field the compiled conditions read is looked up at most once per event, a string field
+//! is interned once into the bundle's symbol table, and a comparison is then an integer or
+//! float compare. Conditions outside this shape (history, bindings, arithmetic, calls, times)
+//! keep using the general evaluator; a compiled condition is exactly equivalent to it (the
+//! engine's tests run every evaluation both ways and compare).
+
+use crate::bundle::Names;
+use crate::graph::{CmpOp, Cond, CondId, Graph, Literal, Node, NodeId};
+use crate::input::{Event, Profile};
+use crate::value::Value;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+/// A compiled condition is abandoned beyond this many parts (a segment inlined into many
+/// places could otherwise multiply), and beyond this nesting (keeps evaluation's recursion
+/// shallow; validation keeps real conditions far below it).
+const MAX_PARTS: usize = 4096;
+const MAX_NESTING: u32 = 128;
+
+/// The symbol of a string that is no literal of any compiled condition: equal to none of them.
+const UNKNOWN: u32 = u32::MAX;
+
+/// A literal a field is compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar {
+    Bool(bool),
+    Num(f64),
+    /// An interned string.
+    Sym(u32),
+}
+
+/// A condition over field slots. Evaluates to what `Cond`'s solution (no bindings) or the
+/// truthiness of the boolean node would be.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Pred {
+    /// A field compared with a number (the most common leaf).
+    Num {
+        field: u16,
+        op: CmpOp,
+        x: f64,
+    },
+    /// A field `==` (or, `negate`d, `!=`) an interned string.
+    Sym {
+        field: u16,
+        sym: u32,
+        negate: bool,
+    },
+    Const(bool),
+    /// Any other comparison with a scalar.
+    Cmp {
+        field: u16,
+        op: CmpOp,
+        lit: Scalar,
+    },
+    In {
+        field: u16,
+        set: Box<[Scalar]>,
+    },
+    /// `is present` (`true`) / `is missing` (`false`).
+    Present {
+        field: u16,
+        present: bool,
+    },
+    Not(Box<Pred>),
+    All(Box<[Pred]>),
+    Any(Box<[Pred]>),
+}
+
+/// Where a field slot's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum FieldRef {
+    Profile(Arc<str>),
+    Event(Arc<str>),
+}
+
+/// A field's value as compiled conditions see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SlotValue {
+    /// Not looked up yet.
+    Unresolved,
+    Missing,
+    Bool(bool),
+    Num(f64),
+    Sym(u32),
+    /// A time, duration or list: equal to no scalar literal and not ordered against one.
+    Other,
+}
+
+/// FNV-1a over the bytes: strings here are short, and the table is fixed at load (lookups
+/// only), so there is nothing for a hash-flooding input to grow.
+#[derive(Default)]
+struct StrHasher(u64);
+
+impl Hasher for StrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// The compiled conditions of one graph.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Preds {
+    /// The fields compiled conditions read, one slot each.
+    fields: Vec<FieldRef>,
+    symbols: HashMap<Box<str>, u32, BuildHasherDefault<StrHasher>>,
+    /// Per condition: its compiled form, when it has one.
+    of_cond: Vec<Option<Pred>>,
+}
+
+impl Preds {
+    pub(crate) fn new(g: &Graph, names: &Names) -> Preds {
+        let mut c = Compiler {
+            g,
+            names,
+            preds: Preds::default(),
+            field_index: HashMap::new(),
+            nodes: HashMap::new(),
+        };
+        let of_cond = (0..g.conds.len())
+            .map(|i| {
+                let id = CondId::try_from(i).ok()?;
+                let done = c.cond(id, 0)?;
+                (done.parts <= MAX_PARTS).then_some(done.pred)
+            })
+            .collect();
+        let mut preds = c.preds;
+        preds.of_cond = of_cond;
+        preds
+    }
+
+    /// Without compiled conditions: every condition takes the general path (for tests that
+    /// check the two agree).
+    pub(crate) fn none() -> Preds {
+        Preds::default()
+    }
+
+    pub(crate) fn of_cond(&self, c: CondId) -> Option<&Pred> {
+        self.of_cond.get(c as usize).and_then(Option::as_ref)
+    }
+
+    /// How many conditions compiled (for tests and benchmarks).
+    pub(crate) fn compiled(&self) -> usize {
+        self.of_cond.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+struct Compiler<'g> {
+    g: &'g Graph,
+    names: &'g Names,
+    preds: Preds,
+    field_index: HashMap<FieldRef, u16>,
+    /// Compiled boolean nodes (the graph shares nodes between rules), with their part counts.
+    nodes: HashMap<NodeId, Option<Compiled>>,
+}
+
+impl Compiler<'_> {
+    fn field(&mut self, f: FieldRef) -> Option<u16> {
+        if let Some(i) = self.field_index.get(&f) {
+            return Some(*i);
+        }
+        let i = u16::try_from(self.preds.fields.len()).ok()?;
+        self.preds.fields.push(f.clone());
+        self.field_index.insert(f, i);
+        Some(i)
+    }
+
+    fn symbol(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.preds.symbols.get(s) {
+            return *i;
+        }
+        let i = u32::try_from(self.preds.symbols.len()).unwrap_or(UNKNOWN);
+        self.preds.symbols.insert(Box::from(s), i);
+        i
+    }
+
+    /// The field slot a node reads, when it is a plain field of the profile or the event.
+    fn field_of(&mut self, n: NodeId) -> Option<u16> {
+        match self.g.nodes.get(n as usize)? {
+            Node::EventField(name) => self.field(FieldRef::Event(self.names.field_name(name))),
+            Node::ProfileField(name) => self.field(FieldRef::Profile(self.names.field_name(name))),
+            _ => None,
+        }
+    }
+
+    fn literal_of(&self, n: NodeId) -> Option<&'_ Literal> {
+        match self.g.nodes.get(n as usize)? {
+            Node::Lit(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// A scalar literal; strings only where the comparison is (in)equality, since symbols
+    /// carry no order.
+    fn scalar(&mut self, l: &Literal, ordered: bool) -> Option<Scalar> {
+        match l {
+            Literal::Bool(b) => Some(Scalar::Bool(*b)),
+            Literal::Number(x) if x.is_finite() => Some(Scalar::Num(*x)),
+            Literal::String(s) if !ordered => Some(Scalar::Sym(self.symbol(s))),
+            _ => None,
+        }
+    }
+
+    fn cond(&mut self, c: CondId, depth: u32) -> Option<Compiled> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        let g = self.g;
+        match g.conds.get(c as usize)? {
+            Cond::Test(n) => self.node(*n, depth + 1),
+            Cond::And(parts) => self.all(parts.iter().map(|p| Part::Cond(*p)), depth, true),
+            Cond::Or(parts) => self.all(parts.iter().map(|p| Part::Cond(*p)), depth, false),
+            Cond::Not(inner) => self.cond(*inner, depth + 1)?.not(),
+            Cond::Bind { .. } => None,
+        }
+    }
+
+    fn all(
+        &mut self,
+        parts: impl Iterator<Item = Part>,
+        depth: u32,
+        and: bool,
+    ) -> Option<Compiled> {
+        let mut out = Vec::new();
+        let (mut total, mut height) = (1, 0);
+        for part in parts {
+            let c = match part {
+                Part::Cond(c) => self.cond(c, depth + 1)?,
+                Part::Node(x) => self.node(x, depth + 1)?,
+            };
+            total += c.parts;
+            height = height.max(c.height);
+            if total > MAX_PARTS {
+                return None;
+            }
+            // `a and (b and c)` is one list: fewer indirections per event.
+            match c.pred {
+                Pred::All(inner) if and => out.extend(inner.into_vec()),
+                Pred::Any(inner) if !and => out.extend(inner.into_vec()),
+                p => out.push(p),
+            }
+        }
+        let list = out.into_boxed_slice();
+        Compiled {
+            pred: if and {
+                Pred::All(list)
+            } else {
+                Pred::Any(list)
+            },
+            parts: total,
+            height,
+        }
+        .above()
+    }
+
+    fn node(&mut self, n: NodeId, depth: u32) -> Option<Compiled> {
+        if let Some(done) = self.nodes.get(&n) {
+            return done.clone();
+        }
+        let p = self.compile_node(n, depth);
+        self.nodes.insert(n, p.clone());
+        p
+    }
+
+    fn compile_node(&mut self, n: NodeId, depth: u32) -> Option<Compiled> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        let g = self.g;
+        let (pred, parts) = match g.nodes.get(n as usize)? {
+            // Only `true` is truthy.
+            Node::Lit(l) => (Pred::Const(matches!(l, Literal::Bool(true))), 1),
+            Node::Not(x) => return self.node(*x, depth + 1)?.not(),
+            Node::And(a, b) => {
+                return self.all([Part::Node(*a), Part::Node(*b)].into_iter(), depth, true);
+            }
+            Node::Or(a, b) => {
+                return self.all([Part::Node(*a), Part::Node(*b)].into_iter(), depth, false);
+            }
+            Node::Segment(s) => {
+                let seg = g.segments.get(*s as usize)?;
+                return self.cond(seg.cond, depth + 1);
+            }
+            Node::Present(x) => (
+                Pred::Present {
+                    field: self.field_of(*x)?,
+                    present: true,
+                },
+                1,
+            ),
+            Node::Missing(x) => (
+                Pred::Present {
+                    field: self.field_of(*x)?,
+                    present: false,
+                },
+                1,
+            ),
+            Node::Cmp(op, a, b) => {
+                let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+                let (field, op, lit) = if let Some(l) = self.literal_of(*b).cloned() {
+                    (self.field_of(*a)?, *op, self.scalar(&l, ordered)?)
+                } else {
+                    let l = self.literal_of(*a).cloned()?;
+                    (self.field_of(*b)?, flip(*op), self.scalar(&l, ordered)?)
+                };
+                let pred = match (op, lit) {
+                    (op, Scalar::Num(x)) => Pred::Num { field, op, x },
+                    (CmpOp::Eq | CmpOp::Ne, Scalar::Sym(sym)) => Pred::Sym {
+                        field,
+                        sym,
+                        negate: op == CmpOp::Ne,
+                    },
+                    (op, lit) => Pred::Cmp { field, op, lit },
+                };
+                (pred, 1)
+            }
+            Node::In(x, list) => {
+                let Literal::List(items) = self.literal_of(*list)?.clone() else {
+                    return None;
+                };
+                let field = self.field_of(*x)?;
+                let set = items
+                    .iter()
+                    .map(|i| self.scalar(i, false))
+                    .collect::<Option<Vec<_>>>()?;
+                let k = set.len().max(1);
+                (
+                    Pred::In {
+                        field,
+                        set: set.into_boxed_slice(),
+                    },
+                    k,
+                )
+            }
+            _ => return None,
+        };
+        Some(Compiled {
+            pred,
+            parts,
+            height: 0,
+        })
+    }
+}
+
+/// A compiled part, with its size and its nesting (evaluation recurses once per level).
+#[derive(Clone)]
+struct Compiled {
+    pred: Pred,
+    parts: usize,
+    height: u32,
+}
+
+impl Compiled {
+    /// This part one level further down.
+    fn above(mut self) -> Option<Compiled> {
+        self.height += 1;
+        (self.height <= MAX_NESTING && self.parts <= MAX_PARTS).then_some(self)
+    }
+
+    fn not(self) -> Option<Compiled> {
+        Compiled {
+            pred: Pred::Not(Box::new(self.pred)),
+            parts: self.parts + 1,
+            height: self.height,
+        }
+        .above()
+    }
+}
+
+enum Part {
+    Cond(CondId),
+    Node(NodeId),
+}
+
+/// `lit op field` as `field op' lit`.
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Eq => CmpOp::Eq,
+        CmpOp::Ne => CmpOp::Ne,
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+    }
+}
+
+/// The field slots of one evaluation, each looked up on first use.
+pub(crate) struct FieldValues<'a> {
+    preds: &'a Preds,
+    profile: &'a Profile,
+    event: &'a Event,
+    /// `None` until first use, so an event that reaches no compiled condition allocates
+    /// nothing.
+    values: Option<Vec<SlotValue>>,
+    /// Every slot has been looked up.
+    all: bool,
+}
+
+impl<'a> FieldValues<'a> {
+    pub(crate) fn new(preds: &'a Preds, profile: &'a Profile, event: &'a Event) -> Self {
+        FieldValues {
+            preds,
+            profile,
+            event,
+            values: None,
+            all: false,
+        }
+    }
+
+    /// The slots looked up so far (`Unresolved` for the others).
+    #[inline]
+    pub(crate) fn resolved(&self) -> &[SlotValue] {
+        self.values.as_deref().unwrap_or_default()
+    }
+
+    /// Looks up the given field slots (those not looked up yet).
+    #[inline]
+    pub(crate) fn prefetch(&mut self, fields: &[u16]) {
+        let (preds, profile, event) = (self.preds, self.profile, self.event);
+        let values = self
+            .values
+            .get_or_insert_with(|| vec![SlotValue::Unresolved; preds.fields.len()]);
+        for &i in fields {
+            if let Some(slot) = values.get_mut(usize::from(i))
+                && *slot == SlotValue::Unresolved
+            {
+                *slot = resolve(preds, profile, event, usize::from(i));
+            }
+        }
+    }
+
+    /// Looks up every field slot: for a condition met outside a compiled trigger (a segment or
+    /// a part of a condition that also binds), which is rare enough not to track its fields.
+    fn prefetch_all(&mut self) {
+        if self.all {
+            return;
+        }
+        self.all = true;
+        let (preds, profile, event) = (self.preds, self.profile, self.event);
+        let values = self
+            .values
+            .get_or_insert_with(|| vec![SlotValue::Unresolved; preds.fields.len()]);
+        for (i, slot) in values.iter_mut().enumerate() {
+            if *slot == SlotValue::Unresolved {
+                *slot = resolve(preds, profile, event, i);
+            }
+        }
+    }
+}
+
+fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotValue {
+    let value = match preds.fields.get(i) {
+        None => None,
+        Some(FieldRef::Event(name)) => shared_lookup(&event.fields, name),
+        // As the general evaluator: `profile.id` is the id, `profile.consents` a list.
+        Some(FieldRef::Profile(name)) => match name.as_ref() {
+            "id" => return sym(preds, &profile.id),
+            "consents" => return SlotValue::Other,
+            _ => shared_lookup(&profile.fields, name),
+        },
+    };
+    match value {
+        None | Some(Value::Missing) => SlotValue::Missing,
+        Some(Value::Bool(b)) => SlotValue::Bool(*b),
+        Some(Value::Number(x)) => SlotValue::Num(*x),
+        Some(Value::String(s)) => sym(preds, s),
+        Some(_) => SlotValue::Other,
+    }
+}
+
+/// A field by name. Parsed inputs name their fields with the bundle's shared names, so a
+/// pointer comparison finds it without reading any name; inputs built otherwise (from Rust)
+/// take the search by name.
+fn shared_lookup<'v>(fields: &'v [(Arc<str>, Value)], name: &Arc<str>) -> Option<&'v Value> {
+    match fields.iter().find(|(k, _)| Arc::ptr_eq(k, name)) {
+        Some((_, v)) => Some(v),
+        None => crate::input::lookup(fields, name),
+    }
+}
+
+fn sym(preds: &Preds, s: &str) -> SlotValue {
+    SlotValue::Sym(preds.symbols.get(s).copied().unwrap_or(UNKNOWN))
+}
+
+impl Pred {
+    /// Whether the condition holds, looking fields up on first use.
+    pub(crate) fn holds(&self, f: &mut FieldValues<'_>) -> bool {
+        f.prefetch_all();
+        self.holds_in(f.values.as_deref().unwrap_or_default())
+    }
+
+    /// Whether the condition holds, given every field it reads already looked up (see
+    /// [`FieldValues::prefetch`]).
+    #[inline]
+    pub(crate) fn holds_in(&self, v: &[SlotValue]) -> bool {
+        let at = |i: &u16| {
+            v.get(usize::from(*i))
+                .copied()
+                .unwrap_or(SlotValue::Missing)
+        };
+        match self {
+            Pred::Num { field, op, x } => match at(field) {
+                SlotValue::Num(a) => match op {
+                    CmpOp::Eq => a == *x,
+                    CmpOp::Ne => a != *x,
+                    CmpOp::Lt => a < *x,
+                    CmpOp::Le => a <= *x,
+                    CmpOp::Gt => a > *x,
+                    CmpOp::Ge => a >= *x,
+                },
+                SlotValue::Missing | SlotValue::Unresolved => false,
+                // Another kind: equal to no number, not ordered against one.
+                _ => *op == CmpOp::Ne,
+            },
+            Pred::Sym { field, sym, negate } => match at(field) {
+                SlotValue::Sym(a) => (a == *sym) != *negate,
+                SlotValue::Missing | SlotValue::Unresolved => false,
+                _ => *negate,
+            },
+            Pred::Const(b) => *b,
+            Pred::Cmp { field, op, lit } => compare(*op, at(field), *lit),
+            Pred::In { field, set } => {
+                let x = at(field);
+                set.iter().any(|lit| equal(x, *lit))
+            }
+            Pred::Present { field, present } => {
+                !matches!(at(field), SlotValue::Missing | SlotValue::Unresolved) == *present
+            }
+            Pred::Not(p) => !p.holds_in(v),
+            Pred::All(ps) => ps.iter().all(|p| p.holds_in(v)),
+            Pred::Any(ps) => ps.iter().any(|p| p.holds_in(v)),
+        }
+    }
+
+    /// The field slots this condition reads.
+    pub(crate) fn fields(&self, out: &mut Vec<u16>) {
+        match self {
+            Pred::Num { field, .. }
+            | Pred::Sym { field, .. }
+            | Pred::Cmp { field, .. }
+            | Pred::In { field, .. }
+            | Pred::Present { field, .. } => out.push(*field),
+            Pred::Const(_) => {}
+            Pred::Not(p) => p.fields(out),
+            Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| p.fields(out)),
+        }
+    }
+}
+
+/// `Value::lang_eq` on a slot and a literal.
+fn equal(v: SlotValue, lit: Scalar) -> bool {
+    match (v, lit) {
+        (SlotValue::Bool(a), Scalar::Bool(b)) => a == b,
+        (SlotValue::Num(a), Scalar::Num(b)) => a == b,
+        (SlotValue::Sym(a), Scalar::Sym(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The evaluator's `compare`: false when the field is missing (`!=` too); otherwise
+/// `Value::lang_eq`/`Value::lang_cmp`.
+fn compare(op: CmpOp, v: SlotValue, lit: Scalar) -> bool {
+    use std::cmp::Ordering;
+    if matches!(v, SlotValue::Missing | SlotValue::Unresolved) {
+        return false;
+    }
+    let order: Option<Ordering> = match (v, lit) {
+        (SlotValue::Bool(a), Scalar::Bool(b)) => Some(a.cmp(&b)),
+        (SlotValue::Num(a), Scalar::Num(b)) => a.partial_cmp(&b),
+        // Strings are compiled for `==`/`!=` only.
+        _ => None,
+    };
+    match op {
+        CmpOp::Eq => equal(v, lit),
+        CmpOp::Ne => !equal(v, lit),
+        CmpOp::Lt => order.is_some_and(Ordering::is_lt),
+        CmpOp::Le => order.is_some_and(Ordering::is_le),
+        CmpOp::Gt => order.is_some_and(Ordering::is_gt),
+        CmpOp::Ge => order.is_some_and(Ordering::is_ge),
+    }
+}

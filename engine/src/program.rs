@@ -1,0 +1,116 @@
+//! Compiled triggers: per event type, the rules it triggers laid out for the fast path.
+//!
+//! Most rules are plain: no consent clause, group, cap, schedule or split, a condition that
+//! compiles (see [`crate::pred`]) and params written as literals. For those, evaluation
+//! needs neither the graph nor memory: test the condition, copy the rule's decisions. A
+//! [`Program`] holds, in decision order, one [`Step`] per triggered rule, with the plain rules'
+//! conditions and prebuilt decisions stored contiguously, so an event walks one array instead
+//! of chasing each rule, condition and node through the graph (which, at a thousand rules,
+//! was mostly cache misses). Every other rule is a general step, evaluated as before.
+
+use crate::bundle::Names;
+use crate::eval::Decision;
+use crate::graph::{Graph, Outcome, RuleId, Schedule};
+use crate::pred::{FieldValues, Pred, Preds};
+use std::sync::Arc;
+
+/// One triggered rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub rule: RuleId,
+    /// For a plain rule: it fires when `conds[plain.0]` all hold, deciding
+    /// `decisions[plain.1]`. `None`: the general evaluator decides.
+    pub plain: Option<(Span, Span)>,
+}
+
+/// A range of a program's conditions or decisions.
+pub(crate) type Span = (u32, u32);
+
+/// The compiled form of one trigger.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Program {
+    pub steps: Vec<Step>,
+    /// The field slots the plain steps' conditions read, looked up once before the steps run.
+    pub fields: Vec<u16>,
+    conds: Vec<Pred>,
+    decisions: Vec<Decision>,
+}
+
+impl Program {
+    pub(crate) fn new(g: &Graph, rules: &[RuleId], preds: &Preds, names: &Names) -> Program {
+        let mut p = Program::default();
+        for &rid in rules {
+            let plain = p.plain(g, rid, preds, names);
+            p.steps.push(Step { rule: rid, plain });
+        }
+        for c in &p.conds {
+            c.fields(&mut p.fields);
+        }
+        p.fields.sort_unstable();
+        p.fields.dedup();
+        p
+    }
+
+    fn plain(
+        &mut self,
+        g: &Graph,
+        rid: RuleId,
+        preds: &Preds,
+        names: &Names,
+    ) -> Option<(Span, Span)> {
+        let rule = g.rules.get(rid as usize)?;
+        let Outcome::Actions(calls) = &rule.outcome else {
+            return None;
+        };
+        let plain = rule.consents.is_empty()
+            && rule.group.is_none()
+            && rule.cap.is_none()
+            && rule.schedule == Schedule::default();
+        if !plain {
+            return None;
+        }
+        let cond = match rule.when {
+            None => None,
+            Some(c) => Some(preds.of_cond(c)?.clone()),
+        };
+        let name = names.rule(rid, &rule.name);
+        let mut decisions = Vec::with_capacity(calls.len());
+        for (k, call) in calls.iter().enumerate() {
+            let action = g.schema.actions.get(call.action as usize)?;
+            decisions.push(Decision {
+                rule: name.clone(),
+                action: Some(names.action(call.action, &action.name)),
+                params: Arc::clone(names.constant_params(rid, k)?),
+                group: None,
+                experiment: None,
+                variant: None,
+            });
+        }
+        let at = |n: usize| u32::try_from(n).ok();
+        let (c0, d0) = (at(self.conds.len())?, at(self.decisions.len())?);
+        match cond {
+            // `a and b and c` is stored as its parts: one loop, no recursion.
+            Some(Pred::All(parts)) => self.conds.extend(parts.into_vec()),
+            Some(p) => self.conds.push(p),
+            None => {}
+        }
+        self.decisions.extend(decisions);
+        Some(((c0, at(self.conds.len())?), (d0, at(self.decisions.len())?)))
+    }
+
+    /// Whether a plain step's condition holds (after `fields.prefetch(&self.fields)`).
+    #[inline]
+    pub(crate) fn holds(&self, conds: Span, fields: &FieldValues<'_>) -> bool {
+        let values = fields.resolved();
+        self.conds
+            .get(conds.0 as usize..conds.1 as usize)
+            .is_some_and(|cs| cs.iter().all(|c| c.holds_in(values)))
+    }
+
+    /// A plain step's decisions.
+    pub(crate) fn decisions(&self, d: Span) -> &[Decision] {
+        self.decisions
+            .get(d.0 as usize..d.1 as usize)
+            .unwrap_or_default()
+    }
+}
