@@ -49,11 +49,10 @@ fn the_checker_names_the_first_difference() {
 /// Compiled conditions (the fast path for comparisons of fields with literals) decide exactly
 /// what the general evaluator decides: every vector and a few hundred fuzzed rule sets, run
 /// both ways, give byte-identical steps and memory.
-#[test]
-fn compiled_conditions_agree_with_the_general_evaluator() {
+fn vectors_and_fuzz(seeds: u64) -> Vec<vectors::VectorFile> {
     use omnirule_tests::fuzz;
     let mut files = vectors::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")).unwrap();
-    for seed in 0..300 {
+    for seed in 0..seeds {
         let doc = fuzz::generate(seed);
         files.push(vectors::VectorFile {
             path: format!("fuzz_{seed}.rules").into(),
@@ -62,6 +61,12 @@ fn compiled_conditions_agree_with_the_general_evaluator() {
             vectors: doc["vectors"].as_array().unwrap().clone(),
         });
     }
+    files
+}
+
+#[test]
+fn compiled_conditions_agree_with_the_general_evaluator() {
+    let files = vectors_and_fuzz(300);
     let (mut compiled, mut cases) = (0, 0);
     for f in &files {
         // Vector files of refused rule sets test the checker; generated ones may be refused too.
@@ -83,4 +88,46 @@ fn compiled_conditions_agree_with_the_general_evaluator() {
         compiled > 300,
         "only {compiled} conditions compiled: the fast path went untested"
     );
+}
+
+/// Tracking in place (the memory updated where it is) gives what tracking into a new memory
+/// gives, and the direct writer of decisions the canonical text of their JSON tree.
+#[test]
+fn in_place_tracking_and_the_direct_writer_agree_with_the_reference_forms() {
+    use omnirule_engine::canonical::canonical_json;
+    use omnirule_engine::host::{track, track_in_place};
+    use omnirule_engine::input::{Event, Profile};
+    use omnirule_engine::memory::Memory;
+    let mut events = 0;
+    for f in &vectors_and_fuzz(100) {
+        let Ok(bundle) = vectors::compile(f) else {
+            continue;
+        };
+        for case in &f.vectors {
+            let mut memory = match &case["memory"] {
+                serde_json::Value::Null => Memory::default(),
+                m => Memory::from_json(&m.to_string()).unwrap_or_default(),
+            };
+            let mut in_place = memory.clone();
+            for event in case["events"].as_array().into_iter().flatten() {
+                for explain in [false, true] {
+                    let Ok(t) = track(&bundle, &memory, &case["profile"], event, explain) else {
+                        continue;
+                    };
+                    assert_eq!(t.to_json(), canonical_json(&t.output()), "{}", f.topic);
+                    if explain {
+                        continue;
+                    }
+                    let profile = Profile::from_json(&bundle, &case["profile"]).unwrap();
+                    let e = Event::from_json(&bundle, event).unwrap();
+                    let d = track_in_place(&bundle, &mut in_place, &profile, &e, false);
+                    assert_eq!(d.to_json(), t.to_json(), "{}", f.topic);
+                    assert_eq!(in_place, t.memory, "{}: the memories differ", f.topic);
+                    memory = t.memory;
+                    events += 1;
+                }
+            }
+        }
+    }
+    assert!(events > 1000, "only {events} events ran");
 }

@@ -242,6 +242,8 @@ fn run(data: &Path) -> Result<(), String> {
         );
     }
 
+    wasmtime(data, &events, &mut md)?;
+
     // Compile time up to 10,000 rules (the 1,000 replicated ten times under new names).
     let thousand = rules_of(data, 1000)?;
     let mut ten_k = workload::schema();
@@ -270,6 +272,95 @@ fn run(data: &Path) -> Result<(), String> {
     }
     print!("{md}");
     std::fs::write(out.join("native.md"), &md).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The engine's wasm module (`abi/`), as the store host runs it.
+fn abi_module() -> PathBuf {
+    std::env::var_os("OMNIRULE_ABI_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm"))
+}
+
+/// The shared workload in the store host's runtime: wasmtime with its limits (fuel, epoch
+/// deadline, memory cap), one instance per bundle, profile, event and memory crossing as JSON
+/// bytes on every call, exactly as `omnirule-store` makes them (without its HTTP and SQLite).
+/// Agreement is byte-identical output with the native engine.
+fn wasmtime(data: &Path, events: &[Value], md: &mut String) -> Result<(), String> {
+    use omnirule_store::guest::{Limits, Runtime};
+    let path = abi_module();
+    let wasm = std::fs::read(&path).map_err(|e| {
+        format!(
+            "{}: {e} (build it: cargo build -p omnirule-abi --target wasm32-unknown-unknown --profile wasm)",
+            path.display()
+        )
+    })?;
+    let runtime = Runtime::new(&wasm, None, Limits::default())?;
+    let _ = writeln!(
+        md,
+        "\n### Shared workload, store host (wasmtime: the engine's wasm module, JSON bytes in and out per event)\n\n\
+         | N | bundle load ms | events/s | p50 µs | p99 µs | agreement with native (byte-identical output) |\n\
+         |---:|---:|---:|---:|---:|---|"
+    );
+    for n in NS {
+        let rules = rules_of(data, n)?;
+        let src = workload::schema() + &workload::to_rules(&rules, "")?;
+        let (bundle, _) = compile(&src)?;
+        let bytes = bundle.to_bytes();
+        let mut loads = Vec::new();
+        let mut guest = runtime.instantiate().map_err(|e| e.to_string())?;
+        for _ in 0..5 {
+            let t = Instant::now();
+            guest.load_bundle(&bytes).map_err(|e| e.to_string())?;
+            loads.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let inputs: Vec<(String, String)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let mut e = x["event"].clone();
+                e["id"] = json!(format!("e{i}"));
+                e["time"] = json!(T0 + i as i64);
+                let mut p = x["profile"].clone();
+                p["consents"] = json!([]);
+                (p.to_string(), e.to_string())
+            })
+            .collect();
+        let mut agree = 0;
+        for (p, e) in &inputs {
+            let got = guest
+                .track(p.as_bytes(), e.as_bytes(), &[], false)
+                .map_err(|e| e.to_string())?;
+            let (pj, ej): (Value, Value) = (
+                serde_json::from_str(p).map_err(|e| e.to_string())?,
+                serde_json::from_str(e).map_err(|e| e.to_string())?,
+            );
+            let want = omnirule_engine::host::track(&bundle, &Memory::default(), &pj, &ej, false)
+                .map_err(|e| e.to_string())?
+                .to_json();
+            if got.result == want.as_bytes() {
+                agree += 1;
+            }
+        }
+        let mut failed = None;
+        let t = time_each(&inputs, 3, |(p, e)| {
+            if let Err(err) = guest.track(p.as_bytes(), e.as_bytes(), &[], false) {
+                failed = Some(err.to_string());
+            }
+        });
+        if let Some(err) = failed {
+            return Err(format!("wasmtime, {n} rules: {err}"));
+        }
+        let _ = writeln!(
+            md,
+            "| {n} | {:.3} | {:.0} | {:.2} | {:.2} | {agree}/{} events |",
+            median(loads),
+            t.per_sec,
+            t.p50_us,
+            t.p99_us,
+            inputs.len()
+        );
+    }
     Ok(())
 }
 

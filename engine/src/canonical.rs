@@ -16,6 +16,45 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
     out
 }
 
+/// Canonical JSON text of decisions, written straight from them: the same text as
+/// `canonical_json(&host::decisions_value(decisions))` without building a JSON tree first
+/// (it is on every tracked event's path).
+pub fn write_decisions(decisions: &[crate::eval::Decision], out: &mut String) {
+    let opt = |s: &Option<std::sync::Arc<str>>, out: &mut String| match s {
+        Some(s) => write_string(s, out),
+        None => out.push_str("null"),
+    };
+    out.push('[');
+    for (i, d) in decisions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Keys in code point order, as `write_value` sorts them.
+        out.push_str("{\"action\":");
+        opt(&d.action, out);
+        out.push_str(",\"experiment\":");
+        opt(&d.experiment, out);
+        out.push_str(",\"group\":");
+        opt(&d.group, out);
+        out.push_str(",\"params\":{");
+        // `Params` is a `BTreeMap`: already in key order.
+        for (j, (k, v)) in d.params.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            write_string(k, out);
+            out.push(':');
+            write_value(v, out);
+        }
+        out.push_str("},\"rule\":");
+        write_string(&d.rule, out);
+        out.push_str(",\"variant\":");
+        opt(&d.variant, out);
+        out.push('}');
+    }
+    out.push(']');
+}
+
 fn write_value(value: &serde_json::Value, out: &mut String) {
     match value {
         serde_json::Value::Null => out.push_str("null"),

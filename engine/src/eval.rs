@@ -97,7 +97,40 @@ pub fn split_bucket(experiment: &str, unit: &str) -> u32 {
 /// Evaluates one event. Never fails and never panics. An event whose id the memory already
 /// holds yields no decisions and returns the memory unchanged.
 pub fn evaluate(bundle: &Bundle, memory: &Memory, profile: &Profile, event: &Event) -> Evaluation {
-    run(bundle, memory, profile, event, None)
+    let (decisions, record) = run(bundle, memory, profile, event, None);
+    let mut memory = memory.clone();
+    apply(bundle, &mut memory, event, record);
+    Evaluation { decisions, memory }
+}
+
+/// [`evaluate`], updating `memory` where it is instead of returning a new one: what a host that
+/// owns the customer's memory calls, since it saves copying the memory on every event.
+pub fn evaluate_in_place(
+    bundle: &Bundle,
+    memory: &mut Memory,
+    profile: &Profile,
+    event: &Event,
+) -> Vec<Decision> {
+    let (decisions, record) = run(bundle, memory, profile, event, None);
+    apply(bundle, memory, event, record);
+    decisions
+}
+
+/// [`explain`], updating `memory` in place (see [`evaluate_in_place`]).
+pub fn explain_in_place(
+    bundle: &Bundle,
+    memory: &mut Memory,
+    profile: &Profile,
+    event: &Event,
+) -> (Vec<Decision>, Explanation) {
+    let mut why = Explanation {
+        event: event.id().to_string(),
+        duplicate: memory.contains_id(event.id()),
+        rules: Vec::new(),
+    };
+    let (decisions, record) = run(bundle, memory, profile, event, Some(&mut why.rules));
+    apply(bundle, memory, event, record);
+    (decisions, why)
 }
 
 /// [`evaluate`], plus why each triggered rule fired or not.
@@ -107,13 +140,9 @@ pub fn explain(
     profile: &Profile,
     event: &Event,
 ) -> (Evaluation, Explanation) {
-    let mut why = Explanation {
-        event: event.id().to_string(),
-        duplicate: memory.contains_id(event.id()),
-        rules: Vec::new(),
-    };
-    let evaluation = run(bundle, memory, profile, event, Some(&mut why.rules));
-    (evaluation, why)
+    let mut memory = memory.clone();
+    let (decisions, why) = explain_in_place(bundle, &mut memory, profile, event);
+    (Evaluation { decisions, memory }, why)
 }
 
 fn run<'a>(
@@ -122,7 +151,7 @@ fn run<'a>(
     profile: &'a Profile,
     event: &'a Event,
     mut why: Option<&mut Vec<RuleExplanation>>,
-) -> Evaluation {
+) -> (Vec<Decision>, Record) {
     let g = bundle.graph();
     let plan = bundle.plan();
     // A customer whose consents allow no rule at all gets no decision from this bundle, and
@@ -141,10 +170,7 @@ fn run<'a>(
         {
             explain_no_consent(bundle, profile, event, w);
         }
-        return Evaluation {
-            decisions: Vec::new(),
-            memory: memory.clone(),
-        };
+        return (Vec::new(), None);
     }
     let mut cx = Ctx::new(bundle, memory, profile, event);
     let mut decisions = Vec::new();
@@ -205,9 +231,17 @@ fn run<'a>(
         }
     }
     let remembered = cx.remembered();
-    let mut memory = memory.clone();
-    memory.record(bundle, &event.id, event.time, remembered, firings);
-    Evaluation { decisions, memory }
+    (decisions, Some((remembered, firings)))
+}
+
+/// What an evaluation adds to memory: the event as remembered (when it is), and the firings
+/// of capped rules. `None`: nothing at all (a duplicate, or a customer nothing may be kept of).
+type Record = Option<(Option<RememberedEvent>, Vec<Firing>)>;
+
+fn apply(bundle: &Bundle, memory: &mut Memory, event: &Event, record: Record) {
+    if let Some((remembered, firings)) = record {
+        memory.record(bundle, &event.id, event.time, remembered, firings);
+    }
 }
 
 /// Hashes a node, query or segment id (already well spread integers) with one multiply.

@@ -12,8 +12,8 @@
 //!   "explanation":{..}}` (`explanation` only when asked for).
 
 use crate::bundle::Bundle;
-use crate::canonical::canonical_json;
-use crate::eval::{Decision, evaluate, explain};
+use crate::canonical::{canonical_json, write_decisions};
+use crate::eval::{Decision, evaluate, evaluate_in_place, explain, explain_in_place};
 use crate::explain::Explanation;
 use crate::input::{Event, InputError, Profile};
 use crate::memory::Memory;
@@ -31,21 +31,66 @@ pub struct Tracked {
 impl Tracked {
     /// `{"decisions": [...], "explanation": {...}?}` as a JSON value.
     pub fn output(&self) -> serde_json::Value {
-        let mut out = serde_json::Map::new();
-        out.insert("decisions".into(), decisions_value(&self.decisions));
-        if let Some(why) = &self.explanation {
-            out.insert(
-                "explanation".into(),
-                serde_json::to_value(why).unwrap_or(serde_json::Value::Null),
-            );
-        }
-        serde_json::Value::Object(out)
+        output(&self.decisions, self.explanation.as_ref())
     }
 
     /// [`Tracked::output`] as canonical JSON text: what runtimes compare byte for byte.
     pub fn to_json(&self) -> String {
-        canonical_json(&self.output())
+        to_json(&self.decisions, self.explanation.as_ref())
     }
+}
+
+/// The outcome of one event tracked in place ([`track_in_place`]): the memory was updated
+/// where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub decisions: Vec<Decision>,
+    /// Present when the caller asked for it.
+    pub explanation: Option<Explanation>,
+}
+
+impl Decided {
+    /// As [`Tracked::output`].
+    pub fn output(&self) -> serde_json::Value {
+        output(&self.decisions, self.explanation.as_ref())
+    }
+
+    /// As [`Tracked::to_json`].
+    pub fn to_json(&self) -> String {
+        to_json(&self.decisions, self.explanation.as_ref())
+    }
+}
+
+fn output(decisions: &[Decision], explanation: Option<&Explanation>) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert("decisions".into(), decisions_value(decisions));
+    if let Some(why) = explanation {
+        out.insert(
+            "explanation".into(),
+            serde_json::to_value(why).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+fn to_json(decisions: &[Decision], explanation: Option<&Explanation>) -> String {
+    match explanation {
+        Some(_) => canonical_json(&output(decisions, explanation)),
+        None => {
+            let mut out = String::with_capacity(64 + 160 * decisions.len());
+            out.push_str("{\"decisions\":");
+            write_decisions(decisions, &mut out);
+            out.push('}');
+            out
+        }
+    }
+}
+
+/// Decisions as canonical JSON text (the array alone).
+pub fn decisions_json(decisions: &[Decision]) -> String {
+    let mut out = String::with_capacity(2 + 160 * decisions.len());
+    write_decisions(decisions, &mut out);
+    out
 }
 
 /// Decisions as a JSON array (the form the CLI prints and hosts return).
@@ -96,6 +141,29 @@ pub fn track_parsed(
             decisions: evaluation.decisions,
             explanation: None,
             memory: evaluation.memory,
+        }
+    }
+}
+
+/// [`track_parsed`] updating `memory` in place: for hosts that own the customer's memory (it
+/// saves a copy of the memory per event).
+pub fn track_in_place(
+    bundle: &Bundle,
+    memory: &mut Memory,
+    profile: &Profile,
+    event: &Event,
+    with_explanation: bool,
+) -> Decided {
+    if with_explanation {
+        let (decisions, why) = explain_in_place(bundle, memory, profile, event);
+        Decided {
+            decisions,
+            explanation: Some(why),
+        }
+    } else {
+        Decided {
+            decisions: evaluate_in_place(bundle, memory, profile, event),
+            explanation: None,
         }
     }
 }

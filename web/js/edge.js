@@ -30,3 +30,15 @@ export function stamp(event) {
   if (needsId) out.id = newId();
   return out;
 }
+
+/// JSON text of a value crossing into wasm: one native `JSON.stringify` instead of a property
+/// by property walk from wasm. `undefined` (for `undefined`, functions, symbols) tells the
+/// engine the value is not JSON-like; a `BigInt` or a cycle throws, and the engine reports it.
+export function toJson(value) {
+  return JSON.stringify(value);
+}
+
+/// `toJson(stamp(event))`: an event's text, with `time` and `id` filled in, in one crossing.
+export function stampJson(event) {
+  return JSON.stringify(stamp(event));
+}

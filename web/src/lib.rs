@@ -7,7 +7,10 @@
 //! ([`Engine::track_json`] returns the canonical text byte for byte).
 //!
 //! What lives here and not in the engine:
-//! - the values' crossing into JavaScript (serde-wasm-bindgen; decisions become plain objects);
+//! - the values' crossing into JavaScript: profiles, events and decisions cross as JSON text
+//!   (one native `JSON.stringify`/`JSON.parse` each way; decisions become plain objects). A
+//!   property-by-property walk from wasm (serde-wasm-bindgen, still used for cold options)
+//!   cost a crossing per property and dominated the time of a call;
 //! - the clock and event ids: an event without `time` or `id` gets `Date.now()` and a fresh id
 //!   in JavaScript (`js/edge.js`), never inside Rust;
 //! - consent-gated persistence of the memory in `localStorage` ([`storage`]);
@@ -20,7 +23,7 @@ mod render;
 mod storage;
 
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::host::{self, Tracked};
+use omnirule_engine::host::{self, Decided};
 use omnirule_engine::input::{Event, Profile};
 use omnirule_engine::memory::Memory;
 use wasm_bindgen::prelude::*;
@@ -109,20 +112,42 @@ pub(crate) fn error(message: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen(module = "/js/edge.js")]
 extern "C" {
     /// Fills a missing `time` (Date.now()) and `id` (a UUID) in JavaScript.
-    #[wasm_bindgen(catch)]
-    fn stamp(event: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = stampJson)]
+    fn stamp_json(event: &JsValue) -> Result<Option<String>, JsValue>;
+
+    /// `JSON.stringify`: `None` for what has no JSON text.
+    #[wasm_bindgen(catch, js_name = toJson)]
+    fn to_json_text(value: &JsValue) -> Result<Option<String>, JsValue>;
 }
 
 /// Plain JavaScript objects for JSON values (objects, not `Map`s).
 fn to_js(value: &serde_json::Value) -> Result<JsValue, JsError> {
-    use serde::Serialize as _;
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| error(format!("could not convert a result to JavaScript: {e}")))
+    parse_js(&value.to_string())
 }
 
+/// JSON text into JavaScript values. Values cross as text, one native `JSON.parse`: walking
+/// them from wasm costs a crossing per property and was most of the time of a call.
+fn parse_js(text: &str) -> Result<JsValue, JsError> {
+    js_sys::JSON::parse(text)
+        .map_err(|_| error("could not convert a result to JavaScript"))
+}
+
+/// A JavaScript value as JSON (its `JSON.stringify` text, parsed).
 fn from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsError> {
-    serde_wasm_bindgen::from_value(value)
+    json_of(to_json_text(&value), what)
+}
+
+fn json_of(
+    text: Result<Option<String>, JsValue>,
+    what: &str,
+) -> Result<serde_json::Value, JsError> {
+    let text = text
+        .map_err(|e| {
+            let why = js_sys::Error::from(e).message();
+            error(format!("the {what} is not a JSON-like value: {why}"))
+        })?
+        .ok_or_else(|| error(format!("the {what} is not a JSON-like value")))?;
+    serde_json::from_str(&text)
         .map_err(|e| error(format!("the {what} is not a JSON-like value: {e}")))
 }
 
@@ -246,7 +271,7 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
     ) -> Result<JsValue, JsError> {
         let tracked = self.run(event, false)?;
-        to_js(&host::decisions_value(&tracked.decisions))
+        parse_js(&host::decisions_json(&tracked.decisions))
     }
 
     /// [`Engine::track`] that also says why each triggered rule did or did not fire. It is a
@@ -271,30 +296,27 @@ impl Engine {
         Ok(tracked.to_json())
     }
 
-    fn run(&mut self, event: JsValue, explain: bool) -> Result<Tracked, JsError> {
-        let event = stamp(&event).map_err(|_| error("the event could not be read"))?;
-        let json = from_js(event, "event")?;
+    fn run(&mut self, event: JsValue, explain: bool) -> Result<Decided, JsError> {
+        let json = json_of(stamp_json(&event), "event")?;
         self.evaluate(&json, explain)
     }
 
-    fn evaluate(&mut self, event: &serde_json::Value, explain: bool) -> Result<Tracked, JsError> {
+    fn evaluate(&mut self, event: &serde_json::Value, explain: bool) -> Result<Decided, JsError> {
         let Some(visitor) = &self.visitor else {
             return Err(error(
                 "no profile: call engine.setProfile(profile) (or pass { profile } to Engine.fromBundle) first",
             ));
         };
         let event = Event::from_json(&self.bundle, event).map_err(error)?;
-        let mut tracked = host::track_parsed(
+        let decided = host::track_in_place(
             &self.bundle,
-            &self.memory,
+            &mut self.memory,
             &visitor.profile,
             &event,
             explain,
         );
-        // The outputs do not include the memory: move it, not copy it.
-        self.memory = std::mem::take(&mut tracked.memory);
         self.persist();
-        Ok(tracked)
+        Ok(decided)
     }
 
     /// The visitor's memory as compact versioned bytes (to hand to another runtime).
