@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite, side by side with the peers (../shared/peers), on one machine:
-#   scripts/bench.sh            # Omnirule (native, Node, workerd) + the peers at N=1000 (~10 min)
+#   scripts/bench.sh            # Omnirule (native, wasmtime, Node) + the peers at N=1000 (~10 min)
 #   scripts/bench.sh --no-peers # Omnirule only
 # Prints the tables and writes them to target/bench/results.md. Never run in CI: figures need an
 # idle machine.
@@ -16,6 +16,8 @@ if [ ! -f "$data/events.json" ]; then
   cp "$peers/gen.mjs" "$work/bench/"
   node "$work/bench/gen.mjs"
 fi
+# The engine's wasm module, for the store host's (wasmtime) column.
+cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm
 cargo build -q --release -p omnirule-bench
 [ -f web/pkg/omnirule_bg.wasm ] || bash scripts/build-web.sh
 out=target/bench/results.md

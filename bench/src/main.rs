@@ -4,8 +4,9 @@
 //! ```text
 //! omnirule-bench translate DATA   # DATA/N/rules.json → target/bench/N.rules, bench/src/generated/hand_N.rs
 //! omnirule-bench run DATA         # measures; prints Markdown tables; writes target/bench/N.bundle
-//! omnirule-bench profile DATA [N] # only evaluates N-rule events for ~5 s: run it under
-//!                                 # `perf record` or `valgrind --tool=callgrind`
+//! omnirule-bench profile DATA [N] # only evaluates N-rule events for ~5 s (with
+//!                                 # OMNIRULE_PROFILE_LOAD=1: only loads the bundle): run it
+//!                                 # under `perf record` or `valgrind --tool=callgrind`
 //! ```
 //! DATA is the peers' generated workload folder (`N/rules.json`, `events.json`).
 
@@ -158,6 +159,18 @@ fn profile(data: &Path, n: Option<&String>) -> Result<(), String> {
     let events = read_json(&data.join("events.json"))?;
     let events = events.as_array().cloned().unwrap_or_default();
     let (bundle, _, inputs) = inputs_of(data, n, &events)?;
+    if std::env::var_os("OMNIRULE_PROFILE_LOAD").is_some() {
+        // Bundle loading instead of evaluation.
+        let bytes = bundle.to_bytes();
+        let (start, mut count) = (Instant::now(), 0usize);
+        while start.elapsed().as_secs_f64() < 5.0 {
+            std::hint::black_box(Bundle::from_bytes(&bytes).map_err(|e| e.to_string())?);
+            count += 1;
+        }
+        let ms = start.elapsed().as_secs_f64() * 1e3 / count as f64;
+        println!("{count} loads of the {n}-rule bundle: {ms:.3} ms each");
+        return Ok(());
+    }
     let empty = Memory::default();
     let start = Instant::now();
     let mut count = 0usize;

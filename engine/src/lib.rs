@@ -19,7 +19,5 @@ pub mod schedule;
 pub mod validate;
 pub mod value;
 
-pub use eval::{
-    Decision, Evaluation, evaluate, evaluate_in_place, explain, explain_in_place,
-};
+pub use eval::{Decision, Evaluation, evaluate, evaluate_in_place, explain, explain_in_place};
 pub use explain::{Explanation, RuleExplanation, RuleOutcome};

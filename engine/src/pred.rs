@@ -134,7 +134,8 @@ impl Preds {
             names,
             preds: Preds::default(),
             field_index: HashMap::new(),
-            nodes: HashMap::new(),
+            node_fields: vec![None; g.nodes.len()],
+            nodes: vec![None; g.nodes.len()],
         };
         let of_cond = (0..g.conds.len())
             .map(|i| {
@@ -169,8 +170,11 @@ struct Compiler<'g> {
     names: &'g Names,
     preds: Preds,
     field_index: HashMap<FieldRef, u16>,
-    /// Compiled boolean nodes (the graph shares nodes between rules), with their part counts.
-    nodes: HashMap<NodeId, Option<Compiled>>,
+    /// Per node: the field slot it reads (`Some(None)`: it reads no plain field).
+    node_fields: Vec<Option<Option<u16>>>,
+    /// Per node: compiled once (the graph shares nodes between rules); `Some(None)`: it does
+    /// not compile.
+    nodes: Vec<Option<Option<Compiled>>>,
 }
 
 impl Compiler<'_> {
@@ -195,6 +199,17 @@ impl Compiler<'_> {
 
     /// The field slot a node reads, when it is a plain field of the profile or the event.
     fn field_of(&mut self, n: NodeId) -> Option<u16> {
+        if let Some(Some(done)) = self.node_fields.get(n as usize) {
+            return *done;
+        }
+        let f = self.compile_field(n);
+        if let Some(slot) = self.node_fields.get_mut(n as usize) {
+            *slot = Some(f);
+        }
+        f
+    }
+
+    fn compile_field(&mut self, n: NodeId) -> Option<u16> {
         match self.g.nodes.get(n as usize)? {
             Node::EventField(name) => self.field(FieldRef::Event(self.names.field_name(name))),
             Node::ProfileField(name) => self.field(FieldRef::Profile(self.names.field_name(name))),
@@ -273,11 +288,13 @@ impl Compiler<'_> {
     }
 
     fn node(&mut self, n: NodeId, depth: u32) -> Option<Compiled> {
-        if let Some(done) = self.nodes.get(&n) {
+        if let Some(Some(done)) = self.nodes.get(n as usize) {
             return done.clone();
         }
         let p = self.compile_node(n, depth);
-        self.nodes.insert(n, p.clone());
+        if let Some(slot) = self.nodes.get_mut(n as usize) {
+            *slot = Some(p.clone());
+        }
         p
     }
 

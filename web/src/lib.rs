@@ -128,8 +128,7 @@ fn to_js(value: &serde_json::Value) -> Result<JsValue, JsError> {
 /// JSON text into JavaScript values. Values cross as text, one native `JSON.parse`: walking
 /// them from wasm costs a crossing per property and was most of the time of a call.
 fn parse_js(text: &str) -> Result<JsValue, JsError> {
-    js_sys::JSON::parse(text)
-        .map_err(|_| error("could not convert a result to JavaScript"))
+    js_sys::JSON::parse(text).map_err(|_| error("could not convert a result to JavaScript"))
 }
 
 /// A JavaScript value as JSON (its `JSON.stringify` text, parsed).
