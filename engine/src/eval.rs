@@ -358,7 +358,8 @@ impl<'a> Ctx<'a> {
             // Allocated on first use (see `eval`): compiled conditions never touch it.
             cache: IdMap::default(),
             qcache: IdMap::default(),
-            ranges: vec![None; g.schema.events.len()],
+            // Sized on first use: an event whose rules read no history allocates nothing.
+            ranges: Vec::new(),
             seg_busy: IdMap::default(),
             depth: 0,
         }
@@ -720,6 +721,9 @@ impl<'a> Ctx<'a> {
             s.partition_point(|e| (e.time, e.id.as_ref()) < (now, id))
         });
         let r = (lo, lo + cut);
+        if self.ranges.is_empty() {
+            self.ranges = vec![None; self.g.schema.events.len()];
+        }
         if let Some(slot) = self.ranges.get_mut(ty as usize) {
             *slot = Some(r);
         }

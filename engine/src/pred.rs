@@ -452,32 +452,27 @@ impl<'a> FieldValues<'a> {
     /// Looks up the given field slots (those not looked up yet).
     #[inline]
     pub(crate) fn prefetch(&mut self, fields: &[u16]) {
-        let (preds, profile, event) = (self.preds, self.profile, self.event);
-        let values = self
-            .values
-            .get_or_insert_with(|| vec![SlotValue::Unresolved; preds.fields.len()]);
-        for &i in fields {
-            if let Some(slot) = values.get_mut(usize::from(i))
-                && *slot == SlotValue::Unresolved
-            {
-                *slot = resolve(preds, profile, event, usize::from(i));
-            }
-        }
+        self.fill(fields.iter().map(|i| usize::from(*i)));
     }
 
     /// Looks up every field slot: for a condition met outside a compiled trigger (a segment or
     /// a part of a condition that also binds), which is rare enough not to track its fields.
     fn prefetch_all(&mut self) {
-        if self.all {
-            return;
+        if !self.all {
+            self.all = true;
+            self.fill(0..self.preds.fields.len());
         }
-        self.all = true;
+    }
+
+    fn fill(&mut self, slots: impl Iterator<Item = usize>) {
         let (preds, profile, event) = (self.preds, self.profile, self.event);
         let values = self
             .values
             .get_or_insert_with(|| vec![SlotValue::Unresolved; preds.fields.len()]);
-        for (i, slot) in values.iter_mut().enumerate() {
-            if *slot == SlotValue::Unresolved {
+        for i in slots {
+            if let Some(slot) = values.get_mut(i)
+                && *slot == SlotValue::Unresolved
+            {
                 *slot = resolve(preds, profile, event, i);
             }
         }
