@@ -17,8 +17,10 @@ if (process.argv[2] === "--cold") {
   // Child mode: import → init → load bundle → first decision, timed from process start.
   const [, , , bundlePath, eventJson] = process.argv;
   const t0 = performance.now();
-  const { default: init, Engine } = await import(path.join(PKG, "omnirule.js"));
-  await init({ module_or_path: fs.readFileSync(path.join(PKG, "omnirule_bg.wasm")) });
+  const { initSync, Engine } = await import(path.join(PKG, "omnirule.js"));
+  // In Node, `initSync`: the async `init` touches `Response`/`Request`, and Node loads its
+  // whole fetch implementation on first use of those (about 40 ms, more than everything else).
+  initSync({ module: fs.readFileSync(path.join(PKG, "omnirule_bg.wasm")) });
   const t1 = performance.now();
   const engine = Engine.fromBundle(fs.readFileSync(bundlePath), { storage: false });
   const t2 = performance.now();
@@ -34,8 +36,8 @@ if (!data) {
   console.error("usage: node bench/node.mjs DATA");
   process.exit(2);
 }
-const { default: init, Engine } = await import(path.join(PKG, "omnirule.js"));
-await init({ module_or_path: fs.readFileSync(path.join(PKG, "omnirule_bg.wasm")) });
+const { initSync, Engine } = await import(path.join(PKG, "omnirule.js"));
+initSync({ module: fs.readFileSync(path.join(PKG, "omnirule_bg.wasm")) });
 const events = JSON.parse(fs.readFileSync(path.join(data, "events.json"), "utf8"));
 const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];

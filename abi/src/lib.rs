@@ -23,8 +23,8 @@
 //! The functions are also plain Rust functions, so the crate's tests drive the ABI natively.
 
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::host::track;
-use omnirule_engine::input::InputError;
+use omnirule_engine::host::track_in_place;
+use omnirule_engine::input::{Document, Event, InputError, Profile};
 use omnirule_engine::memory::Memory;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -105,8 +105,12 @@ fn bad_pointer(state: &mut State, what: &str) -> i32 {
         state,
         Status::BadPointer,
         "bad_pointer",
-        &format!("the {what} buffer was not allocated with omnirule_alloc (or is too short)"),
+        &bad_pointer_message(what),
     )
+}
+
+fn bad_pointer_message(what: &str) -> String {
+    format!("the {what} buffer was not allocated with omnirule_alloc (or is too short)")
 }
 
 /// A memory from bytes (`OMNIMEM` magic), its JSON form, or empty.
@@ -122,8 +126,11 @@ fn decode_memory(bytes: &[u8]) -> Result<Memory, String> {
     Memory::from_json(text).map_err(|e| e.to_string())
 }
 
-fn parse_json(bytes: &[u8], what: &str) -> Result<serde_json::Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("the {what} is not valid JSON: {e}"))
+/// A profile or event's JSON text, parsed one level deep (see [`Document`]).
+fn parse_json<'a>(bytes: &'a [u8], what: &str) -> Result<Document<'a>, String> {
+    let not_json = |e: &dyn std::fmt::Display| format!("the {what} is not valid JSON: {e}");
+    let text = std::str::from_utf8(bytes).map_err(|e| not_json(&e))?;
+    Document::parse(text).map_err(|e| not_json(&e))
 }
 
 /// The ABI version ([`ABI_VERSION`]).
@@ -192,39 +199,64 @@ pub fn omnirule_track(
     explain: i32,
 ) -> i32 {
     with_state(|s| {
-        let (Some(profile), Some(event), Some(memory)) = (
-            input(&s.buffers, profile_ptr, profile_len),
-            input(&s.buffers, event_ptr, event_len),
-            input(&s.buffers, memory_ptr, memory_len),
-        ) else {
-            return bad_pointer(s, "profile, event or memory");
-        };
-        let profile = parse_json(profile, "profile");
-        let event = parse_json(event, "event");
-        let memory = decode_memory(memory);
-        let Some(bundle) = s.bundle.as_ref() else {
-            return fail(s, Status::NoBundle, "no_bundle", "no bundle is loaded");
-        };
-        let (profile, event) = match (profile, event) {
-            (Ok(p), Ok(e)) => (p, e),
-            (Err(m), _) | (_, Err(m)) => return fail(s, Status::BadInput, "malformed_json", &m),
-        };
-        let memory = match memory {
-            Ok(m) => m,
-            Err(m) => return fail(s, Status::BadMemory, "bad_memory", &m),
-        };
-        match track(bundle, &memory, &profile, &event, explain != 0) {
-            Ok(tracked) => {
-                s.result = tracked.to_json().into_bytes();
-                s.memory = tracked.memory.to_bytes();
+        // The inputs borrow the state's buffers: decide first, then write the outputs.
+        let outcome = track_buffers(
+            s,
+            (profile_ptr, profile_len),
+            (event_ptr, event_len),
+            (memory_ptr, memory_len),
+            explain != 0,
+        );
+        match outcome {
+            Ok((result, memory)) => {
+                s.result = result;
+                s.memory = memory;
                 Status::Ok as i32
             }
-            Err(e) => {
-                let code = input_error_code(&e);
-                fail(s, Status::BadInput, code, &e.to_string())
-            }
+            Err((status, code, message)) => fail(s, status, code, &message),
         }
     })
+}
+
+/// A failed call: its status, error code and message.
+type Failure = (Status, &'static str, String);
+
+/// [`omnirule_track`] over the state's buffers: the canonical output and the new memory bytes.
+fn track_buffers(
+    s: &State,
+    profile: (usize, usize),
+    event: (usize, usize),
+    memory: (usize, usize),
+    explain: bool,
+) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    let (Some(profile), Some(event), Some(memory)) = (
+        input(&s.buffers, profile.0, profile.1),
+        input(&s.buffers, event.0, event.1),
+        input(&s.buffers, memory.0, memory.1),
+    ) else {
+        return Err((
+            Status::BadPointer,
+            "bad_pointer",
+            bad_pointer_message("profile, event or memory"),
+        ));
+    };
+    let profile = parse_json(profile, "profile");
+    let event = parse_json(event, "event");
+    let memory = decode_memory(memory);
+    let Some(bundle) = s.bundle.as_ref() else {
+        return Err((Status::NoBundle, "no_bundle", "no bundle is loaded".into()));
+    };
+    let (profile, event) = match (profile, event) {
+        (Ok(p), Ok(e)) => (p, e),
+        (Err(m), _) | (_, Err(m)) => return Err((Status::BadInput, "malformed_json", m)),
+    };
+    let mut memory = memory.map_err(|m| (Status::BadMemory, "bad_memory", m))?;
+    let input_failure = |e: InputError| (Status::BadInput, input_error_code(&e), e.to_string());
+    let profile = Profile::from_document(bundle, &profile).map_err(input_failure)?;
+    let event = Event::from_document(bundle, &event).map_err(input_failure)?;
+    // The memory was decoded for this call: update it where it is rather than copy it.
+    let decided = track_in_place(bundle, &mut memory, &profile, &event, explain);
+    Ok((decided.to_json().into_bytes(), memory.to_bytes()))
 }
 
 /// Merges two memories (each bytes, JSON, or empty) under the loaded bundle's pruning. On

@@ -23,7 +23,7 @@
 //! indexes, which expression nodes and queries are independent of binding slots and so can be
 //! memoised per event) so that evaluation does not recompute them per event.
 
-use crate::eval::Params;
+use crate::eval::{Decision, Params};
 use crate::graph::{ActionCall, ActionId, EventTypeId, Graph, GroupId, Node, Outcome, RuleId};
 use crate::validate::{self, GraphError};
 use crate::value::Value;
@@ -285,6 +285,24 @@ impl Bundle {
         hex(&self.hash)
     }
 
+    /// A number for `decision` among the decisions this loaded bundle can only make one way:
+    /// those of action calls whose params are all literals. Every decision of such a call is
+    /// the same (its rule, action, group, split and arm are fixed by the call), shares the
+    /// bundle's params, and gets the call's number here; decisions with computed params, and
+    /// a split's control, get `None`.
+    ///
+    /// Hosts use it to convert each such decision into their own form once and reuse it (the
+    /// browser package does). Numbers are below [`Bundle::constant_decisions`] and hold for
+    /// this loaded bundle only; they are not a stable identifier.
+    pub fn constant_decision(&self, decision: &Decision) -> Option<u32> {
+        self.plan.names.constant_id(&decision.params)
+    }
+
+    /// How many numbers [`Bundle::constant_decision`] can return.
+    pub fn constant_decisions(&self) -> usize {
+        self.plan.names.constant_ids.len()
+    }
+
     /// This bundle evaluating every condition through the general evaluator, or (`true`, the
     /// default) with the conditions that compile taking the fast path. Results are identical
     /// either way; differential tests and benchmarks compare the two.
@@ -358,6 +376,9 @@ pub(crate) struct Names {
     /// Per event type, its declared fields' names, in schema order.
     event_fields: Vec<Vec<Arc<str>>>,
     field_names: BTreeMap<String, Arc<str>>,
+    /// The address of every constant params `Arc` above, with a number for its action call,
+    /// sorted by address (see [`Bundle::constant_decision`]).
+    constant_ids: Vec<(usize, u32)>,
 }
 
 impl Names {
@@ -391,7 +412,29 @@ impl Names {
             .iter()
             .map(|e| e.fields.iter().map(|f| shared(&f.name)).collect())
             .collect();
+        let params: Vec<Vec<Option<Arc<Params>>>> = g
+            .rules
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Actions(calls) => calls.iter().map(constant).collect(),
+                Outcome::Split { arms, .. } => arms
+                    .iter()
+                    .flat_map(|a| a.actions.iter())
+                    .map(constant)
+                    .collect(),
+            })
+            .collect();
+        let mut constant_ids: Vec<(usize, u32)> = params
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| Arc::as_ptr(p) as usize)
+            .zip(0u32..)
+            .collect();
+        constant_ids.sort_unstable();
         Names {
+            constant_ids,
+            params,
             profile_fields,
             event_fields,
             field_names,
@@ -406,18 +449,6 @@ impl Names {
                 .actions
                 .iter()
                 .map(|a| Arc::from(a.name.as_str()))
-                .collect(),
-            params: g
-                .rules
-                .iter()
-                .map(|r| match &r.outcome {
-                    Outcome::Actions(calls) => calls.iter().map(constant).collect(),
-                    Outcome::Split { arms, .. } => arms
-                        .iter()
-                        .flat_map(|a| a.actions.iter())
-                        .map(constant)
-                        .collect(),
-                })
                 .collect(),
         }
     }
@@ -454,6 +485,16 @@ impl Names {
             .get(name)
             .cloned()
             .unwrap_or_else(|| Arc::from(name))
+    }
+
+    /// The number of the action call whose constant params `params` is (by identity).
+    pub(crate) fn constant_id(&self, params: &Arc<Params>) -> Option<u32> {
+        let at = Arc::as_ptr(params) as usize;
+        let i = self
+            .constant_ids
+            .binary_search_by_key(&at, |(p, _)| *p)
+            .ok()?;
+        self.constant_ids.get(i).map(|(_, id)| *id)
     }
 
     /// The params of rule `r`'s `k`th action call, when they are constant.

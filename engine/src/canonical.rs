@@ -20,39 +20,44 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
 /// `canonical_json(&host::decisions_value(decisions))` without building a JSON tree first
 /// (it is on every tracked event's path).
 pub fn write_decisions(decisions: &[crate::eval::Decision], out: &mut String) {
-    let opt = |s: &Option<std::sync::Arc<str>>, out: &mut String| match s {
-        Some(s) => write_string(s, out),
-        None => out.push_str("null"),
-    };
     out.push('[');
     for (i, d) in decisions.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        // Keys in code point order, as `write_value` sorts them.
-        out.push_str("{\"action\":");
-        opt(&d.action, out);
-        out.push_str(",\"experiment\":");
-        opt(&d.experiment, out);
-        out.push_str(",\"group\":");
-        opt(&d.group, out);
-        out.push_str(",\"params\":{");
-        // `Params` is a `BTreeMap`: already in key order.
-        for (j, (k, v)) in d.params.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            write_string(k, out);
-            out.push(':');
-            write_value(v, out);
-        }
-        out.push_str("},\"rule\":");
-        write_string(&d.rule, out);
-        out.push_str(",\"variant\":");
-        opt(&d.variant, out);
-        out.push('}');
+        write_decision(d, out);
     }
     out.push(']');
+}
+
+/// Canonical JSON text of one decision (an element of [`write_decisions`]' array).
+pub fn write_decision(d: &crate::eval::Decision, out: &mut String) {
+    let opt = |s: &Option<std::sync::Arc<str>>, out: &mut String| match s {
+        Some(s) => write_string(s, out),
+        None => out.push_str("null"),
+    };
+    // Keys in code point order, as `write_value` sorts them.
+    out.push_str("{\"action\":");
+    opt(&d.action, out);
+    out.push_str(",\"experiment\":");
+    opt(&d.experiment, out);
+    out.push_str(",\"group\":");
+    opt(&d.group, out);
+    out.push_str(",\"params\":{");
+    // `Params` is a `BTreeMap`: already in key order.
+    for (j, (k, v)) in d.params.iter().enumerate() {
+        if j > 0 {
+            out.push(',');
+        }
+        write_string(k, out);
+        out.push(':');
+        write_value(v, out);
+    }
+    out.push_str("},\"rule\":");
+    write_string(&d.rule, out);
+    out.push_str(",\"variant\":");
+    opt(&d.variant, out);
+    out.push('}');
 }
 
 fn write_value(value: &serde_json::Value, out: &mut String) {
@@ -100,22 +105,35 @@ fn write_value(value: &serde_json::Value, out: &mut String) {
 
 /// A JSON string as `JSON.stringify` writes it: `"` and `\` escaped, `\b \f \n \r \t` short
 /// escapes, other control characters as `\u00XX`, everything else (non-ASCII included) raw.
+///
+/// Runs of bytes that need no escape are copied whole: names and texts rarely hold any, and
+/// this is on the path of every decision a host returns.
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+    let mut rest = s;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
             }
-            c => out.push(c),
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
 }

@@ -158,7 +158,7 @@ fn literal_ok(l: &Literal) -> Result<(), String> {
 }
 
 /// The nodes a node refers to directly (not through queries or segments).
-pub(crate) fn node_children(n: &Node) -> Vec<NodeId> {
+pub(crate) fn node_children(n: &Node) -> Children<'_> {
     match n {
         Node::Lit(_)
         | Node::Now
@@ -171,23 +171,51 @@ pub(crate) fn node_children(n: &Node) -> Vec<NodeId> {
         | Node::Count(_)
         | Node::Sum(..)
         | Node::Last(_)
-        | Node::TimeSince(_) => Vec::new(),
-        Node::Field { of, .. } | Node::FieldMeta { of, .. } => vec![*of],
-        Node::Neg(x) | Node::Not(x) | Node::Present(x) | Node::Missing(x) => vec![*x],
+        | Node::TimeSince(_) => Children::Ids(&[]),
+        Node::Field { of: x, .. }
+        | Node::FieldMeta { of: x, .. }
+        | Node::Neg(x)
+        | Node::Not(x)
+        | Node::Present(x)
+        | Node::Missing(x) => Children::Ids(std::slice::from_ref(x)),
         Node::And(a, b)
         | Node::Or(a, b)
         | Node::Cmp(_, a, b)
         | Node::Arith(_, a, b)
         | Node::Coalesce(a, b)
-        | Node::In(a, b) => vec![*a, *b],
-        Node::Call(_, args) | Node::List(args) => args.clone(),
-        Node::Interp(pieces) => pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::Value(v) => Some(*v),
-                Piece::Text(_) => None,
-            })
-            .collect(),
+        | Node::In(a, b) => Children::Two(Some(*a), Some(*b)),
+        Node::Call(_, args) | Node::List(args) => Children::Ids(args),
+        Node::Interp(pieces) => Children::Pieces(pieces),
+    }
+}
+
+/// The children of a node ([`node_children`]), without allocating: loading a bundle visits
+/// every node several times.
+pub(crate) enum Children<'a> {
+    Ids(&'a [NodeId]),
+    Two(Option<NodeId>, Option<NodeId>),
+    Pieces(&'a [Piece]),
+}
+
+impl Iterator for Children<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        match self {
+            Children::Ids(ids) => {
+                let (first, rest) = ids.split_first()?;
+                *ids = rest;
+                Some(*first)
+            }
+            Children::Two(a, b) => a.take().or_else(|| b.take()),
+            Children::Pieces(pieces) => loop {
+                let (first, rest) = pieces.split_first()?;
+                *pieces = rest;
+                if let Piece::Value(v) = first {
+                    return Some(*v);
+                }
+            },
+        }
     }
 }
 

@@ -178,3 +178,14 @@ fn language_comparisons() {
     assert_eq!(Value::Number(1.0).lang_cmp(&Value::string("a")), None);
     assert!(!Value::Missing.lang_eq(&Value::Missing));
 }
+
+proptest::proptest! {
+    /// Strings are escaped as `JSON.stringify` escapes them; serde_json's writer makes the
+    /// same choices (short escapes, `\u00XX` for other control characters, the rest raw), so
+    /// it is the oracle for the hand-written fast path.
+    #[test]
+    fn canonical_strings_are_escaped_like_json_stringify(s in "(\\PC|[\\x00-\\x1f\"\\\\])*") {
+        let v = serde_json::Value::String(s.clone());
+        proptest::prop_assert_eq!(canonical_json(&v), serde_json::to_string(&s).unwrap());
+    }
+}

@@ -42,3 +42,49 @@ export function toJson(value) {
 export function stampJson(event) {
   return JSON.stringify(stamp(event));
 }
+
+/// Decisions from the text `Engine.track` writes: a JSON array whose items are decision
+/// objects, or the number of a constant decision already sent (`templates[n]`), or
+/// `[n, decision]` for a constant decision sent for the first time, which is kept as
+/// `templates[n]`. Constant decisions (those of action calls with literal params) are most of
+/// what rules return; parsing each once and copying it afterwards costs a fraction of parsing
+/// its text on every event. Every call returns fresh objects, so callers may change them.
+export function decisionsOf(text, templates) {
+  const items = JSON.parse(text);
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i];
+    if (typeof x === "number") {
+      items[i] = copyDecision(templates[x]);
+    } else if (Array.isArray(x)) {
+      templates[x[0]] = x[1];
+      items[i] = copyDecision(x[1]);
+    }
+  }
+  return items;
+}
+
+// The same keys in the same order as `JSON.parse` of the canonical text gives.
+function copyDecision(d) {
+  return {
+    action: d.action,
+    experiment: d.experiment,
+    group: d.group,
+    params: copyJson(d.params),
+    rule: d.rule,
+    variant: d.variant,
+  };
+}
+
+function copyJson(v) {
+  if (v === null || typeof v !== "object") {
+    return v;
+  }
+  if (Array.isArray(v)) {
+    return v.map(copyJson);
+  }
+  const out = {};
+  for (const k of Object.keys(v)) {
+    out[k] = copyJson(v[k]);
+  }
+  return out;
+}

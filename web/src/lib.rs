@@ -23,8 +23,10 @@ mod render;
 mod storage;
 
 use omnirule_engine::bundle::Bundle;
+use omnirule_engine::canonical::write_decision;
+use omnirule_engine::eval::Decision;
 use omnirule_engine::host::{self, Decided};
-use omnirule_engine::input::{Event, Profile};
+use omnirule_engine::input::{Document, Event, Profile};
 use omnirule_engine::memory::Memory;
 use wasm_bindgen::prelude::*;
 
@@ -118,6 +120,11 @@ extern "C" {
     /// `JSON.stringify`: `None` for what has no JSON text.
     #[wasm_bindgen(catch, js_name = toJson)]
     fn to_json_text(value: &JsValue) -> Result<Option<String>, JsValue>;
+
+    /// Decision objects from the text [`Engine::decisions_text`] writes, keeping the constant
+    /// decisions sent for the first time in `templates`.
+    #[wasm_bindgen(catch, js_name = decisionsOf)]
+    fn decisions_of(text: &str, templates: &js_sys::Array) -> Result<JsValue, JsValue>;
 }
 
 /// Plain JavaScript objects for JSON values (objects, not `Map`s).
@@ -131,23 +138,19 @@ fn parse_js(text: &str) -> Result<JsValue, JsError> {
     js_sys::JSON::parse(text).map_err(|_| error("could not convert a result to JavaScript"))
 }
 
-/// A JavaScript value as JSON (its `JSON.stringify` text, parsed).
-fn from_js(value: JsValue, what: &str) -> Result<serde_json::Value, JsError> {
-    json_of(to_json_text(&value), what)
+/// A JavaScript value's JSON text (`JSON.stringify`), or why it has none.
+fn json_text(text: Result<Option<String>, JsValue>, what: &str) -> Result<String, JsError> {
+    text.map_err(|e| {
+        let why = js_sys::Error::from(e).message();
+        error(format!("the {what} is not a JSON-like value: {why}"))
+    })?
+    .ok_or_else(|| error(format!("the {what} is not a JSON-like value")))
 }
 
-fn json_of(
-    text: Result<Option<String>, JsValue>,
-    what: &str,
-) -> Result<serde_json::Value, JsError> {
-    let text = text
-        .map_err(|e| {
-            let why = js_sys::Error::from(e).message();
-            error(format!("the {what} is not a JSON-like value: {why}"))
-        })?
-        .ok_or_else(|| error(format!("the {what} is not a JSON-like value")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| error(format!("the {what} is not a JSON-like value: {e}")))
+/// JSON text parsed one level deep: profiles and events are checked from it directly,
+/// without a `serde_json::Value` tree for the top-level object (see [`Document`]).
+fn document<'a>(text: &'a str, what: &str) -> Result<Document<'a>, JsError> {
+    Document::parse(text).map_err(|e| error(format!("the {what} is not a JSON-like value: {e}")))
 }
 
 /// Memory from bytes (`Uint8Array`) or JSON text.
@@ -166,7 +169,8 @@ fn memory_from_js(value: &JsValue) -> Result<Memory, JsError> {
 
 /// The current visitor.
 struct Visitor {
-    json: serde_json::Value,
+    /// The profile's JSON text, as given (for `engine.profile()`).
+    json: String,
     profile: Profile,
 }
 
@@ -177,6 +181,10 @@ pub struct Engine {
     memory: Memory,
     visitor: Option<Visitor>,
     storage: storage::Policy,
+    /// The bundle's constant decisions ([`Bundle::constant_decision`]) already sent to
+    /// JavaScript, as objects (`templates`) and as flags by number (`sent`).
+    templates: js_sys::Array,
+    sent: Vec<bool>,
 }
 
 #[wasm_bindgen]
@@ -208,11 +216,14 @@ impl Engine {
             .map_err(|e| error(format!("the bundle cannot be loaded: {e}")))?;
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let storage = storage::Policy::new(&bundle, &options)?;
+        let sent = vec![false; bundle.constant_decisions()];
         let mut engine = Engine {
             bundle,
             memory,
             visitor: None,
             storage,
+            templates: js_sys::Array::new(),
+            sent,
         };
         let profile = js_sys::Reflect::get(&options, &JsValue::from_str("profile"))
             .unwrap_or(JsValue::UNDEFINED);
@@ -233,8 +244,9 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "Profile")] profile: JsValue,
     ) -> Result<(), JsError> {
-        let json = from_js(profile, "profile")?;
-        let profile = Profile::from_json(&self.bundle, &json).map_err(error)?;
+        let json = json_text(to_json_text(&profile), "profile")?;
+        let profile =
+            Profile::from_document(&self.bundle, &document(&json, "profile")?).map_err(error)?;
         let same_visitor = self
             .visitor
             .as_ref()
@@ -256,7 +268,7 @@ impl Engine {
     #[wasm_bindgen(unchecked_return_type = "Profile | undefined")]
     pub fn profile(&self) -> Result<JsValue, JsError> {
         match &self.visitor {
-            Some(v) => to_js(&v.json),
+            Some(v) => parse_js(&v.json),
             None => Ok(JsValue::UNDEFINED),
         }
     }
@@ -270,7 +282,45 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
     ) -> Result<JsValue, JsError> {
         let tracked = self.run(event, false)?;
-        parse_js(&host::decisions_json(&tracked.decisions))
+        let mut first_sent = Vec::new();
+        let text = self.decisions_text(&tracked.decisions, &mut first_sent);
+        let decisions = decisions_of(&text, &self.templates)
+            .map_err(|_| error("could not convert the decisions to JavaScript"))?;
+        // Only now does JavaScript hold these templates.
+        for id in first_sent {
+            if let Some(sent) = self.sent.get_mut(id as usize) {
+                *sent = true;
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// The decisions for `decisionsOf` (`js/edge.js`): constant decisions by number once
+    /// JavaScript has them, `[number, decision]` the first time, the others as canonical JSON.
+    fn decisions_text(&self, decisions: &[Decision], first_sent: &mut Vec<u32>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(2 + 8 * decisions.len());
+        out.push('[');
+        for (i, d) in decisions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let id = self.bundle.constant_decision(d);
+            match id.map(|id| (id, self.sent.get(id as usize))) {
+                Some((id, Some(true))) => {
+                    let _ = write!(out, "{id}");
+                }
+                Some((id, Some(false))) if !first_sent.contains(&id) => {
+                    let _ = write!(out, "[{id},");
+                    write_decision(d, &mut out);
+                    out.push(']');
+                    first_sent.push(id);
+                }
+                _ => write_decision(d, &mut out),
+            }
+        }
+        out.push(']');
+        out
     }
 
     /// [`Engine::track`] that also says why each triggered rule did or did not fire. It is a
@@ -289,24 +339,24 @@ impl Engine {
     /// for byte what every other runtime returns for the same inputs.
     #[wasm_bindgen(js_name = trackJson)]
     pub fn track_json(&mut self, event: &str, explain: Option<bool>) -> Result<String, JsError> {
-        let json: serde_json::Value = serde_json::from_str(event)
+        let event = Document::parse(event)
             .map_err(|e| error(format!("the event is not valid JSON: {e}")))?;
-        let tracked = self.evaluate(&json, explain.unwrap_or(false))?;
+        let tracked = self.evaluate(&event, explain.unwrap_or(false))?;
         Ok(tracked.to_json())
     }
 
     fn run(&mut self, event: JsValue, explain: bool) -> Result<Decided, JsError> {
-        let json = json_of(stamp_json(&event), "event")?;
-        self.evaluate(&json, explain)
+        let json = json_text(stamp_json(&event), "event")?;
+        self.evaluate(&document(&json, "event")?, explain)
     }
 
-    fn evaluate(&mut self, event: &serde_json::Value, explain: bool) -> Result<Decided, JsError> {
+    fn evaluate(&mut self, event: &Document<'_>, explain: bool) -> Result<Decided, JsError> {
         let Some(visitor) = &self.visitor else {
             return Err(error(
                 "no profile: call engine.setProfile(profile) (or pass { profile } to Engine.fromBundle) first",
             ));
         };
-        let event = Event::from_json(&self.bundle, event).map_err(error)?;
+        let event = Event::from_document(&self.bundle, event).map_err(error)?;
         let decided = host::track_in_place(
             &self.bundle,
             &mut self.memory,

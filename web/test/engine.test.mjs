@@ -177,6 +177,31 @@ test("decisions are plain JavaScript objects in decision order", () => {
   assert.deepEqual(decisions[0].params, { slot: "greeting", text: "Welcome back, Mia" });
 });
 
+test("constant decisions cross once and come back as fresh, identical objects", () => {
+  // The same visitor and events through track() (constant decisions sent by number after the
+  // first time) and trackJson() (the canonical text every runtime writes).
+  const engine = Engine.fromBundle(consentFirst.bytes, { profile: mia });
+  const wire = Engine.fromBundle(consentFirst.bytes, { profile: mia });
+  let previous;
+  for (let i = 0; i < 4; i++) {
+    const event = view(`e${i}`, "SW-1", "knitwear", `2026-11-20T10:0${i}:00Z`);
+    const decisions = engine.track(event);
+    const want = JSON.parse(wire.trackJson(JSON.stringify(event))).decisions;
+    // Same keys in the same order, same values.
+    assert.equal(JSON.stringify(decisions), JSON.stringify(want), `event ${i}`);
+    const banner = decisions.find((d) => d.rule === "generic_banner");
+    assert.ok(banner, "the banner's params are literals: a constant decision");
+    if (previous) {
+      assert.notEqual(banner, previous, "a fresh object every call");
+      assert.notEqual(banner.params, previous.params);
+    }
+    // Whatever a caller does to a decision does not reach the next call's.
+    banner.params.slot = "changed";
+    banner.rule = "changed";
+    previous = banner;
+  }
+});
+
 test("a repeated event id is a duplicate: no decisions, nothing changes", () => {
   const engine = Engine.fromBundle(consentFirst.bytes, { profile: mia });
   const event = view("same", "SW-1", "knitwear", "2026-11-20T10:00:00Z");

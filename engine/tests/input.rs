@@ -1,0 +1,139 @@
+//! Input: the shallow text path (`Document`) checks profiles and events exactly as the tree
+//! path (`serde_json::Value`) does, for valid and invalid inputs alike.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+use common::*;
+use omnirule_engine::input::{Document, Event, Profile};
+use proptest::prelude::*;
+
+/// Member names: the wire format's own, the shop schema's declared fields (of both kinds),
+/// and one nobody declares.
+const KEYS: &[&str] = &[
+    "id",
+    "type",
+    "time",
+    "consents",
+    "sku",
+    "price",
+    "tags",
+    "dwell",
+    "seen_at",
+    "tag",
+    "category",
+    "tier",
+    "score",
+    "labels",
+    "birthday",
+    "first_name",
+    "amount",
+    "channel",
+    "store",
+    "zone",
+    "extra",
+    "ty\\u0070e",
+];
+
+/// Values of every JSON kind, right and wrong for the fields above.
+const VALUES: &[&str] = &[
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1.5",
+    "1e400",
+    "12.0",
+    "9007199254740993",
+    "1795168800000",
+    "\"\"",
+    "\"page_view\"",
+    "\"purchase\"",
+    "\"beacon_enter\"",
+    "\"nope\"",
+    "\"SW-1\"",
+    "\"2026-11-20T10:00:00Z\"",
+    "\"2026-13-01T00:00:00Z\"",
+    "\"caf\\u00e9 \\\"x\\\"\"",
+    "[]",
+    "[\"a\",\"b\",\"a\"]",
+    "[\"a\",1]",
+    "[[1]]",
+    "{}",
+    "{\"a\":{\"b\":[1,2]}}",
+];
+
+fn object(members: &[(usize, usize)]) -> String {
+    let body: Vec<String> = members
+        .iter()
+        .map(|&(k, v)| format!("\"{}\": {}", KEYS[k], VALUES[v]))
+        .collect();
+    format!("{{ {} }}", body.join(", "))
+}
+
+fn documents() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // Objects, duplicate names included (the last one counts).
+        prop::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..14).prop_map(|m| object(&m)),
+        // Well-formed events and profiles with one member changed or added.
+        (0..KEYS.len(), 0..VALUES.len()).prop_map(|(k, v)| {
+            object(&[
+                (0, 14),
+                (1, 10),
+                (2, 8),
+                (4, 14),
+                (10, 14),
+                (5, 4),
+                (13, 14),
+                (k, v),
+            ])
+        }),
+        // Documents that are not objects, and text that is not JSON.
+        (0..VALUES.len()).prop_map(|v| VALUES[v].to_string()),
+        Just("{\"id\": \"c1\"".to_string()),
+        Just("{\"id\": \"c1\"} trailing".to_string()),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn the_text_path_and_the_tree_path_agree(text in documents()) {
+        let bundle = G::new().bundle();
+        let tree = serde_json::from_str::<serde_json::Value>(&text);
+        let doc = Document::parse(&text);
+        prop_assert_eq!(tree.is_ok(), doc.is_ok(), "{}", text);
+        if let (Ok(tree), Ok(doc)) = (tree, doc) {
+            prop_assert_eq!(
+                Event::from_json(&bundle, &tree),
+                Event::from_document(&bundle, &doc),
+                "{}", text
+            );
+            prop_assert_eq!(
+                Profile::from_json(&bundle, &tree),
+                Profile::from_document(&bundle, &doc),
+                "{}", text
+            );
+        }
+    }
+}
+
+#[test]
+fn the_last_of_duplicate_members_counts_and_escaped_names_are_names() {
+    let bundle = G::new().bundle();
+    let text = r#"{"id": "c1", "tier": "silver", "ti\u0065r": "gold", "consents": ["b", "a"]}"#;
+    let p = Profile::from_document(&bundle, &Document::parse(text).unwrap()).unwrap();
+    assert_eq!(
+        p.field("tier"),
+        Some(&omnirule_engine::value::Value::string("gold"))
+    );
+    assert_eq!(p.consents().collect::<Vec<_>>(), ["a", "b"]);
+    let err = Event::from_document(&bundle, &Document::parse("[1, 2]").unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the event must be a JSON object, got an array"
+    );
+}
