@@ -86,13 +86,6 @@ fn to_json(decisions: &[Decision], explanation: Option<&Explanation>) -> String 
     }
 }
 
-/// Decisions as canonical JSON text (the array alone).
-pub fn decisions_json(decisions: &[Decision]) -> String {
-    let mut out = String::with_capacity(2 + 160 * decisions.len());
-    write_decisions(decisions, &mut out);
-    out
-}
-
 /// Decisions as a JSON array (the form the CLI prints and hosts return).
 pub fn decisions_value(decisions: &[Decision]) -> serde_json::Value {
     serde_json::to_value(decisions).unwrap_or(serde_json::Value::Array(Vec::new()))
