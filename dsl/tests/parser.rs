@@ -778,3 +778,41 @@ fn golden_syntax_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A valid file is parsed without pest's error detail and a failing one again with it; the
+/// setting is process-wide, so parses on several threads at once (valid and failing mixed)
+/// must still give every failing file its golden, detailed message.
+#[test]
+fn syntax_errors_are_the_same_when_parses_run_at_once() {
+    let mut cases: Vec<(String, String)> = rules_files("tests/golden/syntax")
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let expected = std::fs::read_to_string(p.with_extension("txt")).unwrap();
+            (text, expected)
+        })
+        .collect();
+    for p in rules_files("tests/corpus") {
+        cases.push((std::fs::read_to_string(p).unwrap(), "ok\n".to_string()));
+    }
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let cases = &cases;
+            s.spawn(move || {
+                for round in 0..25 {
+                    for (i, (text, expected)) in cases.iter().enumerate() {
+                        // Each thread walks the cases in its own order.
+                        if (i + t + round) % 2 == 0 {
+                            continue;
+                        }
+                        let got = match parse(0, text) {
+                            Ok(_) => "ok\n".to_string(),
+                            Err(ds) => render(text, &ds),
+                        };
+                        assert_eq!(&got, expected, "thread {t}, round {round}:\n{text}");
+                    }
+                }
+            });
+        }
+    });
+}

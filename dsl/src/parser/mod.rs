@@ -74,7 +74,7 @@ pub fn parse(file: FileId, text: &str) -> Result<ast::SourceFile, Vec<Diagnostic
     let mut start = 0usize;
     loop {
         let chunk = text.get(start..).unwrap_or("");
-        match RulesParser::parse(Rule::file, chunk) {
+        match run_pest(Rule::file, chunk) {
             Ok(pairs) => {
                 builder.set_offset(start);
                 for pair in pairs.flat_map(|file| file.into_inner()) {
@@ -127,7 +127,7 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<ast::Expr, Vec<Diagnostic>
         return Err(vec![unterminated(file, quote)]);
     }
     let mut builder = build::Builder::new(file, text);
-    let pair = match RulesParser::parse(Rule::expr_only, text) {
+    let pair = match run_pest(Rule::expr_only, text) {
         Ok(pairs) => pairs
             .flat_map(|p| p.into_inner())
             .find(|p| p.as_rule() == Rule::expr),
@@ -158,9 +158,6 @@ fn precheck(file: FileId, text: &str) -> Result<scan::Scan, Vec<Diagnostic>> {
             .with_label("NUL byte"),
         ]);
     }
-    // Defence in depth; the value is the same every time, so concurrent parses agree.
-    pest::set_call_limit(NonZeroUsize::new(PEST_CALL_LIMIT));
-    pest::set_error_detail(true);
     let scan = scan::scan(file, text);
     if let Some(at) = scan.too_deep {
         return Err(vec![
@@ -176,6 +173,32 @@ fn precheck(file: FileId, text: &str) -> Result<scan::Scan, Vec<Diagnostic>> {
         ]);
     }
     Ok(scan)
+}
+
+/// Runs pest on `text`. pest's settings are process-wide, so every run holds one lock while it
+/// sets them and parses.
+///
+/// A valid file is parsed without pest's error detail: recording every attempted token costs
+/// about a third of the parse. Only when that parse fails does the same text go through again
+/// with the detail on, so the diagnostics (which name the expected tokens) are the same as if
+/// the detail had always been on.
+fn run_pest(
+    rule: Rule,
+    text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, pest::error::Error<Rule>> {
+    static PEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A panic elsewhere while holding the lock leaves nothing half-done: the settings are
+    // written again below.
+    let _guard = PEST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Defence in depth; the value is the same every time, so concurrent parses agree.
+    pest::set_call_limit(NonZeroUsize::new(PEST_CALL_LIMIT));
+    pest::set_error_detail(false);
+    RulesParser::parse(rule, text).or_else(|_| {
+        pest::set_error_detail(true);
+        RulesParser::parse(rule, text)
+    })
 }
 
 fn check_size(file: FileId, len: usize) -> Option<Diagnostic> {
