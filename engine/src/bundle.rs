@@ -431,7 +431,7 @@ impl Names {
             .map(|p| Arc::as_ptr(p) as usize)
             .zip(0u32..)
             .collect();
-        constant_ids.sort_unstable();
+        crate::sort::sort(&mut constant_ids);
         Names {
             constant_ids,
             params,
@@ -645,12 +645,12 @@ impl Plan {
                     .iter()
                     .map(|r| {
                         let mut c = r.consents.clone();
-                        c.sort_unstable();
+                        crate::sort::sort(&mut c);
                         c.dedup();
                         c
                     })
                     .collect();
-                sets.sort();
+                crate::sort::sort(&mut sets);
                 sets.dedup();
                 sets
             },

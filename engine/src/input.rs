@@ -84,7 +84,7 @@ impl std::error::Error for InputError {}
 pub(crate) type Fields = Vec<(Arc<str>, Value)>;
 
 fn sort_fields(mut fields: Fields) -> Fields {
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_by(&mut fields, |a, b| a.0.cmp(&b.0));
     // Keep the last of duplicate names.
     let mut out: Fields = Vec::with_capacity(fields.len());
     for (k, v) in fields {
@@ -260,7 +260,7 @@ impl Profile {
         fields: impl IntoIterator<Item = (String, Value)>,
     ) -> Profile {
         let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
-        consents.sort();
+        crate::sort::sort(&mut consents);
         consents.dedup();
         Profile {
             id: Arc::from(id),
@@ -322,7 +322,7 @@ impl Profile {
         let names = bundle.plan().names.profile_fields();
         let fields = declared_fields(obj, &bundle.graph().schema.profile, names, WHAT, false)?;
         let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
-        consents.sort();
+        crate::sort::sort(&mut consents);
         consents.dedup();
         Ok(Profile {
             id: Arc::from(id),
@@ -530,7 +530,7 @@ fn value_from_json(t: &Type, j: &serde_json::Value) -> Result<Value, Mismatch> {
                 }
             }
             if matches!(t, Type::Set(_)) {
-                out.sort_by(Value::total_cmp);
+                crate::sort::sort_by(&mut out, Value::total_cmp);
                 out.dedup_by(|a, b| a.total_cmp(b).is_eq());
             }
             Ok(Value::List(out))

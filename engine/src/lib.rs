@@ -16,6 +16,7 @@ pub mod memory;
 mod pred;
 mod program;
 pub mod schedule;
+pub mod sort;
 pub mod validate;
 pub mod value;
 

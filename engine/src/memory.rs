@@ -212,7 +212,7 @@ impl Memory {
     /// Restores the invariants (sorted, unique, `newest` at least every time) of a memory
     /// assembled from parts.
     fn normalize(&mut self) {
-        self.events.sort_by(|a, b| identity_order(a, b));
+        crate::sort::sort_by(&mut self.events, |a, b| identity_order(a, b));
         // Keep the greatest version per (type, id): the last of each run.
         let mut events: Vec<Arc<RememberedEvent>> = Vec::with_capacity(self.events.len());
         for e in self.events.drain(..) {
@@ -221,11 +221,11 @@ impl Memory {
                 _ => events.push(e),
             }
         }
-        events.sort_by(|a, b| event_order(a, b));
+        crate::sort::sort_by(&mut events, |a, b| event_order(a, b));
         self.events = events;
-        self.firings.sort();
+        crate::sort::sort(&mut self.firings);
         self.firings.dedup();
-        self.seen.sort();
+        crate::sort::sort(&mut self.seen);
         let mut seen: Vec<(Arc<str>, Millis)> = Vec::with_capacity(self.seen.len());
         for s in self.seen.drain(..) {
             match seen.last_mut() {
@@ -477,7 +477,7 @@ impl Memory {
             for (k, tape) in e.fields {
                 fields.push((Arc::from(k), from_tape(&tape)?));
             }
-            fields.sort_by(|a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
             fields.dedup_by(|a, b| a.0 == b.0);
             events.push(Arc::new(RememberedEvent {
                 event_type: Arc::from(e.event_type),
@@ -611,7 +611,7 @@ impl Memory {
                     ));
                 }
             }
-            fields.sort_by(|a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
             events.push(Arc::new(RememberedEvent {
                 event_type: string(e, "type", &at)?,
                 id: string(e, "id", &at)?,

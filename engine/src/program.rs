@@ -46,7 +46,7 @@ impl Program {
         for c in &p.conds {
             c.fields(&mut p.fields);
         }
-        p.fields.sort_unstable();
+        crate::sort::sort(&mut p.fields);
         p.fields.dedup();
         p
     }
