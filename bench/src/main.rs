@@ -34,7 +34,13 @@ fn main() -> ExitCode {
         (Some("translate"), Some(data)) => translate(Path::new(data)),
         (Some("run"), Some(data)) => run(Path::new(data)),
         (Some("profile"), Some(data)) => profile(Path::new(data), args.get(2)),
-        _ => Err("usage: omnirule-bench translate|run DATA | profile DATA [N]".into()),
+        (Some("untriggered"), _) => {
+            let mut md = String::new();
+            untriggered(&mut md).map(|()| print!("{md}"))
+        }
+        _ => {
+            Err("usage: omnirule-bench translate|run DATA | profile DATA [N] | untriggered".into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +105,16 @@ fn ten_thousand(data: &Path) -> Result<String, String> {
         ten_k.push_str(&workload::to_rules(&thousand, &format!("_{k}"))?);
     }
     Ok(ten_k)
+}
+
+/// Milliseconds from bundle bytes to a bundle ready to evaluate (freeing it afterwards is not
+/// part of loading: a host keeps its bundle).
+fn load_ms(bytes: &[u8]) -> f64 {
+    let t = Instant::now();
+    let bundle = Bundle::from_bytes(bytes);
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(std::hint::black_box(bundle));
+    ms
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -226,15 +242,7 @@ fn run(data: &Path) -> Result<(), String> {
         let (bundle, compile_ms, inputs) = inputs_of(data, n, &events)?;
         let bytes = bundle.to_bytes();
         std::fs::write(out.join(format!("{n}.bundle")), &bytes).map_err(|e| e.to_string())?;
-        let load_ms = median(
-            (0..20)
-                .map(|_| {
-                    let t = Instant::now();
-                    let _ = Bundle::from_bytes(&bytes);
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .collect(),
-        );
+        let load_ms = median((0..20).map(|_| load_ms(&bytes)).collect());
         let empty = Memory::default();
         // Agreement first (also warms up).
         let decide = hand::for_rules(n).ok_or("no hand-written function")?;
@@ -282,21 +290,14 @@ fn run(data: &Path) -> Result<(), String> {
     // Compile time up to 10,000 rules (the 1,000 replicated ten times under new names).
     let (big, ms) = compile(&ten_thousand(data)?)?;
     let big_bytes = big.to_bytes();
-    let load = median(
-        (0..10)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = Bundle::from_bytes(&big_bytes);
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect(),
-    );
+    let load = median((0..10).map(|_| load_ms(&big_bytes)).collect());
     let _ = writeln!(
         md,
         "\n10,000 rules: compile {ms:.0} ms, bundle {} bytes, load {load:.2} ms.\n",
         big_bytes.len()
     );
 
+    untriggered(&mut md)?;
     if std::env::var_os("OMNIRULE_BENCH_SKIP_HISTORY").is_none() {
         history(&mut md)?;
     }
@@ -391,6 +392,68 @@ fn wasmtime(data: &Path, events: &[Value], md: &mut String) -> Result<(), String
             inputs.len()
         );
     }
+    Ok(())
+}
+
+/// Cost per event against rules the event does not trigger: ten rules on `page_view`, then
+/// 0 to 10,000 more on other event types; only `page_view` events are evaluated.
+fn untriggered(md: &mut String) -> Result<(), String> {
+    let _ = writeln!(
+        md,
+        "### Rules an event does not trigger, native (10 rules on page_view, N on other events)\n\n\
+         | other rules | page_view events/s | µs/event | vs. no other rules |\n\
+         |---:|---:|---:|---:|"
+    );
+    let others = ["purchase", "beacon_enter", "app_open"];
+    let mut base = None;
+    for n in [0usize, 1_000, 10_000] {
+        let mut src =
+            String::from("schema {\n  timezone \"UTC\"\n  profile { tier: string, ltv: number }\n");
+        for e in std::iter::once("page_view").chain(others) {
+            let _ = writeln!(src, "  event {e} {{ category: string, price: number }}");
+        }
+        src.push_str("  action offer { rule: string }\n}\n");
+        let mut rule = |name: String, on: &str, i: usize| {
+            let _ = write!(
+                src,
+                "rule {name} {{\n  on {on}\n  when profile.tier == \"t{}\" and event.price > {}\n  do offer {{ rule: \"{name}\" }}\n}}\n",
+                i % 4,
+                (i % 10) * 10
+            );
+        };
+        for i in 0..10 {
+            rule(format!("p{i}"), "page_view", i);
+        }
+        for i in 0..n {
+            rule(
+                format!("o{i}"),
+                others.get(i % others.len()).copied().unwrap_or("app_open"),
+                i,
+            );
+        }
+        let (bundle, _) = compile(&src)?;
+        let inputs: Vec<(Profile, Event)> = (0..1000)
+            .map(|i| {
+                let p = Profile::from_json(&bundle, &json!({"id": format!("c{i}"), "tier": format!("t{}", i % 5), "ltv": i}))?;
+                let e = Event::from_json(&bundle, &json!({"type": "page_view", "id": format!("e{i}"), "time": T0 + i, "category": "knitwear", "price": i % 120}))?;
+                Ok((p, e))
+            })
+            .collect::<Result<_, omnirule_engine::input::InputError>>()
+            .map_err(|e| e.to_string())?;
+        let empty = Memory::default();
+        let t = time_each(&inputs, 20, |(p, e)| {
+            std::hint::black_box(evaluate(&bundle, &empty, p, e));
+        });
+        let per = 1e6 / t.per_sec;
+        let base = *base.get_or_insert(per);
+        let _ = writeln!(
+            md,
+            "| {n} | {:.0} | {per:.3} | {:.2}× |",
+            t.per_sec,
+            per / base
+        );
+    }
+    md.push('\n');
     Ok(())
 }
 
