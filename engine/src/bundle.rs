@@ -31,7 +31,7 @@ use crate::value::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// `b"OMNIRULE"`.
 pub const MAGIC: &[u8; 8] = b"OMNIRULE";
@@ -309,7 +309,7 @@ impl Bundle {
     pub fn with_compiled_conditions(mut self, on: bool) -> Bundle {
         if on {
             self.plan.preds = crate::pred::Preds::new(&self.graph, &self.plan.names);
-            self.plan.programs = Plan::programs(&self.graph, &self.plan.preds, &self.plan.names);
+            self.plan.programs = self.graph.triggers.iter().map(|_| OnceLock::new()).collect();
         } else {
             self.plan.preds = crate::pred::Preds::none();
             self.plan.programs = Vec::new();
@@ -355,9 +355,10 @@ pub(crate) struct Plan {
     /// Conditions compiled to the fast path (see `pred`).
     pub preds: crate::pred::Preds,
     pub names: Names,
-    /// Per trigger (index into `graph.triggers`): its rules compiled for the fast path. Empty
-    /// when compiled conditions are off.
-    pub programs: Vec<crate::program::Program>,
+    /// Per trigger (index into `graph.triggers`): its rules compiled for the fast path, on the
+    /// first event that needs them, so loading a bundle does not pay for the triggers a page
+    /// or a store never sees. Empty when compiled conditions are off.
+    programs: Vec<OnceLock<crate::program::Program>>,
 }
 
 /// Names and constant params shared by every decision that uses them, so building a decision
@@ -534,15 +535,14 @@ impl Slots {
 }
 
 impl Plan {
-    fn programs(
-        g: &Graph,
-        preds: &crate::pred::Preds,
-        names: &Names,
-    ) -> Vec<crate::program::Program> {
-        g.triggers
-            .iter()
-            .map(|t| crate::program::Program::new(g, &t.rules, preds, names))
-            .collect()
+    /// Trigger `t`'s compiled program (compiled now if this is its first use); `None` when
+    /// compiled conditions are off.
+    pub(crate) fn program(&self, g: &Graph, t: usize) -> Option<&crate::program::Program> {
+        let cell = self.programs.get(t)?;
+        let trigger = g.triggers.get(t)?;
+        Some(cell.get_or_init(|| {
+            crate::program::Program::new(g, &trigger.rules, &self.preds, &self.names)
+        }))
     }
 
     fn new(g: &Graph) -> Plan {
@@ -672,7 +672,7 @@ impl Plan {
                 })
                 .collect(),
             query_pure: qfree.iter().map(Slots::is_empty).collect(),
-            programs: Plan::programs(g, &preds, &names),
+            programs: g.triggers.iter().map(|_| OnceLock::new()).collect(),
             preds,
             names,
             literal,

@@ -178,7 +178,7 @@ fn run<'a>(
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
     // Explanations take the general path: they say why each rule did not fire.
     let program = match &why {
-        None => trigger_of(bundle, event).and_then(|t| plan.programs.get(t)),
+        None => trigger_of(bundle, event).and_then(|t| plan.program(g, t)),
         Some(_) => None,
     };
     let mut general = |cx: &mut Ctx<'a>, rid: RuleId, decisions: &mut Vec<Decision>| {
