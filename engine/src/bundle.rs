@@ -309,7 +309,12 @@ impl Bundle {
     pub fn with_compiled_conditions(mut self, on: bool) -> Bundle {
         if on {
             self.plan.preds = crate::pred::Preds::new(&self.graph, &self.plan.names);
-            self.plan.programs = self.graph.triggers.iter().map(|_| OnceLock::new()).collect();
+            self.plan.programs = self
+                .graph
+                .triggers
+                .iter()
+                .map(|_| OnceLock::new())
+                .collect();
         } else {
             self.plan.preds = crate::pred::Preds::none();
             self.plan.programs = Vec::new();

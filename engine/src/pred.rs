@@ -41,7 +41,15 @@ pub(crate) enum Scalar {
 /// truthiness of the boolean node would be.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Pred {
-    /// A field compared with a number (the most common leaf).
+    /// A number field within `lo..=hi`: `<`, `<=`, `>`, `>=` and `==` with a number literal
+    /// (the most common leaf), one shape so that evaluating it does not branch on the operator.
+    /// Built by [`Pred::number`].
+    Range {
+        field: u16,
+        lo: f64,
+        hi: f64,
+    },
+    /// A field compared with a number, for `!=` (see [`Pred::number`]).
     Num {
         field: u16,
         op: CmpOp,
@@ -340,7 +348,7 @@ impl Compiler<'_> {
                     (self.field_of(*b)?, flip(*op), self.scalar(&l, ordered)?)
                 };
                 let pred = match (op, lit) {
-                    (op, Scalar::Num(x)) => Pred::Num { field, op, x },
+                    (op, Scalar::Num(x)) => Pred::number(field, op, x),
                     (CmpOp::Eq | CmpOp::Ne, Scalar::Sym(sym)) => Pred::Sym {
                         field,
                         sym,
@@ -515,6 +523,24 @@ fn sym(preds: &Preds, s: &str) -> SlotValue {
 
 impl Pred {
     /// Whether the condition holds, looking fields up on first use.
+    /// `field op x` for a number literal. A strict bound becomes an inclusive one on the next
+    /// double (`a < x` is `a <= x.next_down()` for every double `a`, NaN included), so all
+    /// but `!=` are one range test.
+    pub(crate) fn number(field: u16, op: CmpOp, x: f64) -> Pred {
+        let (lo, hi) = match op {
+            CmpOp::Ne => return Pred::Num { field, op, x },
+            // Nothing is below -∞ or above +∞ (`next_down`/`next_up` would stay there).
+            CmpOp::Lt if x == f64::NEG_INFINITY => return Pred::Const(false),
+            CmpOp::Gt if x == f64::INFINITY => return Pred::Const(false),
+            CmpOp::Lt => (f64::NEG_INFINITY, x.next_down()),
+            CmpOp::Le => (f64::NEG_INFINITY, x),
+            CmpOp::Gt => (x.next_up(), f64::INFINITY),
+            CmpOp::Ge => (x, f64::INFINITY),
+            CmpOp::Eq => (x, x),
+        };
+        Pred::Range { field, lo, hi }
+    }
+
     pub(crate) fn holds(&self, f: &mut FieldValues<'_>) -> bool {
         f.prefetch_all();
         self.holds_in(f.values.as_deref().unwrap_or_default())
@@ -530,6 +556,11 @@ impl Pred {
                 .unwrap_or(SlotValue::Missing)
         };
         match self {
+            Pred::Range { field, lo, hi } => match at(field) {
+                SlotValue::Num(a) => *lo <= a && a <= *hi,
+                // Missing, or another kind: not ordered against a number, equal to none.
+                _ => false,
+            },
             Pred::Num { field, op, x } => match at(field) {
                 SlotValue::Num(a) => match op {
                     CmpOp::Eq => a == *x,
@@ -567,6 +598,7 @@ impl Pred {
     pub(crate) fn fields(&self, out: &mut Vec<u16>) {
         match self {
             Pred::Num { field, .. }
+            | Pred::Range { field, .. }
             | Pred::Sym { field, .. }
             | Pred::Cmp { field, .. }
             | Pred::In { field, .. }
@@ -608,5 +640,69 @@ fn compare(op: CmpOp, v: SlotValue, lit: Scalar) -> bool {
         CmpOp::Le => order.is_some_and(Ordering::is_le),
         CmpOp::Gt => order.is_some_and(Ordering::is_gt),
         CmpOp::Ge => order.is_some_and(Ordering::is_ge),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// A number leaf decides as the comparison it was built from, on the doubles where a
+    /// strict bound turned inclusive could go wrong: zeros of both signs, infinities, NaN,
+    /// subnormals and neighbours one step apart.
+    #[test]
+    fn number_leaves_decide_as_the_comparison() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            1.0,
+            -1.0,
+            0.1,
+            100.0,
+            f64::MAX,
+            f64::MIN,
+        ];
+        for x in xs.clone() {
+            xs.push(x.next_up());
+            xs.push(x.next_down());
+        }
+        let ops = [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ];
+        for &x in &xs {
+            for op in ops {
+                let pred = Pred::number(0, op, x);
+                for &a in &xs {
+                    let want = match op {
+                        CmpOp::Eq => a == x,
+                        CmpOp::Ne => a != x,
+                        CmpOp::Lt => a < x,
+                        CmpOp::Le => a <= x,
+                        CmpOp::Gt => a > x,
+                        CmpOp::Ge => a >= x,
+                    };
+                    assert_eq!(pred.holds_in(&[SlotValue::Num(a)]), want, "{a} {op:?} {x}");
+                }
+                // A missing field satisfies no comparison; another kind only `!=`.
+                assert!(!pred.holds_in(&[SlotValue::Missing]), "missing {op:?} {x}");
+                assert_eq!(
+                    pred.holds_in(&[SlotValue::Sym(0)]),
+                    op == CmpOp::Ne,
+                    "string {op:?} {x}"
+                );
+            }
+        }
     }
 }
