@@ -60,14 +60,20 @@ if [[ ! -x $CHROMIUM ]]; then
   apt_install chromium || { echo "demo: Chromium is required at $CHROMIUM (apt-get install chromium)" >&2; exit 1; }
 fi
 
-say "building the omnirule command (the native reference)"
-cargo build -q -p omnirule-cli
 say "building the engine's wasm module for the store host (omnirule-abi)"
 cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm
-# The dev profile, as scripts/test-store.sh, so wasmtime is compiled once (several minutes the
-# first time on a small machine).
-say "building the store host (omnirule-store; the first build compiles wasmtime: minutes)"
-cargo build -q -p omnirule-store
+if [[ -n ${OMNIRULE_PREBUILT:-} && -x $OMNIRULE_PREBUILT/omnirule-store && -x $OMNIRULE_PREBUILT/omnirule ]]; then
+  # scripts/test.sh built every binary with the workspace's features; building them here for
+  # one package would resolve other features and compile wasmtime again.
+  say "using the binaries in $OMNIRULE_PREBUILT"
+else
+  say "building the omnirule command (the native reference)"
+  cargo build -q -p omnirule-cli
+  # The dev profile, as scripts/test-store.sh, so wasmtime is compiled once (several minutes
+  # the first time on a small machine).
+  say "building the store host (omnirule-store; the first build compiles wasmtime: minutes)"
+  cargo build -q -p omnirule-store
+fi
 say "building the browser package (scripts/build-web.sh)"
 bash scripts/build-web.sh >/dev/null
 if [[ ! -d web/node_modules/playwright-core ]]; then

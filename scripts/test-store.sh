@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The store host's tests: builds the engine's wasm module (no imports), then runs the tests of
 # the ABI crate (abi/) and of the host (edge-host/: HTTP API, SIGKILL crash, limits, equality
-# with the native engine). Ends with `N passed, M failed`. Builds in the dev profile only (the
-# profile `cargo test --workspace` uses), so wasmtime is compiled once.
+# with the native engine). Ends with `N passed, M failed`. For working on the store alone:
+# `scripts/test.sh` (CI) runs these tests inside `cargo test --workspace`, whose feature set
+# differs from this two-package selection, so running both compiles wasmtime twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

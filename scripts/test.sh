@@ -31,6 +31,12 @@ export OMNIRULE_ABI_WASM="$PWD/target/wasm32-unknown-unknown/wasm/omnirule_abi.w
 step "Rust: unit, property, golden, integration and store-host tests"
 cargo test -q --workspace 2>&1 | tee target/cargo-test.log
 total=$((total + $(grep -Eo '[0-9]+ passed' target/cargo-test.log | awk '{s+=$1} END {print s+0}')))
+# The binaries later steps run, built with the features `cargo test --workspace` resolved (all
+# up to date after it). `cargo run -p`/`cargo build -p` on the store would resolve features
+# for that one package and compile wasmtime a second time; the demo's set-up skips its own
+# builds when OMNIRULE_PREBUILT names these.
+cargo build -q --workspace --bins --tests
+export OMNIRULE_PREBUILT="$PWD/target/debug"
 
 step "examples: formatted, and their test blocks pass"
 cargo run -q -p omnirule-cli -- fmt --check examples/*/
@@ -54,7 +60,7 @@ cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$vectors"
 node tests/vectors/runners/node.mjs "$vectors"
 node tests/vectors/runners/chromium.mjs "$vectors"
 node tests/vectors/runners/workerd.mjs "$vectors"
-cargo run -q -p omnirule-store --bin omnirule-store-vectors -- "$vectors"
+"$OMNIRULE_PREBUILT/omnirule-store-vectors" "$vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- check "$vectors" | tee target/vectors-check.log
 total=$((total + $(grep -Eo '[0-9]+/[0-9]+ vectors passed' target/vectors-check.log | cut -d/ -f1 | awk '{s+=$1} END {print s+0}')))
 
@@ -68,7 +74,7 @@ export OMNIRULE_VECTORS="$fuzz/vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- prepare "$fuzz"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$fuzz"
 node tests/vectors/runners/node.mjs "$fuzz"
-cargo run -q -p omnirule-store --bin omnirule-store-vectors -- "$fuzz"
+"$OMNIRULE_PREBUILT/omnirule-store-vectors" "$fuzz"
 if ! cargo run -q -p omnirule-tests --bin omnirule-vectors -- check "$fuzz" | tee target/fuzz-check.log; then
   for f in "$fuzz"/vectors/*.json; do
     cargo run -q -p omnirule-tests --bin omnirule-vectors -- minimise "$fuzz" "$f" || break
