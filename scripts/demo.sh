@@ -69,8 +69,8 @@ if [[ -n ${OMNIRULE_PREBUILT:-} && -x $OMNIRULE_PREBUILT/omnirule-store && -x $O
 else
   say "building the omnirule command (the native reference)"
   cargo build -q -p omnirule-cli
-  # The dev profile, as scripts/test-store.sh, so wasmtime is compiled once (several minutes
-  # the first time on a small machine).
+  # The dev profile (compiling wasmtime takes several minutes the first time on a small
+  # machine).
   say "building the store host (omnirule-store; the first build compiles wasmtime: minutes)"
   cargo build -q -p omnirule-store
 fi
