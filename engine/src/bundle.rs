@@ -381,6 +381,11 @@ pub(crate) struct Names {
     profile_fields: Vec<Arc<str>>,
     /// Per event type, its declared fields' names, in schema order.
     event_fields: Vec<Vec<Arc<str>>>,
+    /// The declared profile fields' indices in name order (the order of an input's fields),
+    /// and the same per event type: records list fields in this order, so decoding one
+    /// builds the fields already sorted.
+    profile_order: Vec<u32>,
+    event_order: Vec<Vec<u32>>,
     field_names: BTreeMap<String, Arc<str>>,
     /// The address of every constant params `Arc` above, with a number for its action call,
     /// sorted by address (see [`Bundle::constant_decision`]).
@@ -418,6 +423,14 @@ impl Names {
             .iter()
             .map(|e| e.fields.iter().map(|f| shared(&f.name)).collect())
             .collect();
+        let by_name = |fields: &[crate::graph::Field]| -> Vec<u32> {
+            let mut order: Vec<u32> = (0..).take(fields.len()).collect();
+            let name = |i: &u32| fields.get(*i as usize).map(|f| f.name.as_str());
+            crate::sort::sort_by(&mut order, |a, b| name(a).cmp(&name(b)));
+            order
+        };
+        let profile_order = by_name(&g.schema.profile);
+        let event_order = g.schema.events.iter().map(|e| by_name(&e.fields)).collect();
         let params: Vec<Vec<Option<Arc<Params>>>> = g
             .rules
             .iter()
@@ -443,6 +456,8 @@ impl Names {
             params,
             profile_fields,
             event_fields,
+            profile_order,
+            event_order,
             field_names,
             rules: g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect(),
             groups: g
@@ -483,6 +498,16 @@ impl Names {
 
     pub(crate) fn event_fields(&self, e: EventTypeId) -> &[Arc<str>] {
         self.event_fields.get(e as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The declared profile fields' indices, in name order.
+    pub(crate) fn profile_order(&self) -> &[u32] {
+        &self.profile_order
+    }
+
+    /// An event type's declared fields' indices, in name order.
+    pub(crate) fn event_order(&self, e: EventTypeId) -> &[u32] {
+        self.event_order.get(e as usize).map_or(&[], Vec::as_slice)
     }
 
     /// The shared copy of a declared field's name (a fresh one for any other name).

@@ -16,6 +16,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+pub mod record;
+
 /// Why a profile or event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {

@@ -88,3 +88,153 @@ function copyJson(v) {
   }
   return out;
 }
+
+// Records: profiles and events written straight into the engine's memory in the layout of
+// `engine/src/input/record.rs`, instead of JSON text the engine would parse. Only the members
+// the schema declares are read (as `value[name]`); a value a record cannot carry makes the
+// writer answer NO_RECORD, and the engine then takes the JSON path, whose checks say what is
+// wrong. The engine decodes a record to exactly what that path would build, or refuses it.
+const NO_RECORD = -1;
+const NO_ROOM = -2;
+const utf8 = new TextEncoder();
+
+class RecordWriter {
+  constructor(memory, layout) {
+    this.memory = memory;
+    this.profile = layout.profile;
+    this.events = new Map(layout.events.map(([name, keys], index) => [name, { index, keys }]));
+    this.bytes = null;
+    this.view = null;
+  }
+
+  // Views over the engine's memory; a grown memory has a new buffer.
+  views() {
+    const buffer = this.memory.buffer;
+    if (this.bytes === null || this.bytes.buffer !== buffer) {
+      this.bytes = new Uint8Array(buffer);
+      this.view = new DataView(buffer);
+    }
+  }
+}
+
+/// A writer for one engine: `layout` is the JSON text of `{ profile: [names], events:
+/// [[type, [names]], ...] }` (`record::profile_keys`, `record::event_keys`).
+export function recordWriter(memory, layout) {
+  return new RecordWriter(memory, JSON.parse(layout));
+}
+
+// What JSON.stringify would treat as a plain object: its members, not a `toJSON` result.
+function plainObject(x) {
+  if (x === null || typeof x !== "object") return false;
+  const proto = Object.getPrototypeOf(x);
+  return (proto === Object.prototype || proto === null) && typeof x.toJSON !== "function";
+}
+
+// A string's length and UTF-8 bytes at `pos`; the position after it, or NO_ROOM / NO_RECORD.
+function writeString(w, s, pos, end) {
+  const n = s.length;
+  const start = pos + 4;
+  if (start + n > end) return NO_ROOM;
+  const bytes = w.bytes;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) {
+      // JSON text keeps a lone surrogate as an escape that the engine refuses; only
+      // well-formed strings are written (and only where that can be asked).
+      if (typeof s.isWellFormed !== "function" || !s.isWellFormed()) return NO_RECORD;
+      const { read, written } = utf8.encodeInto(s.slice(i), bytes.subarray(start + i, end));
+      if (read < n - i) return NO_ROOM;
+      w.view.setUint32(pos, i + written, true);
+      return start + i + written;
+    }
+    bytes[start + i] = c;
+  }
+  w.view.setUint32(pos, n, true);
+  return start + n;
+}
+
+// One value (tag and payload) at `pos`; the position after it, or NO_ROOM / NO_RECORD.
+function writeValue(w, v, pos, end) {
+  if (pos + 9 > end) return NO_ROOM;
+  switch (typeof v) {
+    case "string":
+      w.bytes[pos] = 4;
+      return writeString(w, v, pos + 1, end);
+    case "number":
+      // JSON.stringify writes NaN and the infinities as null.
+      if (!Number.isFinite(v)) {
+        w.bytes[pos] = 0;
+        return pos + 1;
+      }
+      w.bytes[pos] = 3;
+      w.view.setFloat64(pos + 1, v, true);
+      return pos + 9;
+    case "boolean":
+      w.bytes[pos] = v ? 2 : 1;
+      return pos + 1;
+    // JSON.stringify leaves these members out: absent.
+    case "undefined":
+    case "function":
+    case "symbol":
+      w.bytes[pos] = 0;
+      return pos + 1;
+    case "object": {
+      if (v === null) {
+        w.bytes[pos] = 0;
+        return pos + 1;
+      }
+      if (!Array.isArray(v) || Object.getPrototypeOf(v) !== Array.prototype) return NO_RECORD;
+      w.bytes[pos] = 5;
+      w.view.setUint32(pos + 1, v.length, true);
+      let at = pos + 5;
+      for (let i = 0; i < v.length; i++) {
+        const s = v[i];
+        if (typeof s !== "string") return NO_RECORD;
+        at = writeString(w, s, at, end);
+        if (at < 0) return at;
+      }
+      return at;
+    }
+    default:
+      // A BigInt: JSON.stringify throws, and the JSON path reports it.
+      return NO_RECORD;
+  }
+}
+
+function writeMembers(w, value, keys, from, pos, end) {
+  for (let i = from; i < keys.length; i++) {
+    pos = writeValue(w, value[keys[i]], pos, end);
+    if (pos < 0) return pos;
+  }
+  return pos;
+}
+
+/// Writes a profile's record at `ptr` (at most `cap` bytes): its length, or NO_ROOM (the
+/// engine offers more room) or NO_RECORD (the engine takes the JSON path).
+export function writeProfile(w, profile, ptr, cap) {
+  if (!plainObject(profile)) return NO_RECORD;
+  w.views();
+  const end = ptr + cap;
+  const pos = writeMembers(w, profile, w.profile, 0, ptr, end);
+  return pos < 0 ? pos : pos - ptr;
+}
+
+/// An event's record, as `writeProfile`; a missing `time` or `id` is filled in as `stamp`
+/// does.
+export function writeEvent(w, event, ptr, cap) {
+  if (!plainObject(event)) return NO_RECORD;
+  const type = w.events.get(event.type);
+  if (type === undefined) return NO_RECORD;
+  w.views();
+  const end = ptr + cap;
+  if (ptr + 4 > end) return NO_ROOM;
+  w.view.setUint32(ptr, type.index, true);
+  const id = event.id;
+  let pos = writeValue(w, id === undefined || id === null ? newId() : id, ptr + 4, end);
+  if (pos < 0) return pos;
+  const time = event.time;
+  pos = writeValue(w, time === undefined || time === null ? Date.now() : time, pos, end);
+  if (pos < 0) return pos;
+  pos = writeMembers(w, event, type.keys, 2, pos, end);
+  return pos < 0 ? pos : pos - ptr;
+}

@@ -26,7 +26,7 @@ use omnirule_engine::bundle::Bundle;
 use omnirule_engine::canonical::write_decision;
 use omnirule_engine::eval::Decision;
 use omnirule_engine::host::{self, Decided};
-use omnirule_engine::input::{Document, Event, Profile};
+use omnirule_engine::input::{Document, Event, Profile, record};
 use omnirule_engine::memory::Memory;
 use wasm_bindgen::prelude::*;
 
@@ -125,6 +125,46 @@ extern "C" {
     /// decisions sent for the first time in `templates`.
     #[wasm_bindgen(catch, js_name = decisionsOf)]
     fn decisions_of(text: &str, templates: &js_sys::Array) -> Result<JsValue, JsValue>;
+
+    /// A record writer over this module's memory for a bundle's layout (JSON text).
+    #[wasm_bindgen(js_name = recordWriter)]
+    fn record_writer(memory: &JsValue, layout: &str) -> JsValue;
+
+    /// Writes a profile's record at `ptr`: its length, [`NO_ROOM`], or -1 (send JSON text).
+    #[wasm_bindgen(catch, js_name = writeProfile)]
+    fn write_profile(
+        writer: &JsValue,
+        profile: &JsValue,
+        ptr: u32,
+        cap: u32,
+    ) -> Result<i32, JsValue>;
+
+    /// Writes an event's record (filling in `time` and `id`), as [`write_profile`].
+    #[wasm_bindgen(catch, js_name = writeEvent)]
+    fn write_event(writer: &JsValue, event: &JsValue, ptr: u32, cap: u32) -> Result<i32, JsValue>;
+}
+
+/// The record writer's answer when the value needs more room than it was given.
+const NO_ROOM: i32 = -2;
+/// Room for records, at first and at most: larger inputs cross as JSON text.
+const RECORD_ROOM: usize = 4 << 10;
+const MAX_RECORD_ROOM: usize = 16 << 20;
+
+/// The record layout of a bundle, for [`record_writer`].
+fn record_layout(bundle: &Bundle) -> String {
+    let events: Vec<(&str, Vec<&str>)> = (0..bundle.graph().schema.events.len())
+        .filter_map(|i| {
+            let name = bundle.graph().schema.events.get(i)?.name.as_str();
+            Some((name, record::event_keys(bundle, i)?))
+        })
+        .collect();
+    serde_json::json!({ "profile": record::profile_keys(bundle), "events": events }).to_string()
+}
+
+fn no_profile() -> JsError {
+    error(
+        "no profile: call engine.setProfile(profile) (or pass { profile } to Engine.fromBundle) first",
+    )
 }
 
 /// Plain JavaScript objects for JSON values (objects, not `Map`s).
@@ -169,9 +209,16 @@ fn memory_from_js(value: &JsValue) -> Result<Memory, JsError> {
 
 /// The current visitor.
 struct Visitor {
-    /// The profile's JSON text, as given (for `engine.profile()`).
-    json: String,
+    /// The profile object as given (for `engine.profile()`).
+    given: JsValue,
     profile: Profile,
+}
+
+/// Which record a [`RecordWriter`] writes.
+#[derive(Clone, Copy)]
+enum Input {
+    Profile,
+    Event,
 }
 
 /// One bundle, one visitor, their memory.
@@ -185,6 +232,38 @@ pub struct Engine {
     /// JavaScript, as objects (`templates`) and as flags by number (`sent`).
     templates: js_sys::Array,
     sent: Vec<bool>,
+    records: Records,
+}
+
+/// Profiles and events crossing as records (`engine/src/input/record.rs`): the JavaScript
+/// writer and the room it writes into.
+struct Records {
+    writer: JsValue,
+    room: Vec<u8>,
+}
+
+impl Records {
+    /// The record of `value`, or `None` when it crosses as JSON text instead (the writer says
+    /// so, throws, or needs more than [`MAX_RECORD_ROOM`]).
+    fn write(&mut self, input: Input, value: &JsValue) -> Option<&[u8]> {
+        loop {
+            // The writer fills the room in place: it is ours and nothing else runs meanwhile.
+            let (ptr, cap) = (
+                self.room.as_mut_ptr() as usize as u32,
+                self.room.len() as u32,
+            );
+            let written = match input {
+                Input::Profile => write_profile(&self.writer, value, ptr, cap),
+                Input::Event => write_event(&self.writer, value, ptr, cap),
+            }
+            .ok()?;
+            if written == NO_ROOM && self.room.len() < MAX_RECORD_ROOM {
+                self.room.resize(self.room.len() * 4, 0);
+                continue;
+            }
+            return self.room.get(..usize::try_from(written).ok()?);
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -217,6 +296,10 @@ impl Engine {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let storage = storage::Policy::new(&bundle, &options)?;
         let sent = vec![false; bundle.constant_decisions()];
+        let records = Records {
+            writer: record_writer(&wasm_bindgen::memory(), &record_layout(&bundle)),
+            room: vec![0; RECORD_ROOM],
+        };
         let mut engine = Engine {
             bundle,
             memory,
@@ -224,6 +307,7 @@ impl Engine {
             storage,
             templates: js_sys::Array::new(),
             sent,
+            records,
         };
         let profile = js_sys::Reflect::get(&options, &JsValue::from_str("profile"))
             .unwrap_or(JsValue::UNDEFINED);
@@ -242,11 +326,16 @@ impl Engine {
     #[wasm_bindgen(js_name = setProfile)]
     pub fn set_profile(
         &mut self,
-        #[wasm_bindgen(unchecked_param_type = "Profile")] profile: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Profile")] given: JsValue,
     ) -> Result<(), JsError> {
-        let json = json_text(to_json_text(&profile), "profile")?;
-        let profile =
-            Profile::from_document(&self.bundle, &document(&json, "profile")?).map_err(error)?;
+        let record = self.records.write(Input::Profile, &given);
+        let profile = match record.and_then(|r| Profile::from_record(&self.bundle, r)) {
+            Some(profile) => profile,
+            None => {
+                let json = json_text(to_json_text(&given), "profile")?;
+                Profile::from_document(&self.bundle, &document(&json, "profile")?).map_err(error)?
+            }
+        };
         let same_visitor = self
             .visitor
             .as_ref()
@@ -259,16 +348,16 @@ impl Engine {
         {
             self.memory = self.memory.merge(&stored, &self.bundle);
         }
-        self.visitor = Some(Visitor { json, profile });
+        self.visitor = Some(Visitor { given, profile });
         self.persist();
         Ok(())
     }
 
-    /// The current profile (as given), or `undefined`.
+    /// A copy (through JSON) of the profile object given to `setProfile`, or `undefined`.
     #[wasm_bindgen(unchecked_return_type = "Profile | undefined")]
     pub fn profile(&self) -> Result<JsValue, JsError> {
         match &self.visitor {
-            Some(v) => parse_js(&v.json),
+            Some(v) => parse_js(&json_text(to_json_text(&v.given), "profile")?),
             None => Ok(JsValue::UNDEFINED),
         }
     }
@@ -346,22 +435,36 @@ impl Engine {
     }
 
     fn run(&mut self, event: JsValue, explain: bool) -> Result<Decided, JsError> {
-        let json = json_text(stamp_json(&event), "event")?;
-        self.evaluate(&document(&json, "event")?, explain)
+        if self.visitor.is_none() {
+            return Err(no_profile());
+        }
+        let record = self.records.write(Input::Event, &event);
+        match record.and_then(|r| Event::from_record(&self.bundle, r)) {
+            Some(event) => self.decide(&event, explain),
+            None => {
+                let json = json_text(stamp_json(&event), "event")?;
+                self.evaluate(&document(&json, "event")?, explain)
+            }
+        }
     }
 
     fn evaluate(&mut self, event: &Document<'_>, explain: bool) -> Result<Decided, JsError> {
-        let Some(visitor) = &self.visitor else {
-            return Err(error(
-                "no profile: call engine.setProfile(profile) (or pass { profile } to Engine.fromBundle) first",
-            ));
-        };
+        if self.visitor.is_none() {
+            return Err(no_profile());
+        }
         let event = Event::from_document(&self.bundle, event).map_err(error)?;
+        self.decide(&event, explain)
+    }
+
+    fn decide(&mut self, event: &Event, explain: bool) -> Result<Decided, JsError> {
+        let Some(visitor) = &self.visitor else {
+            return Err(no_profile());
+        };
         let decided = host::track_in_place(
             &self.bundle,
             &mut self.memory,
             &visitor.profile,
-            &event,
+            event,
             explain,
         );
         self.persist();
