@@ -56,23 +56,22 @@ export function decisionsOf(text, templates) {
     if (typeof x === "number") {
       items[i] = copyDecision(templates[x]);
     } else if (Array.isArray(x)) {
-      templates[x[0]] = x[1];
-      items[i] = copyDecision(x[1]);
+      const template = { decision: x[1], flat: Object.values(x[1].params).every(scalar) };
+      templates[x[0]] = template;
+      items[i] = copyDecision(template);
     }
   }
   return items;
 }
 
-// The same keys in the same order as `JSON.parse` of the canonical text gives.
-function copyDecision(d) {
-  return {
-    action: d.action,
-    experiment: d.experiment,
-    group: d.group,
-    params: copyJson(d.params),
-    rule: d.rule,
-    variant: d.variant,
-  };
+const scalar = (v) => v === null || typeof v !== "object";
+
+// A fresh copy with the keys in the order `JSON.parse` of the canonical text gives. Spreading
+// a template copies its shape at once; params of scalars (most are) are copied the same way.
+function copyDecision({ decision, flat }) {
+  const d = { ...decision };
+  d.params = flat ? { ...decision.params } : copyJson(decision.params);
+  return d;
 }
 
 function copyJson(v) {
@@ -210,8 +209,27 @@ function writeMembers(w, value, keys, from, pos, end) {
 }
 
 /// Writes a profile's record at `ptr` (at most `cap` bytes): its length, or NO_ROOM (the
-/// engine offers more room) or NO_RECORD (the engine takes the JSON path).
+/// engine offers more room) or NO_RECORD (the engine takes the JSON path). Never throws: a
+/// getter that throws sends the value down the JSON path, which reports it.
 export function writeProfile(w, profile, ptr, cap) {
+  try {
+    return writeProfileRecord(w, profile, ptr, cap);
+  } catch {
+    return NO_RECORD;
+  }
+}
+
+/// An event's record, as `writeProfile`; a missing `time` or `id` is filled in as `stamp`
+/// does.
+export function writeEvent(w, event, ptr, cap) {
+  try {
+    return writeEventRecord(w, event, ptr, cap);
+  } catch {
+    return NO_RECORD;
+  }
+}
+
+function writeProfileRecord(w, profile, ptr, cap) {
   if (!plainObject(profile)) return NO_RECORD;
   w.views();
   const end = ptr + cap;
@@ -219,9 +237,7 @@ export function writeProfile(w, profile, ptr, cap) {
   return pos < 0 ? pos : pos - ptr;
 }
 
-/// An event's record, as `writeProfile`; a missing `time` or `id` is filled in as `stamp`
-/// does.
-export function writeEvent(w, event, ptr, cap) {
+function writeEventRecord(w, event, ptr, cap) {
   if (!plainObject(event)) return NO_RECORD;
   const type = w.events.get(event.type);
   if (type === undefined) return NO_RECORD;

@@ -131,17 +131,12 @@ extern "C" {
     fn record_writer(memory: &JsValue, layout: &str) -> JsValue;
 
     /// Writes a profile's record at `ptr`: its length, [`NO_ROOM`], or -1 (send JSON text).
-    #[wasm_bindgen(catch, js_name = writeProfile)]
-    fn write_profile(
-        writer: &JsValue,
-        profile: &JsValue,
-        ptr: u32,
-        cap: u32,
-    ) -> Result<i32, JsValue>;
+    #[wasm_bindgen(js_name = writeProfile)]
+    fn write_profile(writer: &JsValue, profile: &JsValue, ptr: u32, cap: u32) -> i32;
 
     /// Writes an event's record (filling in `time` and `id`), as [`write_profile`].
-    #[wasm_bindgen(catch, js_name = writeEvent)]
-    fn write_event(writer: &JsValue, event: &JsValue, ptr: u32, cap: u32) -> Result<i32, JsValue>;
+    #[wasm_bindgen(js_name = writeEvent)]
+    fn write_event(writer: &JsValue, event: &JsValue, ptr: u32, cap: u32) -> i32;
 }
 
 /// The record writer's answer when the value needs more room than it was given.
@@ -244,7 +239,7 @@ struct Records {
 
 impl Records {
     /// The record of `value`, or `None` when it crosses as JSON text instead (the writer says
-    /// so, throws, or needs more than [`MAX_RECORD_ROOM`]).
+    /// so, or needs more than [`MAX_RECORD_ROOM`]).
     fn write(&mut self, input: Input, value: &JsValue) -> Option<&[u8]> {
         loop {
             // The writer fills the room in place: it is ours and nothing else runs meanwhile.
@@ -255,8 +250,7 @@ impl Records {
             let written = match input {
                 Input::Profile => write_profile(&self.writer, value, ptr, cap),
                 Input::Event => write_event(&self.writer, value, ptr, cap),
-            }
-            .ok()?;
+            };
             if written == NO_ROOM && self.room.len() < MAX_RECORD_ROOM {
                 self.room.resize(self.room.len() * 4, 0);
                 continue;

@@ -487,4 +487,9 @@ test("only the members the schema declares are read", () => {
   assert.equal(text({ type: "visit", page: "p", time: 0, id: "e5" }), "c4|silver");
   engine.setProfile({ id: "c5", tier: "gold" });
   assert.equal(text({ type: "visit", page: "p", time: 0, id: "e6" }), "c5|gold");
+  // A getter that throws is reported, whichever way the value would have crossed.
+  const boom = { id: "c6", get tier() { throw new Error("boom"); } };
+  assert.throws(() => engine.setProfile(boom), /omnirule: the profile is not a JSON-like value: boom/);
+  assert.equal(text({ type: "visit", page: "p", time: 0, id: "e7" }), "c5|gold",
+    "a refused profile leaves the visitor as it was");
 });
