@@ -90,7 +90,7 @@ function copyJson(v) {
 
 // Records: profiles and events written straight into the engine's memory in the layout of
 // `engine/src/input/record.rs`, instead of JSON text the engine would parse. Only the members
-// the schema declares are read (as `value[name]`); a value a record cannot carry makes the
+// the schema declares are read (of the enumerable ones JSON.stringify would write); a value a record cannot carry makes the
 // writer answer NO_RECORD, and the engine then takes the JSON path, whose checks say what is
 // wrong. The engine decodes a record to exactly what that path would build, or refuses it.
 const NO_RECORD = -1;
@@ -100,10 +100,41 @@ const utf8 = new TextEncoder();
 class RecordWriter {
   constructor(memory, layout) {
     this.memory = memory;
-    this.profile = layout.profile;
-    this.events = new Map(layout.events.map(([name, keys], index) => [name, { index, keys }]));
+    // Every member name a record reads, numbered; `values` holds one object's members by
+    // number (see `gather`).
+    this.slots = Object.create(null);
+    this.count = 0;
+    const slotsOf = (keys) => Int32Array.from(keys, (k) => this.slotOf(k));
+    this.typeSlot = this.slotOf("type");
+    this.profile = slotsOf(layout.profile);
+    this.events = new Map(layout.events.map(([name, keys], index) =>
+      [name, { index, slots: slotsOf(keys) }]));
+    this.values = new Array(this.count).fill(undefined);
     this.bytes = null;
     this.view = null;
+  }
+
+  slotOf(name) {
+    let slot = this.slots[name];
+    if (slot === undefined) {
+      slot = this.count++;
+      this.slots[name] = slot;
+    }
+    return slot;
+  }
+
+  // An object's members into `values` (undefined for those it lacks). One pass over its own
+  // keys (the ones JSON.stringify writes) instead of a lookup per declared name: objects
+  // parsed from JSON often have shapes of their own, and named lookups on them were most of
+  // the cost of writing a record.
+  gather(object) {
+    const values = this.values;
+    values.fill(undefined);
+    const slots = this.slots;
+    for (const key in object) {
+      const slot = slots[key];
+      if (slot !== undefined) values[slot] = object[key];
+    }
   }
 
   // Views over the engine's memory; a grown memory has a new buffer.
@@ -203,9 +234,11 @@ function writeValue(w, v, pos, end) {
   }
 }
 
-function writeMembers(w, value, keys, from, pos, end) {
-  for (let i = from; i < keys.length; i++) {
-    pos = writeValue(w, value[keys[i]], pos, end);
+// The gathered values of `slots` (from the `from`th), in order.
+function writeMembers(w, slots, from, pos, end) {
+  const values = w.values;
+  for (let i = from; i < slots.length; i++) {
+    pos = writeValue(w, values[slots[i]], pos, end);
     if (pos < 0) return pos;
   }
   return pos;
@@ -234,26 +267,30 @@ export function writeEvent(w, event, ptr, cap) {
 
 function writeProfileRecord(w, profile, ptr, cap) {
   if (!plainObject(profile)) return NO_RECORD;
+  w.gather(profile);
   w.views();
   const end = ptr + cap;
-  const pos = writeMembers(w, profile, w.profile, 0, ptr, end);
+  const pos = writeMembers(w, w.profile, 0, ptr, end);
   return pos < 0 ? pos : pos - ptr;
 }
 
 function writeEventRecord(w, event, ptr, cap) {
   if (!plainObject(event)) return NO_RECORD;
-  const type = w.events.get(event.type);
+  w.gather(event);
+  const values = w.values;
+  const type = w.events.get(values[w.typeSlot]);
   if (type === undefined) return NO_RECORD;
   w.views();
   const end = ptr + cap;
   if (ptr + 4 > end) return NO_ROOM;
   w.view.setUint32(ptr, type.index, true);
-  const id = event.id;
+  const [idSlot, timeSlot] = type.slots;
+  const id = values[idSlot];
   let pos = writeValue(w, id === undefined || id === null ? newId() : id, ptr + 4, end);
   if (pos < 0) return pos;
-  const time = event.time;
+  const time = values[timeSlot];
   pos = writeValue(w, time === undefined || time === null ? Date.now() : time, pos, end);
   if (pos < 0) return pos;
-  pos = writeMembers(w, event, type.keys, 2, pos, end);
+  pos = writeMembers(w, type.slots, 2, pos, end);
   return pos < 0 ? pos : pos - ptr;
 }
