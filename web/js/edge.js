@@ -65,6 +65,31 @@ export function decisionsOf(text, templates) {
 }
 
 const scalar = (v) => v === null || typeof v !== "object";
+const utf8Text = new TextDecoder();
+
+/// `decisionsOf` for text at `ptr` in the engine's memory (`w` is its record writer). The
+/// usual answer, numbers of constant decisions already sent (`[3,17]`), is read from the
+/// bytes: decoding and parsing that text cost more than copying the decisions.
+export function decisionsIn(w, ptr, len, templates) {
+  w.views();
+  const bytes = w.bytes;
+  const items = [];
+  const end = ptr + len - 1;
+  let n = -1;
+  for (let i = ptr + 1; i < end; i++) {
+    const c = bytes[i];
+    if (c >= 48 && c <= 57) {
+      n = (n < 0 ? 0 : n * 10) + (c - 48);
+    } else if (c === 44 && n >= 0) {
+      items.push(copyDecision(templates[n]));
+      n = -1;
+    } else {
+      return decisionsOf(utf8Text.decode(bytes.subarray(ptr, ptr + len)), templates);
+    }
+  }
+  if (n >= 0) items.push(copyDecision(templates[n]));
+  return items;
+}
 
 // A fresh copy with the keys in the order `JSON.parse` of the canonical text gives. Spreading
 // a template copies its shape at once; params of scalars (most are) are copied the same way.

@@ -121,10 +121,16 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = toJson)]
     fn to_json_text(value: &JsValue) -> Result<Option<String>, JsValue>;
 
-    /// Decision objects from the text [`Engine::decisions_text`] writes, keeping the constant
-    /// decisions sent for the first time in `templates`.
-    #[wasm_bindgen(catch, js_name = decisionsOf)]
-    fn decisions_of(text: &str, templates: &js_sys::Array) -> Result<JsValue, JsValue>;
+    /// Decision objects from the text [`Engine::decisions_text`] wrote at `ptr` (`len` bytes)
+    /// in this module's memory (read through a record writer's views of it), keeping the
+    /// constant decisions sent for the first time in `templates`.
+    #[wasm_bindgen(catch, js_name = decisionsIn)]
+    fn decisions_in(
+        writer: &JsValue,
+        ptr: u32,
+        len: u32,
+        templates: &js_sys::Array,
+    ) -> Result<JsValue, JsValue>;
 
     /// A record writer over this module's memory for a bundle's layout (JSON text).
     #[wasm_bindgen(js_name = recordWriter)]
@@ -367,7 +373,8 @@ impl Engine {
         let tracked = self.run(event, false)?;
         let mut first_sent = Vec::new();
         let text = self.decisions_text(&tracked.decisions, &mut first_sent);
-        let decisions = decisions_of(&text, &self.templates)
+        let (ptr, len) = (text.as_ptr() as usize as u32, text.len() as u32);
+        let decisions = decisions_in(&self.records.writer, ptr, len, &self.templates)
             .map_err(|_| error("could not convert the decisions to JavaScript"))?;
         // Only now does JavaScript hold these templates.
         for id in first_sent {
@@ -378,7 +385,7 @@ impl Engine {
         Ok(decisions)
     }
 
-    /// The decisions for `decisionsOf` (`js/edge.js`): constant decisions by number once
+    /// The decisions for `decisionsIn` (`js/edge.js`): constant decisions by number once
     /// JavaScript has them, `[number, decision]` the first time, the others as canonical JSON.
     fn decisions_text(&self, decisions: &[Decision], first_sent: &mut Vec<u32>) -> String {
         use std::fmt::Write as _;
