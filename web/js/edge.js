@@ -162,8 +162,10 @@ class RecordWriter {
     }
   }
 
-  // Views over the engine's memory; a grown memory has a new buffer.
+  // Views over the engine's memory. Growing the memory detaches the old buffer (its views
+  // then have length 0): only then is `memory.buffer`, a slower call, asked again.
   views() {
+    if (this.bytes !== null && this.bytes.byteLength !== 0) return;
     const buffer = this.memory.buffer;
     if (this.bytes === null || this.bytes.buffer !== buffer) {
       this.bytes = new Uint8Array(buffer);

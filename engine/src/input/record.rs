@@ -89,12 +89,14 @@ enum Item<'a> {
     Strings(Vec<&'a str>),
 }
 
-/// Reads a record front to back; every read is bounds-checked.
+/// Reads a record front to back; every read is bounds-checked. (The small reads are inlined
+/// even in the size-optimised browser build: calls to them were most of decoding there.)
 struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.bytes.len() {
             return None;
@@ -104,14 +106,17 @@ impl<'a> Reader<'a> {
         Some(head)
     }
 
+    #[inline(always)]
     fn u8(&mut self) -> Option<u8> {
         self.take(1)?.first().copied()
     }
 
+    #[inline(always)]
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
+    #[inline(always)]
     fn str(&mut self) -> Option<&'a str> {
         let len = usize::try_from(self.u32()?).ok()?;
         std::str::from_utf8(self.take(len)?).ok()
