@@ -590,6 +590,42 @@ impl Pred {
         }
     }
 
+    /// A rough chance that this condition holds, for ordering the parts of a conjunction
+    /// (see `Program`); `distinct(f)` is how many strings field `f` is compared with across the
+    /// conditions being ordered, as a stand-in for how many values it takes.
+    pub(crate) fn odds(&self, distinct: &impl Fn(u16) -> usize) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let one_in = |field: u16| 1.0 / (distinct(field) + 1) as f64;
+        match self {
+            Pred::Const(b) => f64::from(u8::from(*b)),
+            Pred::Sym { field, negate, .. } => {
+                let p = one_in(*field);
+                if *negate { 1.0 - p } else { p }
+            }
+            #[allow(clippy::cast_precision_loss)]
+            Pred::In { field, set } => (set.len() as f64 * one_in(*field)).min(1.0),
+            Pred::Range { lo, hi, .. } if lo == hi => 0.1,
+            Pred::Num { .. } => 0.9,
+            Pred::Range { .. } | Pred::Cmp { .. } | Pred::Present { .. } => 0.5,
+            // Nested conditions also cost more to test: last.
+            Pred::Not(_) | Pred::All(_) | Pred::Any(_) => 0.95,
+        }
+    }
+
+    /// The `(field, string)` pairs this condition compares (strings as symbols).
+    pub(crate) fn strings(&self, out: &mut Vec<(u16, u32)>) {
+        match self {
+            Pred::Sym { field, sym, .. } => out.push((*field, *sym)),
+            Pred::In { field, set } => out.extend(set.iter().filter_map(|lit| match lit {
+                Scalar::Sym(s) => Some((*field, *s)),
+                _ => None,
+            })),
+            Pred::Not(p) => p.strings(out),
+            Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| p.strings(out)),
+            _ => {}
+        }
+    }
+
     /// The field slots this condition reads.
     pub(crate) fn fields(&self, out: &mut Vec<u16>) {
         match self {

@@ -43,6 +43,7 @@ impl Program {
             let plain = p.plain(g, rid, preds, names);
             p.steps.push(Step { rule: rid, plain });
         }
+        p.order_conjunctions();
         for c in &p.conds {
             c.fields(&mut p.fields);
         }
@@ -96,6 +97,36 @@ impl Program {
         }
         self.decisions.extend(decisions);
         Some(((c0, at(self.conds.len())?), (d0, at(self.decisions.len())?)))
+    }
+
+    /// Orders each plain step's parts by how likely they are to hold, least likely first, so
+    /// that a rule that does not fire (most rules, for most events) is usually refused by its
+    /// first test. The parts are pure tests of the same field values, and a missing value
+    /// fails every test, so their order does not change the conjunction's value.
+    fn order_conjunctions(&mut self) {
+        let mut strings: Vec<(u16, u32)> = Vec::new();
+        for c in &self.conds {
+            c.strings(&mut strings);
+        }
+        crate::sort::sort(&mut strings);
+        strings.dedup();
+        let distinct = |field: u16| {
+            let start = strings.partition_point(|&(f, _)| f < field);
+            let end = strings.partition_point(|&(f, _)| f <= field);
+            end - start
+        };
+        let spans: Vec<Span> = self
+            .steps
+            .iter()
+            .filter_map(|s| s.plain.map(|p| p.0))
+            .collect();
+        for (start, end) in spans {
+            if let Some(parts) = self.conds.get_mut(start as usize..end as usize) {
+                crate::sort::sort_by(parts, |a, b| {
+                    a.odds(&distinct).total_cmp(&b.odds(&distinct))
+                });
+            }
+        }
     }
 
     /// Whether a plain step's condition holds (after `fields.prefetch(&self.fields)`).
