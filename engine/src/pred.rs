@@ -62,6 +62,17 @@ pub(crate) enum Pred {
         negate: bool,
     },
     Const(bool),
+    /// A field `==` (or, `negate`d, `!=`) a boolean.
+    Bool {
+        field: u16,
+        value: bool,
+        negate: bool,
+    },
+    /// A field `in` a list of strings only (interned).
+    InSyms {
+        field: u16,
+        syms: Box<[u32]>,
+    },
     /// Any other comparison with a scalar.
     Cmp {
         field: u16,
@@ -354,6 +365,11 @@ impl Compiler<'_> {
                         sym,
                         negate: op == CmpOp::Ne,
                     },
+                    (CmpOp::Eq | CmpOp::Ne, Scalar::Bool(value)) => Pred::Bool {
+                        field,
+                        value,
+                        negate: op == CmpOp::Ne,
+                    },
                     (op, lit) => Pred::Cmp { field, op, lit },
                 };
                 (pred, 1)
@@ -368,13 +384,24 @@ impl Compiler<'_> {
                     .map(|i| self.scalar(i, false))
                     .collect::<Option<Vec<_>>>()?;
                 let k = set.len().max(1);
-                (
-                    Pred::In {
+                let syms: Option<Vec<u32>> = set
+                    .iter()
+                    .map(|lit| match lit {
+                        Scalar::Sym(s) => Some(*s),
+                        _ => None,
+                    })
+                    .collect();
+                let pred = match syms {
+                    Some(syms) => Pred::InSyms {
+                        field,
+                        syms: syms.into_boxed_slice(),
+                    },
+                    None => Pred::In {
                         field,
                         set: set.into_boxed_slice(),
                     },
-                    k,
-                )
+                };
+                (pred, k)
             }
             _ => return None,
         };
@@ -547,7 +574,8 @@ impl Pred {
     }
 
     /// Whether the condition holds, given every field it reads already looked up (see
-    /// [`FieldValues::prefetch`]).
+    /// [`FieldValues::prefetch`]). Leaves are decided here; nested conditions go through
+    /// [`Pred::holds_nested`], out of line, so this stays small enough to inline.
     #[inline]
     pub(crate) fn holds_in(&self, v: &[SlotValue]) -> bool {
         let at = |i: &u16| slot(v, *i);
@@ -575,6 +603,19 @@ impl Pred {
                 SlotValue::Missing | SlotValue::Unresolved => false,
                 _ => *negate,
             },
+            Pred::Bool {
+                field,
+                value,
+                negate,
+            } => match at(field) {
+                SlotValue::Bool(a) => (a == *value) != *negate,
+                SlotValue::Missing | SlotValue::Unresolved => false,
+                _ => *negate,
+            },
+            Pred::InSyms { field, syms } => match at(field) {
+                SlotValue::Sym(a) => syms.contains(&a),
+                _ => false,
+            },
             Pred::Const(b) => *b,
             Pred::Cmp { field, op, lit } => compare(*op, at(field), *lit),
             Pred::In { field, set } => {
@@ -584,9 +625,18 @@ impl Pred {
             Pred::Present { field, present } => {
                 !matches!(at(field), SlotValue::Missing | SlotValue::Unresolved) == *present
             }
+            Pred::Not(_) | Pred::All(_) | Pred::Any(_) => self.holds_nested(v),
+        }
+    }
+
+    /// [`Pred::holds_in`] for nested conditions.
+    #[inline(never)]
+    fn holds_nested(&self, v: &[SlotValue]) -> bool {
+        match self {
             Pred::Not(p) => !p.holds_in(v),
             Pred::All(ps) => ps.iter().all(|p| p.holds_in(v)),
             Pred::Any(ps) => ps.iter().any(|p| p.holds_in(v)),
+            leaf => leaf.holds_in(v),
         }
     }
 
@@ -604,9 +654,11 @@ impl Pred {
             }
             #[allow(clippy::cast_precision_loss)]
             Pred::In { field, set } => (set.len() as f64 * one_in(*field)).min(1.0),
+            #[allow(clippy::cast_precision_loss)]
+            Pred::InSyms { field, syms } => (syms.len() as f64 * one_in(*field)).min(1.0),
             Pred::Range { lo, hi, .. } if lo == hi => 0.1,
             Pred::Num { .. } => 0.9,
-            Pred::Range { .. } | Pred::Cmp { .. } | Pred::Present { .. } => 0.5,
+            Pred::Range { .. } | Pred::Cmp { .. } | Pred::Present { .. } | Pred::Bool { .. } => 0.5,
             // Nested conditions also cost more to test: last.
             Pred::Not(_) | Pred::All(_) | Pred::Any(_) => 0.95,
         }
@@ -620,6 +672,7 @@ impl Pred {
                 Scalar::Sym(s) => Some((*field, *s)),
                 _ => None,
             })),
+            Pred::InSyms { field, syms } => out.extend(syms.iter().map(|s| (*field, *s))),
             Pred::Not(p) => p.strings(out),
             Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| p.strings(out)),
             _ => {}
@@ -634,6 +687,8 @@ impl Pred {
             | Pred::Sym { field, .. }
             | Pred::Cmp { field, .. }
             | Pred::In { field, .. }
+            | Pred::InSyms { field, .. }
+            | Pred::Bool { field, .. }
             | Pred::Present { field, .. } => out.push(*field),
             Pred::Const(_) => {}
             Pred::Not(p) => p.fields(out),
@@ -741,6 +796,63 @@ mod tests {
                     pred.holds_in(&[SlotValue::Sym(0)]),
                     op == CmpOp::Ne,
                     "string {op:?} {x}"
+                );
+            }
+        }
+    }
+
+    /// The specialised boolean and string-list leaves decide as the general comparison and
+    /// membership they replace, on values of every kind (missing and unknown strings included).
+    #[test]
+    fn bool_and_string_list_leaves_decide_as_the_general_forms() {
+        let values = [
+            SlotValue::Missing,
+            SlotValue::Unresolved,
+            SlotValue::Bool(true),
+            SlotValue::Bool(false),
+            SlotValue::Num(0.0),
+            SlotValue::Num(1.0),
+            SlotValue::Sym(0),
+            SlotValue::Sym(1),
+            SlotValue::Sym(2),
+            SlotValue::Sym(UNKNOWN),
+            SlotValue::Other,
+        ];
+        for value in [true, false] {
+            for op in [CmpOp::Eq, CmpOp::Ne] {
+                let special = Pred::Bool {
+                    field: 0,
+                    value,
+                    negate: op == CmpOp::Ne,
+                };
+                let general = Pred::Cmp {
+                    field: 0,
+                    op,
+                    lit: Scalar::Bool(value),
+                };
+                for v in values {
+                    assert_eq!(
+                        special.holds_in(&[v]),
+                        general.holds_in(&[v]),
+                        "{v:?} {op:?} {value}"
+                    );
+                }
+            }
+        }
+        for syms in [vec![], vec![0], vec![1, 2], vec![2, 0, 1]] {
+            let special = Pred::InSyms {
+                field: 0,
+                syms: syms.clone().into_boxed_slice(),
+            };
+            let general = Pred::In {
+                field: 0,
+                set: syms.iter().map(|s| Scalar::Sym(*s)).collect(),
+            };
+            for v in values {
+                assert_eq!(
+                    special.holds_in(&[v]),
+                    general.holds_in(&[v]),
+                    "{v:?} in {syms:?}"
                 );
             }
         }
