@@ -215,7 +215,7 @@ struct Visitor {
     profile: Profile,
 }
 
-/// Which record a [`RecordWriter`] writes.
+/// Which record the JavaScript writer (`recordWriter` in `js/edge.js`) writes.
 #[derive(Clone, Copy)]
 enum Input {
     Profile,
