@@ -213,7 +213,10 @@ fn run<'a>(
     match program {
         Some(program) => {
             cx.fields.prefetch(&program.fields);
-            for step in &program.steps {
+            for i in program.candidates(&cx.fields) {
+                let Some(step) = program.steps.get(i) else {
+                    break;
+                };
                 match step.plain {
                     Some((conds, d)) => {
                         if program.holds(conds, &cx.fields) {

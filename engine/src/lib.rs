@@ -11,6 +11,7 @@ pub mod explain;
 pub mod graph;
 mod graph_serde;
 pub mod host;
+mod index;
 pub mod input;
 pub mod memory;
 mod pred;

@@ -26,7 +26,7 @@ const MAX_PARTS: usize = 4096;
 const MAX_NESTING: u32 = 128;
 
 /// The symbol of a string that is no literal of any compiled condition: equal to none of them.
-const UNKNOWN: u32 = u32::MAX;
+pub(crate) const UNKNOWN: u32 = u32::MAX;
 
 /// A literal a field is compared with.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +98,10 @@ pub(crate) enum Pred {
 pub(crate) enum FieldRef {
     Profile(Arc<str>),
     Event(Arc<str>),
+    /// `profile.id` and `profile.consents`, which are not in the profile's fields (told apart
+    /// when compiling, not on every event).
+    ProfileId,
+    ProfileConsents,
 }
 
 /// A field's value as compiled conditions see it.
@@ -231,7 +235,12 @@ impl Compiler<'_> {
     fn compile_field(&mut self, n: NodeId) -> Option<u16> {
         match self.g.nodes.get(n as usize)? {
             Node::EventField(name) => self.field(FieldRef::Event(self.names.field_name(name))),
-            Node::ProfileField(name) => self.field(FieldRef::Profile(self.names.field_name(name))),
+            // As the general evaluator: `profile.id` is the id, `profile.consents` a list.
+            Node::ProfileField(name) => self.field(match name.as_str() {
+                "id" => FieldRef::ProfileId,
+                "consents" => FieldRef::ProfileConsents,
+                _ => FieldRef::Profile(self.names.field_name(name)),
+            }),
             _ => None,
         }
     }
@@ -518,12 +527,9 @@ fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotVal
     let value = match preds.fields.get(i) {
         None => None,
         Some(FieldRef::Event(name)) => shared_lookup(&event.fields, name),
-        // As the general evaluator: `profile.id` is the id, `profile.consents` a list.
-        Some(FieldRef::Profile(name)) => match name.as_ref() {
-            "id" => return sym(preds, &profile.id),
-            "consents" => return SlotValue::Other,
-            _ => shared_lookup(&profile.fields, name),
-        },
+        Some(FieldRef::Profile(name)) => shared_lookup(&profile.fields, name),
+        Some(FieldRef::ProfileId) => return sym(preds, &profile.id),
+        Some(FieldRef::ProfileConsents) => return SlotValue::Other,
     };
     match value {
         None | Some(Value::Missing) => SlotValue::Missing,
@@ -676,6 +682,49 @@ impl Pred {
             Pred::Not(p) => p.strings(out),
             Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| p.strings(out)),
             _ => {}
+        }
+    }
+
+    /// The field a leaf tests (a comparison, membership or presence test of one field), for
+    /// the rule index; `None` for constants and nested conditions.
+    pub(crate) fn leaf_field(&self) -> Option<u16> {
+        match self {
+            Pred::Num { field, .. }
+            | Pred::Range { field, .. }
+            | Pred::Sym { field, .. }
+            | Pred::Cmp { field, .. }
+            | Pred::In { field, .. }
+            | Pred::InSyms { field, .. }
+            | Pred::Bool { field, .. }
+            | Pred::Present { field, .. } => Some(*field),
+            Pred::Const(_) | Pred::Not(_) | Pred::All(_) | Pred::Any(_) => None,
+        }
+    }
+
+    /// The numbers and strings (as symbols) a leaf compares its field with: between two
+    /// neighbouring ones, and at each, the leaf's answer cannot change (see `index`).
+    pub(crate) fn leaf_literals(&self, nums: &mut Vec<f64>, syms: &mut Vec<u32>) {
+        let mut scalar = |lit: &Scalar| match lit {
+            Scalar::Num(x) => nums.push(*x),
+            Scalar::Sym(s) => syms.push(*s),
+            Scalar::Bool(_) => {}
+        };
+        match self {
+            Pred::Range { lo, hi, .. } => {
+                nums.push(*lo);
+                nums.push(*hi);
+            }
+            Pred::Num { x, .. } => nums.push(*x),
+            Pred::Sym { sym, .. } => syms.push(*sym),
+            Pred::InSyms { syms: s, .. } => syms.extend(s.iter().copied()),
+            Pred::Cmp { lit, .. } => scalar(lit),
+            Pred::In { set, .. } => set.iter().for_each(scalar),
+            Pred::Bool { .. }
+            | Pred::Present { .. }
+            | Pred::Const(_)
+            | Pred::Not(_)
+            | Pred::All(_)
+            | Pred::Any(_) => {}
         }
     }
 

@@ -6,11 +6,14 @@
 //! [`Program`] holds, in decision order, one [`Step`] per triggered rule, with the plain rules'
 //! conditions and prebuilt decisions stored contiguously, so an event walks one array instead
 //! of chasing each rule, condition and node through the graph (which, at a thousand rules,
-//! was mostly cache misses). Every other rule is a general step, evaluated as before.
+//! was mostly cache misses). Every other rule is a general step, evaluated as before. The
+//! program's [`Index`] decides most parts of the plain conditions for all steps at once, so an
+//! event visits only the general steps and the plain steps its field values leave standing.
 
 use crate::bundle::Names;
 use crate::eval::Decision;
 use crate::graph::{Graph, Outcome, RuleId, Schedule};
+use crate::index::{Candidates, Index, Leaf};
 use crate::pred::{FieldValues, Pred, Preds};
 use std::sync::Arc;
 
@@ -32,8 +35,10 @@ pub(crate) struct Program {
     pub steps: Vec<Step>,
     /// The field slots the plain steps' conditions read, looked up once before the steps run.
     pub fields: Vec<u16>,
+    /// The plain steps' conjunction parts the index does not decide, step after step.
     conds: Vec<Pred>,
     decisions: Vec<Decision>,
+    index: Index,
 }
 
 impl Program {
@@ -49,7 +54,50 @@ impl Program {
         }
         crate::sort::sort(&mut p.fields);
         p.fields.dedup();
+        p.index();
         p
+    }
+
+    /// Builds the rule index over the plain steps' leaves and keeps, of each plain step's
+    /// conjunction, only the parts the index does not decide.
+    fn index(&mut self) {
+        let mut leaves = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let Some(((start, end), _)) = step.plain else {
+                continue;
+            };
+            let parts = self
+                .conds
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
+            leaves.extend(parts.iter().map(|pred| Leaf { step: i, pred }));
+        }
+        let (index, absorbed) = Index::new(self.steps.len(), &leaves);
+        drop(leaves);
+        self.index = index;
+        let old = std::mem::take(&mut self.conds);
+        let mut absorbed = absorbed.into_iter();
+        let mut old = old.into_iter();
+        for step in &mut self.steps {
+            let Some(((start, end), d)) = step.plain else {
+                continue;
+            };
+            let from = u32::try_from(self.conds.len()).unwrap_or(u32::MAX);
+            for _ in start..end {
+                if let (Some(pred), Some(false)) = (old.next(), absorbed.next()) {
+                    self.conds.push(pred);
+                }
+            }
+            let to = u32::try_from(self.conds.len()).unwrap_or(u32::MAX);
+            step.plain = Some(((from, to), d));
+        }
+    }
+
+    /// The steps to visit for these field values (after `fields.prefetch(&self.fields)`), in
+    /// order: the general steps and the plain steps the index leaves standing.
+    #[inline]
+    pub(crate) fn candidates(&self, fields: &FieldValues<'_>) -> Candidates<'_> {
+        self.index.candidates(fields.resolved())
     }
 
     fn plain(
