@@ -731,17 +731,9 @@ impl Pred {
     /// The field slots this condition reads.
     pub(crate) fn fields(&self, out: &mut Vec<u16>) {
         match self {
-            Pred::Num { field, .. }
-            | Pred::Range { field, .. }
-            | Pred::Sym { field, .. }
-            | Pred::Cmp { field, .. }
-            | Pred::In { field, .. }
-            | Pred::InSyms { field, .. }
-            | Pred::Bool { field, .. }
-            | Pred::Present { field, .. } => out.push(*field),
-            Pred::Const(_) => {}
             Pred::Not(p) => p.fields(out),
             Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| p.fields(out)),
+            leaf => out.extend(leaf.leaf_field()),
         }
     }
 }

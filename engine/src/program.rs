@@ -21,8 +21,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
     pub rule: RuleId,
-    /// For a plain rule: it fires when `conds[plain.0]` all hold, deciding
-    /// `decisions[plain.1]`. `None`: the general evaluator decides.
+    /// For a plain rule: it fires when the index leaves it standing and `conds[plain.0]` (the
+    /// parts the index does not decide) all hold, deciding `decisions[plain.1]`. `None`: the
+    /// general evaluator decides.
     pub plain: Option<(Span, Span)>,
 }
 
