@@ -249,7 +249,7 @@ class Shopper {
     }
     const edgeDecisions = JSON.parse(decodeURIComponent(headers["x-omnirule-decisions"] ?? "null"));
     if (edgeDecisions === null) throw new Error(`the edge evaluated nothing for /products/${sku}`);
-    await this.page.waitForFunction(() => document.body.dataset.ready === "true");
+    await this.page.waitForFunction(() => document.body?.dataset.ready === "true");
     // The edge's event (its id and time, the catalog's fields) comes back in a header.
     const edgeEvent = JSON.parse(decodeURIComponent(headers["x-omnirule-event"] ?? "null"));
     if (edgeEvent === null || edgeEvent.sku !== sku) {

@@ -125,13 +125,13 @@ test("a person clicking through the shop: the store buttons close the same loop"
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(`${stack.edge.url}/`);
-    await page.waitForFunction(() => document.body.dataset.ready === "true");
+    await page.waitForFunction(() => document.body?.dataset.ready === "true");
     // A new visitor is signed in without consent; giving both consents re-signs the session.
     await page.locator("#consent-marketing").check();
     await page.locator("#consent-location").check();
     await page.waitForFunction(() => window.omniruleDemo.engine.storageAllowed);
     await page.click("#product-SW-1");
-    await page.waitForFunction(() => document.body.dataset.ready === "true" && location.pathname === "/products/SW-1");
+    await page.waitForFunction(() => document.body?.dataset.ready === "true" && location.pathname === "/products/SW-1");
     assert.equal((await page.locator("#hero").textContent()).trim(), PROMO);
     await page.click("#o2o-enter");
     await page.waitForFunction(() => /KNIT20/.test(document.getElementById("o2o-log").textContent));
@@ -139,7 +139,7 @@ test("a person clicking through the shop: the store buttons close the same loop"
     await page.click("#o2o-buy");
     await page.waitForFunction(() => /came back/.test(document.getElementById("o2o-log").textContent));
     await page.goto(`${stack.edge.url}/products/SW-2`);
-    await page.waitForFunction(() => document.body.dataset.ready === "true");
+    await page.waitForFunction(() => document.body?.dataset.ready === "true");
     assert.equal((await page.locator("#hero").textContent()).trim(), THANKS);
     assert.equal(await page.getAttribute("#hero", "data-omnirule-rule"), "thank_you");
     assert.deepEqual(errors, []);

@@ -74,7 +74,7 @@ async function viewProduct(sku) {
   const before = await events();
   await backToCatalogue();
   await page.click(`#product-${sku}`);
-  await page.waitForFunction((n) => Number(document.body.dataset.events ?? 0) > n, before);
+  await page.waitForFunction((n) => Number(document.body?.dataset.events ?? 0) > n, before);
 }
 
 async function setConsent(purpose, on) {
@@ -85,7 +85,7 @@ async function setConsent(purpose, on) {
 
 test("the demo page loads: slots show their defaults, nothing is stored", async () => {
   await page.goto(globalThis.demoUrl);
-  await page.waitForFunction(() => document.body.dataset.ready === "true");
+  await page.waitForFunction(() => document.body?.dataset.ready === "true");
   assert.equal(await text("#hero"), HERO_DEFAULT);
   assert.equal(await page.locator("#hero strong").count(), 1, "the default keeps its markup");
   assert.deepEqual(await storage(), {});
@@ -128,7 +128,7 @@ test("with consent, the visitor's memory is stored and survives a reload", async
   // A new page load starts from the stored memory: the first view already has history.
   await backToCatalogue();
   await page.reload();
-  await page.waitForFunction(() => document.body.dataset.ready === "true");
+  await page.waitForFunction(() => document.body?.dataset.ready === "true");
   assert.equal(await events(), 0, "the reload tracked nothing");
   await viewProduct("SC-2");
   assert.match(await text("#recent"), /^Still thinking about SW-[12]\?$/);
