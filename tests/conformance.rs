@@ -90,6 +90,26 @@ fn compiled_conditions_agree_with_the_general_evaluator() {
     );
 }
 
+/// Every rule set's bundle bytes decode to the graph the compiler produced (condition sources,
+/// which the bytes share between a condition and its parts, included), and encode back to the
+/// same bytes: the hash is a bundle's identity.
+#[test]
+fn every_compiled_graph_survives_its_bundle_bytes() {
+    use omnirule_engine::bundle::Bundle;
+    let mut graphs = 0;
+    for f in &vectors_and_fuzz(300) {
+        let Ok(bundle) = vectors::compile(f) else {
+            continue;
+        };
+        let bytes = bundle.to_bytes();
+        let back = Bundle::from_bytes(&bytes).unwrap();
+        assert_eq!(back.graph(), bundle.graph(), "{}", f.topic);
+        assert_eq!(back.to_bytes(), bytes, "{}", f.topic);
+        graphs += 1;
+    }
+    assert!(graphs > 300, "only {graphs} rule sets compiled");
+}
+
 /// Tracking in place (the memory updated where it is) gives what tracking into a new memory
 /// gives, and the direct writer of decisions the canonical text of their JSON tree.
 #[test]

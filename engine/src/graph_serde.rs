@@ -3,9 +3,10 @@
 //! Everything else in the graph refers to other parts by index, so it is flat; these two nest
 //! by value. A derived `Deserialize` would recurse once per level of a hostile bundle's
 //! `List(List(List(...)))` and overflow the stack (an abort, worse than a panic) on a few
-//! kilobytes of input. These impls read exactly the derived (externally tagged) format, in
-//! postcard and in JSON, but carry the depth in a `DeserializeSeed` and refuse more than
-//! [`MAX_NESTING`] levels.
+//! kilobytes of input. These impls read exactly the derived (externally tagged) format of the
+//! bundle's JSON form, but carry the depth in a `DeserializeSeed` and refuse more than
+//! [`MAX_NESTING`] levels. (The binary body has its own reader, `bundle/body.rs`, with the same
+//! limit.)
 
 use crate::graph::{Literal, Type};
 use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
@@ -15,7 +16,7 @@ use std::fmt;
 /// Deepest nesting of `list<...>`/`set<...>` types and list literals a bundle may contain.
 pub const MAX_NESTING: u32 = 32;
 
-/// A variant tag: postcard sends the index, JSON the name.
+/// A variant tag: its name in JSON (an index from other formats).
 struct Tag {
     index: u32,
 }

@@ -8,7 +8,7 @@
 
 mod common;
 use common::*;
-use omnirule_engine::bundle::{Bundle, BundleError, HEADER_LEN};
+use omnirule_engine::bundle::{Bundle, BundleError, FORMAT_VERSION, HEADER_LEN};
 use omnirule_engine::graph::*;
 use omnirule_engine::validate::GraphError;
 use proptest::prelude::*;
@@ -18,7 +18,7 @@ fn bytes_and_json_round_trip() {
     let b = Bundle::new(rich_graph()).unwrap();
     let bytes = b.to_bytes();
     assert_eq!(&bytes[..8], b"OMNIRULE");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
     let back = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(back.graph(), b.graph());
     assert_eq!(back.hash_hex(), b.hash_hex());
@@ -26,7 +26,7 @@ fn bytes_and_json_round_trip() {
     let json = b.to_json();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["format"], "omnirule-bundle");
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["hash"], b.hash_hex());
     let back = Bundle::from_json(&json).unwrap();
     assert_eq!(back.graph(), b.graph());
@@ -88,7 +88,13 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
     future[8] = 7;
     assert_eq!(
         msg(Bundle::from_bytes(&future)),
-        "bundle format 7 is newer than this engine supports (1); upgrade the engine"
+        "bundle format 7 is newer than this engine supports (2); upgrade the engine"
+    );
+    let mut old = bytes.clone();
+    old[8] = 1;
+    assert_eq!(
+        msg(Bundle::from_bytes(&old)),
+        "bundle format 1 is older than this engine reads (format 2); rebuild the bundle from its rules with `omnirule build`"
     );
     let mut signed = bytes.clone();
     signed[10] = 1;
@@ -104,7 +110,7 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
     let json = b.to_json();
     let tampered = json.replacen("KNIT20", "KNIT99", 1);
     assert!(msg(Bundle::from_json(&tampered)).contains("corrupted"));
-    let future = json.replacen("\"version\": 1", "\"version\": 7", 1);
+    let future = json.replacen("\"version\": 2", "\"version\": 7", 1);
     assert!(msg(Bundle::from_json(&future)).contains("newer than this engine"));
     assert_eq!(msg(Bundle::from_json("{}")), "not an Omnirule bundle");
     assert!(msg(Bundle::from_json("not json")).contains("could not be decoded"));
@@ -117,9 +123,9 @@ fn invalid(f: impl FnOnce(&mut Graph)) -> String {
     let err = Bundle::new(g.clone()).unwrap_err();
     assert!(matches!(err, BundleError::InvalidGraph(_)), "{err}");
     // The same graph arriving as bytes is refused the same way.
-    let body = postcard::to_allocvec(&g).unwrap();
+    let body = Bundle::encode_body(&g);
     let mut bytes = b"OMNIRULE".to_vec();
-    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&0u16.to_le_bytes());
     use sha2::Digest;
     bytes.extend_from_slice(&sha2::Sha256::digest(&body));
@@ -226,8 +232,8 @@ fn deeply_nested_values_in_hostile_bytes_are_refused_without_overflowing_the_sta
     let r = g.rule("r", &[PAGE_VIEW], Some(c));
     g.add(r);
     let graph = g.graph();
-    let body = postcard::to_allocvec(&graph).unwrap();
-    // Postcard: Node::Lit = variant 0, Literal::List = variant 5, then a length.
+    let body = Bundle::encode_body(&graph);
+    // Node::Lit is tag 0, Literal::List tag 5, then a length.
     let marker = [0u8, 5, 0];
     let at = body.windows(3).position(|w| w == marker).unwrap();
     let mut evil = body[..at].to_vec();
@@ -238,15 +244,17 @@ fn deeply_nested_values_in_hostile_bytes_are_refused_without_overflowing_the_sta
     evil.extend_from_slice(&[5, 0]);
     evil.extend_from_slice(&body[at + 3..]);
     let mut bytes = b"OMNIRULE".to_vec();
-    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&0u16.to_le_bytes());
     use sha2::Digest;
     bytes.extend_from_slice(&sha2::Sha256::digest(&evil));
     bytes.extend_from_slice(&(evil.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&evil);
     let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
-    // (postcard reports custom errors without their text.)
-    assert!(err.contains("could not be decoded"), "{err}");
+    assert!(
+        err.contains("could not be decoded: values nest deeper than the limit: 32"),
+        "{err}"
+    );
 }
 
 fn valid_bytes() -> Vec<u8> {
@@ -258,7 +266,7 @@ fn valid_bytes() -> Vec<u8> {
 fn reseal(body: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     let mut bytes = b"OMNIRULE".to_vec();
-    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&0u16.to_le_bytes());
     bytes.extend_from_slice(&sha2::Sha256::digest(body));
     bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
