@@ -116,6 +116,25 @@ fn check(
     }
 }
 
+/// What a check is about, named only when a check fails (a name per rule built eagerly was a
+/// twentieth of loading a bundle).
+#[derive(Clone, Copy)]
+enum Owner<'a> {
+    Rule(&'a str),
+    Segment(&'a str),
+    Group(&'a str),
+}
+
+impl fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Rule(name) => write!(f, "rule `{name}`"),
+            Owner::Segment(name) => write!(f, "segment `{name}`"),
+            Owner::Group(name) => write!(f, "group `{name}`"),
+        }
+    }
+}
+
 fn unique<'a>(what: &'static str, names: impl Iterator<Item = &'a str>) -> Result<(), GraphError> {
     let mut seen = BTreeSet::new();
     for n in names {
@@ -402,29 +421,29 @@ impl Graph {
         let mut seg_deps: Vec<Vec<SegmentId>> = Vec::with_capacity(self.segments.len());
         let mut walker = Walker::new(self);
         for sg in &self.segments {
-            let owner = format!("segment `{}`", sg.name);
-            check(|| owner.clone(), "condition", sg.cond, self.conds.len())?;
+            let owner = Owner::Segment(&sg.name);
+            check(|| owner.to_string(), "condition", sg.cond, self.conds.len())?;
             if sg.slots > MAX_SLOTS {
                 return Err(GraphError::SlotOutOfRange {
-                    at: owner,
+                    at: owner.to_string(),
                     slot: sg.slots,
                     slots: MAX_SLOTS,
                 });
             }
-            seg_deps.push(walker.walk(&[sg.cond], &[], sg.slots, &owner)?);
+            seg_deps.push(walker.walk(&[sg.cond], &[], sg.slots, owner)?);
         }
         self.check_segment_cycles(&seg_deps)?;
 
         for g in &self.groups {
-            check_cap(g.cap, &format!("group `{}`", g.name))?;
+            check_cap(g.cap, Owner::Group(&g.name))?;
         }
 
         for r in &self.rules {
-            let owner = format!("rule `{}`", r.name);
-            let at = || owner.clone();
+            let owner = Owner::Rule(&r.name);
+            let at = || owner.to_string();
             if r.slots > MAX_SLOTS {
                 return Err(GraphError::SlotOutOfRange {
-                    at: owner,
+                    at: owner.to_string(),
                     slot: r.slots,
                     slots: MAX_SLOTS,
                 });
@@ -438,7 +457,7 @@ impl Graph {
             if let Some(g) = r.group {
                 check(at, "group", g, self.groups.len())?;
             }
-            check_cap(r.cap, &owner)?;
+            check_cap(r.cap, owner)?;
             let mut roots_c = Vec::new();
             if let Some(w) = r.when {
                 check(at, "condition", w, self.conds.len())?;
@@ -495,7 +514,7 @@ impl Graph {
                     "{owner} has a days mask with bit 7 set"
                 )));
             }
-            walker.walk(&roots_c, &roots_n, r.slots, &owner)?;
+            walker.walk(&roots_c, &roots_n, r.slots, owner)?;
         }
 
         let mut triggered = BTreeSet::new();
@@ -634,7 +653,7 @@ impl Graph {
     }
 }
 
-fn check_cap(cap: Option<Cap>, owner: &str) -> Result<(), GraphError> {
+fn check_cap(cap: Option<Cap>, owner: Owner<'_>) -> Result<(), GraphError> {
     match cap {
         Some(Cap::Limit { per, .. }) if per < 0 => Err(GraphError::Invalid(format!(
             "{owner} has a cap with a negative window"
@@ -668,7 +687,7 @@ impl<'g> Walker<'g> {
         conds: &[CondId],
         nodes: &[NodeId],
         slots: Slot,
-        owner: &str,
+        owner: Owner<'_>,
     ) -> Result<Vec<SegmentId>, GraphError> {
         self.generation = self.generation.wrapping_add(1);
         let gen_ = self.generation;
