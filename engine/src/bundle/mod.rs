@@ -568,6 +568,20 @@ impl Slots {
     }
 }
 
+/// The binding slots a query's matches depend on: its filter's, less the slot the query binds
+/// itself, plus the one its `since` reads.
+fn query_free(query: &crate::graph::Query, free: &[Slots]) -> Slots {
+    let qf = query
+        .filter
+        .and_then(|n| free.get(n as usize).copied())
+        .unwrap_or_default()
+        .without(query.slot);
+    match query.since {
+        Some(s) => qf.with(s),
+        None => qf,
+    }
+}
+
 impl Plan {
     /// Trigger `t`'s compiled program (compiled now if this is its first use); `None` when
     /// compiled conditions are off.
@@ -592,20 +606,10 @@ impl Plan {
                 f = f.with(*s);
             }
             if let Some(q) = validate::node_query(node) {
-                let qf = match g.queries.get(q as usize) {
-                    Some(query) => {
-                        let mut qf = query
-                            .filter
-                            .and_then(|n| free.get(n as usize).copied())
-                            .unwrap_or_default()
-                            .without(query.slot);
-                        if let Some(s) = query.since {
-                            qf = qf.with(s);
-                        }
-                        qf
-                    }
-                    None => Slots::default(),
-                };
+                let qf = g
+                    .queries
+                    .get(q as usize)
+                    .map_or_else(Slots::default, |query| query_free(query, &free));
                 if let Some(x) = qfree.get_mut(q as usize) {
                     *x = qf;
                 }
@@ -623,16 +627,8 @@ impl Plan {
             if qdone.get(q) == Some(&true) {
                 continue;
             }
-            let mut qf = query
-                .filter
-                .and_then(|n| free.get(n as usize).copied())
-                .unwrap_or_default()
-                .without(query.slot);
-            if let Some(s) = query.since {
-                qf = qf.with(s);
-            }
             if let Some(x) = qfree.get_mut(q) {
-                *x = qf;
+                *x = query_free(query, &free);
             }
         }
         let mut trigger_of = vec![None; g.schema.events.len()];
