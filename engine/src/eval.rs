@@ -32,7 +32,7 @@ use crate::graph::{
 };
 use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
-use crate::pred::FieldValues;
+use crate::pred::{FieldValues, Preds};
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{MAX_TIME_MS, Value, number};
 use serde::{Deserialize, Serialize};
@@ -172,13 +172,15 @@ fn run<'a>(
         }
         return (Vec::new(), None);
     }
-    let mut cx = Ctx::new(bundle, memory, profile, event);
+    let fast = trigger_of(bundle, event).and_then(|t| plan.trigger(g, t));
+    let preds = fast.map_or(&plan.no_preds, |x| &x.preds);
+    let mut cx = Ctx::new(bundle, memory, profile, event, preds);
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
     // Explanations take the general path: they say why each rule did not fire.
     let program = match &why {
-        None => trigger_of(bundle, event).and_then(|t| plan.program(g, t)),
+        None => fast.map(|x| &x.program),
         Some(_) => None,
     };
     let mut general = |cx: &mut Ctx<'a>, rid: RuleId, decisions: &mut Vec<Decision>| {
@@ -328,6 +330,8 @@ struct Ctx<'a> {
     event: &'a Event,
     /// Per schema consent purpose: the profile holds it.
     consent_ok: Vec<bool>,
+    /// The conditions of this event's trigger compiled to the fast path.
+    preds: &'a Preds,
     /// The fields compiled conditions read, each looked up once.
     fields: FieldValues<'a>,
     /// Memoised values of slot-independent nodes.
@@ -342,7 +346,13 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(bundle: &'a Bundle, memory: &'a Memory, profile: &'a Profile, event: &'a Event) -> Self {
+    fn new(
+        bundle: &'a Bundle,
+        memory: &'a Memory,
+        profile: &'a Profile,
+        event: &'a Event,
+        preds: &'a Preds,
+    ) -> Self {
         let g = bundle.graph();
         Ctx {
             g,
@@ -357,7 +367,8 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .map(|c| profile.has_consent(c))
                 .collect(),
-            fields: FieldValues::new(&bundle.plan().preds, profile, event),
+            preds,
+            fields: FieldValues::new(preds, profile, event),
             // Allocated on first use (see `eval`): compiled conditions never touch it.
             cache: IdMap::default(),
             qcache: IdMap::default(),
@@ -514,7 +525,7 @@ impl<'a> Ctx<'a> {
         env: &mut Env,
     ) -> Decision {
         let plan = self.plan;
-        let params = match plan.names.constant_params(rid, k) {
+        let params = match plan.names.constant_params(self.g, &plan.literal, rid, k) {
             Some(p) => p.clone(),
             None => {
                 let mut params = Params::new();
@@ -610,10 +621,9 @@ impl<'a> Ctx<'a> {
         }
         self.depth += 1;
         let g = self.g;
-        let plan: &'a Plan = self.plan;
         let found = match g.conds.get(c as usize) {
             // Without bindings a condition has one solution (the current bindings) or none.
-            _ if let Some(p) = plan.preds.of_cond(c) => p.holds(&mut self.fields) && k(self, env),
+            _ if let Some(p) = self.preds.of_cond(c) => p.holds(&mut self.fields) && k(self, env),
             None => false,
             Some(Cond::Test(n)) => self.eval(*n, env).truthy() && k(self, env),
             Some(Cond::And(parts)) => self.solve_seq(parts, 0, env, k),
@@ -663,12 +673,11 @@ impl<'a> Ctx<'a> {
         k: Cont<'_, 'a>,
     ) -> bool {
         let g = self.g;
-        let plan: &'a Plan = self.plan;
         let mut i = from;
         // Parts without bindings need no continuation: check them in a loop (keeps the stack
         // shallow).
         while let Some(&c) = parts.get(i) {
-            let holds = if let Some(p) = plan.preds.of_cond(c) {
+            let holds = if let Some(p) = self.preds.of_cond(c) {
                 p.holds(&mut self.fields)
             } else if let Some(Cond::Test(n)) = g.conds.get(c as usize) {
                 self.eval(*n, env).truthy()

@@ -12,7 +12,9 @@
 //! engine's tests run every evaluation both ways and compare).
 
 use crate::bundle::Names;
-use crate::graph::{CmpOp, Cond, CondId, Graph, Literal, Node, NodeId};
+use crate::graph::{
+    ActionCall, CmpOp, Cond, CondId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId,
+};
 use crate::input::{Event, Profile};
 use crate::value::Value;
 use std::collections::HashMap;
@@ -151,7 +153,13 @@ pub(crate) struct Preds {
 }
 
 impl Preds {
-    pub(crate) fn new(g: &Graph, names: &Names) -> Preds {
+    /// The compiled conditions the given rules can reach: their `when`, every part of it,
+    /// the segments and query filters its tests read, and their params' nodes. One trigger's
+    /// rules at a time, on the trigger's first event: a bundle's load does not compile the
+    /// conditions of triggers a page never sees. A condition left out only takes the general
+    /// path (which decides identically).
+    pub(crate) fn for_rules(g: &Graph, names: &Names, rules: &[RuleId]) -> Preds {
+        let wanted = reachable_conds(g, rules);
         let mut c = Compiler {
             g,
             names,
@@ -160,8 +168,14 @@ impl Preds {
             node_fields: vec![None; g.nodes.len()],
             nodes: vec![None; g.nodes.len()],
         };
-        let of_cond = (0..g.conds.len())
-            .map(|i| {
+        // Ascending ids: a condition's parts (smaller ids) compile before it.
+        let of_cond = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, &want)| {
+                if !want {
+                    return None;
+                }
                 let id = CondId::try_from(i).ok()?;
                 let done = c.cond(id, 0)?;
                 (done.parts <= MAX_PARTS).then_some(done.pred)
@@ -182,9 +196,62 @@ impl Preds {
         self.of_cond.get(c as usize).and_then(Option::as_ref)
     }
 
-    /// How many conditions compiled (for tests and benchmarks).
-    pub(crate) fn compiled(&self) -> usize {
-        self.of_cond.iter().filter(|p| p.is_some()).count()
+    /// The ids of the conditions that compiled.
+    pub(crate) fn compiled(&self) -> impl Iterator<Item = usize> + '_ {
+        self.of_cond
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|_| i))
+    }
+}
+
+/// Per condition: whether evaluating `rules` can reach it (see [`Preds::for_rules`]).
+fn reachable_conds(g: &Graph, rules: &[RuleId]) -> Vec<bool> {
+    let mut conds = vec![false; g.conds.len()];
+    let mut nodes = vec![false; g.nodes.len()];
+    let mut cond_stack: Vec<CondId> = Vec::new();
+    let mut node_stack: Vec<NodeId> = Vec::new();
+    for rule in rules.iter().filter_map(|r| g.rules.get(*r as usize)) {
+        cond_stack.extend(rule.when);
+        let calls: Vec<&ActionCall> = match &rule.outcome {
+            Outcome::Actions(calls) => calls.iter().collect(),
+            Outcome::Split { unit, arms, .. } => {
+                node_stack.push(*unit);
+                arms.iter().flat_map(|a| a.actions.iter()).collect()
+            }
+        };
+        node_stack.extend(calls.iter().flat_map(|c| c.params.iter().map(|(_, n)| *n)));
+    }
+    let query_filter = |q: QueryId| g.queries.get(q as usize).and_then(|q| q.filter);
+    loop {
+        if let Some(c) = cond_stack.pop() {
+            match conds.get_mut(c as usize) {
+                Some(seen @ false) => *seen = true,
+                _ => continue,
+            }
+            match g.conds.get(c as usize) {
+                Some(Cond::Test(n)) => node_stack.push(*n),
+                Some(Cond::And(parts) | Cond::Or(parts)) => cond_stack.extend(parts),
+                Some(Cond::Not(inner)) => cond_stack.push(*inner),
+                Some(Cond::Bind { query, .. }) => node_stack.extend(query_filter(*query)),
+                None => {}
+            }
+        } else if let Some(n) = node_stack.pop() {
+            match nodes.get_mut(n as usize) {
+                Some(seen @ false) => *seen = true,
+                _ => continue,
+            }
+            let Some(node) = g.nodes.get(n as usize) else {
+                continue;
+            };
+            node_stack.extend(crate::validate::node_children(node));
+            if let Node::Segment(s) = node {
+                cond_stack.extend(g.segments.get(*s as usize).map(|s| s.cond));
+            }
+            node_stack.extend(crate::validate::node_query(node).and_then(query_filter));
+        } else {
+            return conds;
+        }
     }
 }
 

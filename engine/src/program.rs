@@ -10,7 +10,7 @@
 //! program's [`Index`] decides most parts of the plain conditions for all steps at once, so an
 //! event visits only the general steps and the plain steps its field values leave standing.
 
-use crate::bundle::Names;
+use crate::bundle::Plan;
 use crate::eval::Decision;
 use crate::graph::{Graph, Outcome, RuleId, Schedule};
 use crate::index::{Candidates, Index, Leaf};
@@ -43,10 +43,10 @@ pub(crate) struct Program {
 }
 
 impl Program {
-    pub(crate) fn new(g: &Graph, rules: &[RuleId], preds: &Preds, names: &Names) -> Program {
+    pub(crate) fn new(g: &Graph, rules: &[RuleId], preds: &Preds, plan: &Plan) -> Program {
         let mut p = Program::default();
         for &rid in rules {
-            let plain = p.plain(g, rid, preds, names);
+            let plain = p.plain(g, rid, preds, plan);
             p.steps.push(Step { rule: rid, plain });
         }
         p.order_conjunctions();
@@ -106,8 +106,9 @@ impl Program {
         g: &Graph,
         rid: RuleId,
         preds: &Preds,
-        names: &Names,
+        plan: &Plan,
     ) -> Option<(Span, Span)> {
+        let names = &plan.names;
         let rule = g.rules.get(rid as usize)?;
         let Outcome::Actions(calls) = &rule.outcome else {
             return None;
@@ -130,7 +131,7 @@ impl Program {
             decisions.push(Decision {
                 rule: name.clone(),
                 action: Some(names.action(call.action, &action.name)),
-                params: Arc::clone(names.constant_params(rid, k)?),
+                params: Arc::clone(names.constant_params(g, &plan.literal, rid, k)?),
                 group: None,
                 experiment: None,
                 variant: None,

@@ -296,69 +296,14 @@ impl Graph {
             }
         }
 
-        // Nodes: children first, depth bounded.
+        // Nodes: children first, depth bounded. Each item is checked by a function of its own,
+        // called once per item, here and for conditions and rules below: a browser runs a new
+        // module unoptimised and swaps optimised code in only between calls, so a loop whose
+        // body is one long call never speeds up during the first load (when a page waits on
+        // it), while a function called thousands of times does.
         let mut depth = vec![0u32; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
-            let id = u32::try_from(i).unwrap_or(u32::MAX);
-            let at = || format!("node {id}");
-            let mut d = 0u32;
-            for c in node_children(node) {
-                if c >= id {
-                    return Err(GraphError::ChildNotBeforeParent {
-                        table: "node",
-                        parent: id,
-                        child: c,
-                    });
-                }
-                d = d.max(depth.get(c as usize).copied().unwrap_or(0));
-            }
-            if let Some(q) = node_query(node) {
-                check(at, "query", q, self.queries.len())?;
-                if let Some(f) = self.queries.get(q as usize).and_then(|q| q.filter) {
-                    if f >= id {
-                        return Err(GraphError::ChildNotBeforeParent {
-                            table: "node",
-                            parent: id,
-                            child: f,
-                        });
-                    }
-                    d = d.max(depth.get(f as usize).copied().unwrap_or(0));
-                }
-            }
-            match node {
-                Node::Segment(sg) => check(at, "segment", *sg, self.segments.len())?,
-                Node::Bound(slot) if *slot >= MAX_SLOTS => {
-                    return Err(GraphError::SlotOutOfRange {
-                        at: at(),
-                        slot: *slot,
-                        slots: MAX_SLOTS,
-                    });
-                }
-                Node::Lit(l) => {
-                    literal_ok(l).map_err(|e| GraphError::Invalid(format!("node {id}: {e}")))?
-                }
-                Node::Call(f, args) => {
-                    let want = match f {
-                        Func::Lower | Func::Upper | Func::Len => 1,
-                        Func::Contains | Func::StartsWith | Func::EndsWith => 2,
-                    };
-                    if args.len() != want {
-                        return Err(GraphError::Invalid(format!(
-                            "node {id} calls {f:?} with {} arguments instead of {want}",
-                            args.len()
-                        )));
-                    }
-                }
-                _ => {}
-            }
-            let d = d.saturating_add(1);
-            if d > MAX_DEPTH {
-                return Err(GraphError::TooDeep {
-                    what: "expressions",
-                    at: at(),
-                    max: MAX_DEPTH,
-                });
-            }
+            let d = self.check_node(i, node, &depth)?;
             if let Some(slot) = depth.get_mut(i) {
                 *slot = d;
             }
@@ -386,32 +331,7 @@ impl Graph {
         }
         let mut cdepth = vec![0u32; self.conds.len()];
         for (i, c) in self.conds.iter().enumerate() {
-            let id = u32::try_from(i).unwrap_or(u32::MAX);
-            let at = || format!("condition {id}");
-            let mut d = 0u32;
-            for ch in cond_children(c) {
-                if *ch >= id {
-                    return Err(GraphError::ChildNotBeforeParent {
-                        table: "condition",
-                        parent: id,
-                        child: *ch,
-                    });
-                }
-                d = d.max(cdepth.get(*ch as usize).copied().unwrap_or(0));
-            }
-            match c {
-                Cond::Test(n) => check(at, "node", *n, self.nodes.len())?,
-                Cond::Bind { query, .. } => check(at, "query", *query, self.queries.len())?,
-                _ => {}
-            }
-            let d = d.saturating_add(1);
-            if d > MAX_DEPTH {
-                return Err(GraphError::TooDeep {
-                    what: "conditions",
-                    at: at(),
-                    max: MAX_DEPTH,
-                });
-            }
+            let d = self.check_cond(i, c, &cdepth)?;
             if let Some(slot) = cdepth.get_mut(i) {
                 *slot = d;
             }
@@ -439,82 +359,7 @@ impl Graph {
         }
 
         for r in &self.rules {
-            let owner = Owner::Rule(&r.name);
-            let at = || owner.to_string();
-            if r.slots > MAX_SLOTS {
-                return Err(GraphError::SlotOutOfRange {
-                    at: owner.to_string(),
-                    slot: r.slots,
-                    slots: MAX_SLOTS,
-                });
-            }
-            for e in &r.on {
-                check(at, "event type", *e, n_events)?;
-            }
-            for c in &r.consents {
-                check(at, "consent purpose", *c, s.consents.len())?;
-            }
-            if let Some(g) = r.group {
-                check(at, "group", g, self.groups.len())?;
-            }
-            check_cap(r.cap, owner)?;
-            let mut roots_c = Vec::new();
-            if let Some(w) = r.when {
-                check(at, "condition", w, self.conds.len())?;
-                roots_c.push(w);
-            }
-            let mut roots_n = Vec::new();
-            let mut calls: Vec<&ActionCall> = Vec::new();
-            match &r.outcome {
-                Outcome::Actions(a) => calls.extend(a.iter()),
-                Outcome::Split { unit, arms, .. } => {
-                    check(at, "node", *unit, self.nodes.len())?;
-                    roots_n.push(*unit);
-                    if arms.is_empty() {
-                        return Err(GraphError::Invalid(format!(
-                            "the split of {owner} has no arms"
-                        )));
-                    }
-                    let sum: u64 = arms.iter().map(|a| u64::from(a.basis_points)).sum();
-                    if sum != 10_000 {
-                        return Err(GraphError::SplitArms {
-                            rule: r.name.clone(),
-                            sum,
-                        });
-                    }
-                    for a in arms {
-                        calls.extend(a.actions.iter());
-                    }
-                }
-            }
-            for c in calls {
-                check(at, "action", c.action, s.actions.len())?;
-                for (_, n) in &c.params {
-                    check(at, "node", *n, self.nodes.len())?;
-                    roots_n.push(*n);
-                }
-            }
-            let sch = &r.schedule;
-            if let Some((a, b)) = sch.hours
-                && (a >= 1440 || b >= 1440 || a == b)
-            {
-                return Err(GraphError::Invalid(format!(
-                    "{owner} has hours {a}..{b} (minutes after midnight must be below 1440 and differ)"
-                )));
-            }
-            if let Some((a, b)) = sch.active
-                && a > b
-            {
-                return Err(GraphError::Invalid(format!(
-                    "{owner} is active from day {a} to the earlier day {b}"
-                )));
-            }
-            if sch.days.is_some_and(|d| d & 0x80 != 0) {
-                return Err(GraphError::Invalid(format!(
-                    "{owner} has a days mask with bit 7 set"
-                )));
-            }
-            walker.walk(&roots_c, &roots_n, r.slots, owner)?;
+            self.check_rule(r, &mut walker)?;
         }
 
         let mut triggered = BTreeSet::new();
@@ -583,6 +428,188 @@ impl Graph {
                 "the de-duplication window is negative".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Checks node `i` given its children's depths; returns its own.
+    #[inline(never)]
+    fn check_node(&self, i: usize, node: &Node, depth: &[u32]) -> Result<u32, GraphError> {
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        let at = || format!("node {id}");
+        let mut d = 0u32;
+        for c in node_children(node) {
+            if c >= id {
+                return Err(GraphError::ChildNotBeforeParent {
+                    table: "node",
+                    parent: id,
+                    child: c,
+                });
+            }
+            d = d.max(depth.get(c as usize).copied().unwrap_or(0));
+        }
+        if let Some(q) = node_query(node) {
+            check(at, "query", q, self.queries.len())?;
+            if let Some(f) = self.queries.get(q as usize).and_then(|q| q.filter) {
+                if f >= id {
+                    return Err(GraphError::ChildNotBeforeParent {
+                        table: "node",
+                        parent: id,
+                        child: f,
+                    });
+                }
+                d = d.max(depth.get(f as usize).copied().unwrap_or(0));
+            }
+        }
+        match node {
+            Node::Segment(sg) => check(at, "segment", *sg, self.segments.len())?,
+            Node::Bound(slot) if *slot >= MAX_SLOTS => {
+                return Err(GraphError::SlotOutOfRange {
+                    at: at(),
+                    slot: *slot,
+                    slots: MAX_SLOTS,
+                });
+            }
+            Node::Lit(l) => {
+                literal_ok(l).map_err(|e| GraphError::Invalid(format!("node {id}: {e}")))?
+            }
+            Node::Call(f, args) => {
+                let want = match f {
+                    Func::Lower | Func::Upper | Func::Len => 1,
+                    Func::Contains | Func::StartsWith | Func::EndsWith => 2,
+                };
+                if args.len() != want {
+                    return Err(GraphError::Invalid(format!(
+                        "node {id} calls {f:?} with {} arguments instead of {want}",
+                        args.len()
+                    )));
+                }
+            }
+            _ => {}
+        }
+        let d = d.saturating_add(1);
+        if d > MAX_DEPTH {
+            return Err(GraphError::TooDeep {
+                what: "expressions",
+                at: at(),
+                max: MAX_DEPTH,
+            });
+        }
+        Ok(d)
+    }
+
+    /// Checks condition `i` given its parts' depths; returns its own.
+    #[inline(never)]
+    fn check_cond(&self, i: usize, c: &Cond, cdepth: &[u32]) -> Result<u32, GraphError> {
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        let at = || format!("condition {id}");
+        let mut d = 0u32;
+        for ch in cond_children(c) {
+            if *ch >= id {
+                return Err(GraphError::ChildNotBeforeParent {
+                    table: "condition",
+                    parent: id,
+                    child: *ch,
+                });
+            }
+            d = d.max(cdepth.get(*ch as usize).copied().unwrap_or(0));
+        }
+        match c {
+            Cond::Test(n) => check(at, "node", *n, self.nodes.len())?,
+            Cond::Bind { query, .. } => check(at, "query", *query, self.queries.len())?,
+            _ => {}
+        }
+        let d = d.saturating_add(1);
+        if d > MAX_DEPTH {
+            return Err(GraphError::TooDeep {
+                what: "conditions",
+                at: at(),
+                max: MAX_DEPTH,
+            });
+        }
+        Ok(d)
+    }
+
+    /// Checks one rule: its references, outcome and schedule, and walks its conditions.
+    #[inline(never)]
+    fn check_rule(&self, r: &Rule, walker: &mut Walker<'_>) -> Result<(), GraphError> {
+        let s = &self.schema;
+        let n_events = s.events.len();
+        let owner = Owner::Rule(&r.name);
+        let at = || owner.to_string();
+        if r.slots > MAX_SLOTS {
+            return Err(GraphError::SlotOutOfRange {
+                at: owner.to_string(),
+                slot: r.slots,
+                slots: MAX_SLOTS,
+            });
+        }
+        for e in &r.on {
+            check(at, "event type", *e, n_events)?;
+        }
+        for c in &r.consents {
+            check(at, "consent purpose", *c, s.consents.len())?;
+        }
+        if let Some(g) = r.group {
+            check(at, "group", g, self.groups.len())?;
+        }
+        check_cap(r.cap, owner)?;
+        let mut roots_c = Vec::new();
+        if let Some(w) = r.when {
+            check(at, "condition", w, self.conds.len())?;
+            roots_c.push(w);
+        }
+        let mut roots_n = Vec::new();
+        let mut calls: Vec<&ActionCall> = Vec::new();
+        match &r.outcome {
+            Outcome::Actions(a) => calls.extend(a.iter()),
+            Outcome::Split { unit, arms, .. } => {
+                check(at, "node", *unit, self.nodes.len())?;
+                roots_n.push(*unit);
+                if arms.is_empty() {
+                    return Err(GraphError::Invalid(format!(
+                        "the split of {owner} has no arms"
+                    )));
+                }
+                let sum: u64 = arms.iter().map(|a| u64::from(a.basis_points)).sum();
+                if sum != 10_000 {
+                    return Err(GraphError::SplitArms {
+                        rule: r.name.clone(),
+                        sum,
+                    });
+                }
+                for a in arms {
+                    calls.extend(a.actions.iter());
+                }
+            }
+        }
+        for c in calls {
+            check(at, "action", c.action, s.actions.len())?;
+            for (_, n) in &c.params {
+                check(at, "node", *n, self.nodes.len())?;
+                roots_n.push(*n);
+            }
+        }
+        let sch = &r.schedule;
+        if let Some((a, b)) = sch.hours
+            && (a >= 1440 || b >= 1440 || a == b)
+        {
+            return Err(GraphError::Invalid(format!(
+                "{owner} has hours {a}..{b} (minutes after midnight must be below 1440 and differ)"
+            )));
+        }
+        if let Some((a, b)) = sch.active
+            && a > b
+        {
+            return Err(GraphError::Invalid(format!(
+                "{owner} is active from day {a} to the earlier day {b}"
+            )));
+        }
+        if sch.days.is_some_and(|d| d & 0x80 != 0) {
+            return Err(GraphError::Invalid(format!(
+                "{owner} has a days mask with bit 7 set"
+            )));
+        }
+        walker.walk(&roots_c, &roots_n, r.slots, owner)?;
         Ok(())
     }
 

@@ -942,3 +942,57 @@ fn evaluation_is_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+// ----- the fast path is built per trigger, on first use ---------------------------------------
+
+#[test]
+fn loading_prepares_no_trigger_and_an_event_prepares_only_its_own() {
+    let mut g = G::new();
+    let (price, ten) = (g.ev("price"), g.n(10.0));
+    let cheap = g.cmp(CmpOp::Le, price, ten);
+    test_rule(&mut g, "cheap_view", PAGE_VIEW, cheap);
+    let (amount, hundred) = (g.ev("amount"), g.n(100.0));
+    let big = g.cmp(CmpOp::Gt, amount, hundred);
+    test_rule(&mut g, "big_purchase", PURCHASE, big);
+    let mut j = Journey::new(g.bundle(), customer());
+    assert_eq!(j.bundle.prepared_triggers(), 0);
+
+    assert_eq!(
+        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "x"))),
+        ["cheap_view"]
+    );
+    assert_eq!(j.bundle.prepared_triggers(), 1);
+    assert_eq!(
+        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "x"))),
+        ["cheap_view"]
+    );
+    assert_eq!(j.bundle.prepared_triggers(), 1);
+    assert!(j.send(purchase("2026-11-20T10:02:00Z", "A")).is_empty());
+    assert_eq!(j.bundle.prepared_triggers(), 2);
+    // Both conditions compiled, each in its own trigger's plan.
+    assert_eq!(j.bundle.compiled_conditions(), 2);
+}
+
+#[test]
+fn decisions_with_literal_params_are_numbered_by_their_action_call() {
+    let mut g = G::new();
+    let r = g.rule("constant", &[PAGE_VIEW], None);
+    g.add(r);
+    let mut r = g.rule("computed", &[PAGE_VIEW], None);
+    let sku = g.ev("sku");
+    r.outcome = Outcome::Actions(vec![g.banner(sku)]);
+    g.add(r);
+    let mut j = Journey::new(g.bundle(), customer());
+    let first = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
+    let again = j.send(view("2026-11-20T10:01:00Z", "B", "x"));
+    assert_eq!(rules(&first), ["constant", "computed"]);
+    let number = |d: &omnirule_engine::Decision| j.bundle.constant_decision(d);
+    let n = number(&first[0]).expect("literal params are constant");
+    assert!((n as usize) < j.bundle.constant_decisions());
+    // The same call's decision on another event: the same number, the same shared params.
+    assert_eq!(number(&again[0]), Some(n));
+    assert!(std::sync::Arc::ptr_eq(&first[0].params, &again[0].params));
+    // Params read from the event are computed per event: no number.
+    assert_eq!(number(&first[1]), None);
+    assert_eq!(param(&again, "computed", "text"), &json!("B"));
+}

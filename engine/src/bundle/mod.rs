@@ -137,7 +137,7 @@ impl Bundle {
     pub fn new(graph: Graph) -> Result<Bundle, BundleError> {
         graph.validate()?;
         let body = body::encode(&graph);
-        let hash: [u8; 32] = Sha256::digest(&body).into();
+        let hash = content_hash(&body);
         let plan = Plan::new(&graph);
         Ok(Bundle {
             graph,
@@ -195,7 +195,7 @@ impl Bundle {
             });
         }
         let body = bytes.get(HEADER_LEN..total).unwrap_or_default();
-        let hash: [u8; 32] = Sha256::digest(body).into();
+        let hash = content_hash(body);
         if hash != expected_hash {
             return Err(BundleError::Corrupted {
                 expected: hex(&expected_hash),
@@ -299,36 +299,56 @@ impl Bundle {
     /// browser package does). Numbers are below [`Bundle::constant_decisions`] and hold for
     /// this loaded bundle only; they are not a stable identifier.
     pub fn constant_decision(&self, decision: &Decision) -> Option<u32> {
-        self.plan.names.constant_id(&decision.params)
+        self.plan.names.constant_id(decision)
     }
 
     /// How many numbers [`Bundle::constant_decision`] can return.
     pub fn constant_decisions(&self) -> usize {
-        self.plan.names.constant_ids.len()
+        self.plan.names.calls()
     }
 
     /// This bundle evaluating every condition through the general evaluator, or (`true`, the
     /// default) with the conditions that compile taking the fast path. Results are identical
     /// either way; differential tests and benchmarks compare the two.
     pub fn with_compiled_conditions(mut self, on: bool) -> Bundle {
-        if on {
-            self.plan.preds = crate::pred::Preds::new(&self.graph, &self.plan.names);
-            self.plan.programs = self
-                .graph
-                .triggers
-                .iter()
-                .map(|_| OnceLock::new())
-                .collect();
-        } else {
-            self.plan.preds = crate::pred::Preds::none();
-            self.plan.programs = Vec::new();
-        }
+        self.plan.compiled = on;
+        self.plan.triggers = self
+            .graph
+            .triggers
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
         self
     }
 
-    /// How many of the graph's conditions compiled to the fast path.
+    /// How many of the graph's conditions compile to the fast path (compiling every trigger's
+    /// now, if they were not yet).
     pub fn compiled_conditions(&self) -> usize {
-        self.plan.preds.compiled()
+        let g = &self.graph;
+        let mut compiled = vec![false; g.conds.len()];
+        for t in 0..g.triggers.len() {
+            for c in self
+                .plan
+                .trigger(g, t)
+                .into_iter()
+                .flat_map(|x| x.preds.compiled())
+            {
+                if let Some(x) = compiled.get_mut(c) {
+                    *x = true;
+                }
+            }
+        }
+        compiled.iter().filter(|x| **x).count()
+    }
+
+    /// How many triggers have their fast path built: those whose event type has been
+    /// evaluated since the bundle was loaded (loading builds none).
+    pub fn prepared_triggers(&self) -> usize {
+        self.plan
+            .triggers
+            .iter()
+            .filter(|t| t.get().is_some())
+            .count()
     }
 
     pub(crate) fn plan(&self) -> &Plan {
@@ -339,6 +359,20 @@ impl Bundle {
     pub fn event_type(&self, name: &str) -> Option<EventTypeId> {
         self.plan.event_by_name.get(name).copied()
     }
+}
+
+/// The SHA-256 of a bundle's body, fed in 4 KiB pieces. Why pieces: a browser runs a freshly
+/// loaded wasm module in its baseline compiler and swaps in optimised code only between
+/// calls, so one call hashing the whole body (the first bundle load, exactly when a page waits
+/// on it) runs unoptimised to the end; in pieces the block function is called again and again,
+/// and the optimised version takes over part way through. The first load of a 186 KB bundle in
+/// Node: 9.0 ms hashing in one call, 3.7 ms in pieces (median of nine fresh processes).
+fn content_hash(body: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for piece in body.chunks(4096) {
+        hasher.update(piece);
+    }
+    hasher.finalize().into()
 }
 
 /// Facts derived from a valid graph once, at load time.
@@ -361,13 +395,25 @@ pub(crate) struct Plan {
     /// Per node: the value of a literal node, built once here rather than on every event
     /// (`Missing` for other nodes).
     pub literal: Vec<crate::value::Value>,
-    /// Conditions compiled to the fast path (see `pred`).
-    pub preds: crate::pred::Preds,
     pub names: Names,
-    /// Per trigger (index into `graph.triggers`): its rules compiled for the fast path, on the
-    /// first event that needs them, so loading a bundle does not pay for the triggers a page
-    /// or a store never sees. Empty when compiled conditions are off.
-    programs: Vec<OnceLock<crate::program::Program>>,
+    /// Whether conditions take the fast path (see [`Bundle::with_compiled_conditions`]).
+    compiled: bool,
+    /// Per trigger (index into `graph.triggers`): its conditions and rules compiled for the
+    /// fast path, on the first event that needs them, so loading a bundle does not pay for
+    /// the triggers a page or a store never sees.
+    triggers: Vec<OnceLock<TriggerPlan>>,
+    /// The compiled conditions of an event no rule is triggered by (or of every event when
+    /// compiled conditions are off): none.
+    pub no_preds: crate::pred::Preds,
+}
+
+/// One trigger's fast path.
+#[derive(Debug, Clone)]
+pub(crate) struct TriggerPlan {
+    /// The conditions its rules reach, compiled (see `pred`).
+    pub preds: crate::pred::Preds,
+    /// Its rules laid out for the fast path (see `program`).
+    pub program: crate::program::Program,
 }
 
 /// Names and constant params shared by every decision that uses them, so building a decision
@@ -377,9 +423,15 @@ pub(crate) struct Names {
     rules: Vec<Arc<str>>,
     groups: Vec<Arc<str>>,
     actions: Vec<Arc<str>>,
-    /// Per rule, per action call (numbered across a split's arms, in order): the params, when
-    /// every one is written as a literal.
-    params: Vec<Vec<Option<Arc<Params>>>>,
+    /// Per rule, the number of its first action call (calls are numbered through the bundle,
+    /// a split's arms in order), then the number of calls.
+    call_start: Vec<u32>,
+    /// Per action call: its params when every one is written as a literal, built on the
+    /// call's first decision (so loading a bundle builds none).
+    params: Vec<OnceLock<Option<Arc<Params>>>>,
+    /// The address of each rule's shared name, sorted, with the rule: a decision's rule
+    /// without comparing names (see [`Bundle::constant_decision`]).
+    rule_at: Vec<(usize, RuleId)>,
     /// The declared profile fields' names, in schema order; one `Arc` per distinct name across
     /// the profile and every event type.
     profile_fields: Vec<Arc<str>>,
@@ -391,28 +443,21 @@ pub(crate) struct Names {
     profile_order: Vec<u32>,
     event_order: Vec<Vec<u32>>,
     field_names: BTreeMap<String, Arc<str>>,
-    /// The address of every constant params `Arc` above, with a number for its action call,
-    /// sorted by address (see [`Bundle::constant_decision`]).
-    constant_ids: Vec<(usize, u32)>,
+}
+
+/// A rule's action calls, a split's arms in order.
+fn calls_of(rule: &crate::graph::Rule) -> impl Iterator<Item = &ActionCall> {
+    let (calls, arms): (&[ActionCall], &[crate::graph::Arm]) = match &rule.outcome {
+        Outcome::Actions(calls) => (calls, &[]),
+        Outcome::Split { arms, .. } => (&[], arms),
+    };
+    calls
+        .iter()
+        .chain(arms.iter().flat_map(|a| a.actions.iter()))
 }
 
 impl Names {
-    fn new(g: &Graph, literal: &[Value]) -> Names {
-        let constant = |call: &ActionCall| -> Option<Arc<Params>> {
-            let mut params = Params::new();
-            for (name, node) in &call.params {
-                match g.nodes.get(*node as usize) {
-                    Some(Node::Lit(_)) => {}
-                    _ => return None,
-                }
-                let v = literal.get(*node as usize)?;
-                // A missing value is left out, as the evaluator does.
-                if !v.is_missing() {
-                    params.insert(name.clone(), v.to_json());
-                }
-            }
-            Some(Arc::new(params))
-        };
+    fn new(g: &Graph) -> Names {
         let mut field_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
         let mut shared = |name: &str| -> Arc<str> {
             field_names
@@ -435,35 +480,26 @@ impl Names {
         };
         let profile_order = by_name(&g.schema.profile);
         let event_order = g.schema.events.iter().map(|e| by_name(&e.fields)).collect();
-        let params: Vec<Vec<Option<Arc<Params>>>> = g
-            .rules
-            .iter()
-            .map(|r| match &r.outcome {
-                Outcome::Actions(calls) => calls.iter().map(constant).collect(),
-                Outcome::Split { arms, .. } => arms
-                    .iter()
-                    .flat_map(|a| a.actions.iter())
-                    .map(constant)
-                    .collect(),
-            })
-            .collect();
-        let mut constant_ids: Vec<(usize, u32)> = params
-            .iter()
-            .flatten()
-            .flatten()
-            .map(|p| Arc::as_ptr(p) as usize)
-            .zip(0u32..)
-            .collect();
-        crate::sort::sort(&mut constant_ids);
+        let mut call_start = Vec::with_capacity(g.rules.len() + 1);
+        let mut calls = 0u32;
+        for rule in &g.rules {
+            call_start.push(calls);
+            calls = calls.saturating_add(u32::try_from(calls_of(rule).count()).unwrap_or(0));
+        }
+        call_start.push(calls);
+        let rules: Vec<Arc<str>> = g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect();
+        let mut rule_at: Vec<(usize, RuleId)> = rules.iter().map(address).zip(0..).collect();
+        crate::sort::sort(&mut rule_at);
         Names {
-            constant_ids,
-            params,
+            params: (0..calls).map(|_| OnceLock::new()).collect(),
+            call_start,
+            rule_at,
             profile_fields,
             event_fields,
             profile_order,
             event_order,
             field_names,
-            rules: g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect(),
+            rules,
             groups: g
                 .groups
                 .iter()
@@ -522,20 +558,64 @@ impl Names {
             .unwrap_or_else(|| Arc::from(name))
     }
 
-    /// The number of the action call whose constant params `params` is (by identity).
-    pub(crate) fn constant_id(&self, params: &Arc<Params>) -> Option<u32> {
-        let at = Arc::as_ptr(params) as usize;
-        let i = self
-            .constant_ids
-            .binary_search_by_key(&at, |(p, _)| *p)
-            .ok()?;
-        self.constant_ids.get(i).map(|(_, id)| *id)
+    /// The number of the action call that made `decision`, when its params are constant
+    /// (found by identity: the decision shares the rule's name and the call's params).
+    pub(crate) fn constant_id(&self, decision: &Decision) -> Option<u32> {
+        let at = address(&decision.rule);
+        let i = self.rule_at.binary_search_by_key(&at, |(p, _)| *p).ok()?;
+        let r = self.rule_at.get(i)?.1 as usize;
+        let (start, end) = (*self.call_start.get(r)?, *self.call_start.get(r + 1)?);
+        (start..end).find(|&c| {
+            self.params
+                .get(c as usize)
+                .and_then(OnceLock::get)
+                .and_then(Option::as_ref)
+                .is_some_and(|p| Arc::ptr_eq(p, &decision.params))
+        })
     }
 
-    /// The params of rule `r`'s `k`th action call, when they are constant.
-    pub(crate) fn constant_params(&self, r: RuleId, k: usize) -> Option<&Arc<Params>> {
-        self.params.get(r as usize)?.get(k)?.as_ref()
+    /// How many action calls the bundle has (numbers [`Names::constant_id`] is below).
+    pub(crate) fn calls(&self) -> usize {
+        self.params.len()
     }
+
+    /// The params of rule `r`'s `k`th action call, when every one is written as a literal
+    /// (`literal`: the plan's literal values per node). Built once, on first use.
+    pub(crate) fn constant_params(
+        &self,
+        g: &Graph,
+        literal: &[Value],
+        r: RuleId,
+        k: usize,
+    ) -> Option<&Arc<Params>> {
+        let start = *self.call_start.get(r as usize)? as usize;
+        let end = *self.call_start.get(r as usize + 1)? as usize;
+        let c = start.checked_add(k).filter(|c| *c < end)?;
+        self.params
+            .get(c)?
+            .get_or_init(|| {
+                let call = calls_of(g.rules.get(r as usize)?).nth(k)?;
+                let mut params = Params::new();
+                for (name, node) in &call.params {
+                    match g.nodes.get(*node as usize) {
+                        Some(Node::Lit(_)) => {}
+                        _ => return None,
+                    }
+                    let v = literal.get(*node as usize)?;
+                    // A missing value is left out, as the evaluator does.
+                    if !v.is_missing() {
+                        params.insert(name.clone(), v.to_json());
+                    }
+                }
+                Some(Arc::new(params))
+            })
+            .as_ref()
+    }
+}
+
+/// Where a shared name lives: its identity.
+fn address(name: &Arc<str>) -> usize {
+    Arc::as_ptr(name).cast::<u8>() as usize
 }
 
 /// A set of binding slots (at most [`validate::MAX_SLOTS`]).
@@ -583,13 +663,18 @@ fn query_free(query: &crate::graph::Query, free: &[Slots]) -> Slots {
 }
 
 impl Plan {
-    /// Trigger `t`'s compiled program (compiled now if this is its first use); `None` when
-    /// compiled conditions are off.
-    pub(crate) fn program(&self, g: &Graph, t: usize) -> Option<&crate::program::Program> {
-        let cell = self.programs.get(t)?;
+    /// Trigger `t`'s fast path (built now if this is its first use); `None` when compiled
+    /// conditions are off.
+    pub(crate) fn trigger(&self, g: &Graph, t: usize) -> Option<&TriggerPlan> {
+        if !self.compiled {
+            return None;
+        }
+        let cell = self.triggers.get(t)?;
         let trigger = g.triggers.get(t)?;
         Some(cell.get_or_init(|| {
-            crate::program::Program::new(g, &trigger.rules, &self.preds, &self.names)
+            let preds = crate::pred::Preds::for_rules(g, &self.names, &trigger.rules);
+            let program = crate::program::Program::new(g, &trigger.rules, &preds, self);
+            TriggerPlan { preds, program }
         }))
     }
 
@@ -646,8 +731,7 @@ impl Plan {
                 _ => Value::Missing,
             })
             .collect();
-        let names = Names::new(g, &literal);
-        let preds = crate::pred::Preds::new(g, &names);
+        let names = Names::new(g);
         Plan {
             event_by_name: g
                 .schema
@@ -702,8 +786,9 @@ impl Plan {
                 })
                 .collect(),
             query_pure: qfree.iter().map(Slots::is_empty).collect(),
-            programs: g.triggers.iter().map(|_| OnceLock::new()).collect(),
-            preds,
+            compiled: true,
+            triggers: g.triggers.iter().map(|_| OnceLock::new()).collect(),
+            no_preds: crate::pred::Preds::none(),
             names,
             literal,
         }
