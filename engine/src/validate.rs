@@ -135,17 +135,21 @@ impl fmt::Display for Owner<'_> {
     }
 }
 
+/// Sorted, then adjacent names compared: one allocation, where a set of a thousand rule names
+/// was a third of validation. A duplicate reported is the first in name order.
 fn unique<'a>(what: &'static str, names: impl Iterator<Item = &'a str>) -> Result<(), GraphError> {
-    let mut seen = BTreeSet::new();
-    for n in names {
-        if !seen.insert(n) {
-            return Err(GraphError::Duplicate {
-                what,
-                name: n.to_string(),
-            });
-        }
+    let mut names: Vec<&str> = names.collect();
+    crate::sort::sort(&mut names);
+    match names.windows(2).find_map(|w| match w {
+        [a, b] if a == b => Some(*a),
+        _ => None,
+    }) {
+        Some(name) => Err(GraphError::Duplicate {
+            what,
+            name: name.to_string(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn type_depth(t: &Type) -> u32 {
@@ -160,6 +164,12 @@ fn type_depth(t: &Type) -> u32 {
 
 /// Nesting depth of a literal, and whether all its numbers are finite (iteratively).
 fn literal_ok(l: &Literal) -> Result<(), String> {
+    // Most literals are scalars: no stack for them (a bundle has thousands).
+    match l {
+        Literal::List(_) => {}
+        Literal::Number(n) if !n.is_finite() => return Err("a number literal is not finite".into()),
+        _ => return Ok(()),
+    }
     let mut stack = vec![(l, 1u32)];
     while let Some((l, d)) = stack.pop() {
         if d > crate::graph_serde::MAX_NESTING + 1 {
@@ -350,7 +360,11 @@ impl Graph {
                     slots: MAX_SLOTS,
                 });
             }
-            seg_deps.push(walker.walk(&[sg.cond], &[], sg.slots, owner)?);
+            walker.start();
+            walker.conds.push(sg.cond);
+            let mut deps = Vec::new();
+            walker.walk(sg.slots, owner, Some(&mut deps))?;
+            seg_deps.push(deps);
         }
         self.check_segment_cycles(&seg_deps)?;
 
@@ -553,18 +567,16 @@ impl Graph {
             check(at, "group", g, self.groups.len())?;
         }
         check_cap(r.cap, owner)?;
-        let mut roots_c = Vec::new();
+        walker.start();
         if let Some(w) = r.when {
             check(at, "condition", w, self.conds.len())?;
-            roots_c.push(w);
+            walker.conds.push(w);
         }
-        let mut roots_n = Vec::new();
-        let mut calls: Vec<&ActionCall> = Vec::new();
-        match &r.outcome {
-            Outcome::Actions(a) => calls.extend(a.iter()),
+        let (calls, arms): (&[ActionCall], &[crate::graph::Arm]) = match &r.outcome {
+            Outcome::Actions(a) => (a, &[]),
             Outcome::Split { unit, arms, .. } => {
                 check(at, "node", *unit, self.nodes.len())?;
-                roots_n.push(*unit);
+                walker.nodes.push(*unit);
                 if arms.is_empty() {
                     return Err(GraphError::Invalid(format!(
                         "the split of {owner} has no arms"
@@ -577,16 +589,17 @@ impl Graph {
                         sum,
                     });
                 }
-                for a in arms {
-                    calls.extend(a.actions.iter());
-                }
+                (&[], arms)
             }
-        }
-        for c in calls {
+        };
+        for c in calls
+            .iter()
+            .chain(arms.iter().flat_map(|a| a.actions.iter()))
+        {
             check(at, "action", c.action, s.actions.len())?;
             for (_, n) in &c.params {
                 check(at, "node", *n, self.nodes.len())?;
-                roots_n.push(*n);
+                walker.nodes.push(*n);
             }
         }
         let sch = &r.schedule;
@@ -609,8 +622,7 @@ impl Graph {
                 "{owner} has a days mask with bit 7 set"
             )));
         }
-        walker.walk(&roots_c, &roots_n, r.slots, owner)?;
-        Ok(())
+        walker.walk(r.slots, owner, None)
     }
 
     fn check_segment_cycles(&self, deps: &[Vec<SegmentId>]) -> Result<(), GraphError> {
@@ -691,12 +703,15 @@ fn check_cap(cap: Option<Cap>, owner: Owner<'_>) -> Result<(), GraphError> {
 
 /// Walks what one rule or segment reaches (not entering segments), checking slots and
 /// collecting the segments it uses. Marks are generation counters, so each walk is linear in
-/// what it reaches.
+/// what it reaches; the stacks are reused, so a walk allocates nothing.
 struct Walker<'g> {
     g: &'g Graph,
     node_mark: Vec<u32>,
     cond_mark: Vec<u32>,
     generation: u32,
+    /// The walk's roots, then its work.
+    conds: Vec<CondId>,
+    nodes: Vec<NodeId>,
 }
 
 impl<'g> Walker<'g> {
@@ -706,16 +721,24 @@ impl<'g> Walker<'g> {
             node_mark: vec![0; g.nodes.len()],
             cond_mark: vec![0; g.conds.len()],
             generation: 0,
+            conds: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
+    /// Begins a walk: push its roots onto `conds` and `nodes`, then [`Walker::walk`].
+    fn start(&mut self) {
+        self.conds.clear();
+        self.nodes.clear();
+    }
+
+    /// Walks from the roots; the segments reached go to `segments` (sorted, once each).
     fn walk(
         &mut self,
-        conds: &[CondId],
-        nodes: &[NodeId],
         slots: Slot,
         owner: Owner<'_>,
-    ) -> Result<Vec<SegmentId>, GraphError> {
+        mut segments: Option<&mut Vec<SegmentId>>,
+    ) -> Result<(), GraphError> {
         self.generation = self.generation.wrapping_add(1);
         let gen_ = self.generation;
         let slot_ok = |slot: Slot| {
@@ -729,25 +752,22 @@ impl<'g> Walker<'g> {
                 })
             }
         };
-        let mut segs = BTreeSet::new();
-        let mut cstack: Vec<CondId> = conds.to_vec();
-        let mut nstack: Vec<NodeId> = nodes.to_vec();
-        while let Some(c) = cstack.pop() {
+        while let Some(c) = self.conds.pop() {
             match self.cond_mark.get_mut(c as usize) {
                 Some(m) if *m != gen_ => *m = gen_,
                 _ => continue,
             }
             match self.g.conds.get(c as usize) {
-                Some(Cond::Test(n)) => nstack.push(*n),
+                Some(Cond::Test(n)) => self.nodes.push(*n),
                 Some(Cond::Bind { query, slot }) => {
                     slot_ok(*slot)?;
-                    self.query(*query, &mut nstack, &slot_ok)?;
+                    Self::query(self.g, *query, &mut self.nodes, &slot_ok)?;
                 }
-                Some(other) => cstack.extend_from_slice(cond_children(other)),
+                Some(other) => self.conds.extend_from_slice(cond_children(other)),
                 None => {}
             }
         }
-        while let Some(n) = nstack.pop() {
+        while let Some(n) = self.nodes.pop() {
             match self.node_mark.get_mut(n as usize) {
                 Some(m) if *m != gen_ => *m = gen_,
                 _ => continue,
@@ -758,25 +778,31 @@ impl<'g> Walker<'g> {
             match node {
                 Node::Bound(s) => slot_ok(*s)?,
                 Node::Segment(s) => {
-                    segs.insert(*s);
+                    if let Some(out) = segments.as_deref_mut() {
+                        out.push(*s);
+                    }
                 }
                 _ => {}
             }
             if let Some(q) = node_query(node) {
-                self.query(q, &mut nstack, &slot_ok)?;
+                Self::query(self.g, q, &mut self.nodes, &slot_ok)?;
             }
-            nstack.extend(node_children(node));
+            self.nodes.extend(node_children(node));
         }
-        Ok(segs.into_iter().collect())
+        if let Some(out) = segments {
+            crate::sort::sort(out);
+            out.dedup();
+        }
+        Ok(())
     }
 
     fn query(
-        &self,
+        g: &Graph,
         q: QueryId,
         nstack: &mut Vec<NodeId>,
         slot_ok: &dyn Fn(Slot) -> Result<(), GraphError>,
     ) -> Result<(), GraphError> {
-        if let Some(q) = self.g.queries.get(q as usize) {
+        if let Some(q) = g.queries.get(q as usize) {
             slot_ok(q.slot)?;
             if let Some(s) = q.since {
                 slot_ok(s)?;
