@@ -29,7 +29,7 @@ pub fn compile(model: &Model, sources: &Sources) -> Graph {
         queries: Vec::new(),
         query_ids: HashMap::new(),
         conds: Vec::new(),
-        cond_sources: Vec::new(),
+        cond_sources: graph::CondSources::default(),
     };
     let segments: Vec<Segment> = model
         .segments
@@ -74,7 +74,7 @@ struct Lower<'a> {
     queries: Vec<Query>,
     query_ids: HashMap<String, QueryId>,
     conds: Vec<Cond>,
-    cond_sources: Vec<String>,
+    cond_sources: graph::CondSources,
 }
 
 /// A structural key for hash-consing (graph types hold floats, so they are not `Hash`).
@@ -193,7 +193,7 @@ impl Lower<'_> {
         let id = index(self.conds.len());
         self.conds.push(cond);
         self.cond_sources
-            .push(collapse_whitespace(self.sources.snippet(e.span)));
+            .push(&collapse_whitespace(self.sources.snippet(e.span)));
         id
     }
 

@@ -566,7 +566,12 @@ impl<'a> Ctx<'a> {
     /// For explanations: the source of the part of a false condition that fails first.
     fn failing_part(&mut self, when: CondId, slots: usize) -> String {
         let g = self.g;
-        let source = |c: CondId| g.cond_sources.get(c as usize).cloned().unwrap_or_default();
+        let source = |c: CondId| {
+            g.cond_sources
+                .get(c as usize)
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
         if let Some(Cond::And(parts)) = g.conds.get(when as usize) {
             let mut env: Env = vec![None; slots];
             for part in parts {

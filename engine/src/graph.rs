@@ -52,7 +52,7 @@ pub struct Graph {
     pub conds: Vec<Cond>,
     /// Source text of each condition (parallel to `conds`), for explanations: "which
     /// condition was false" is reported with the marketer's own words.
-    pub cond_sources: Vec<String>,
+    pub cond_sources: CondSources,
     pub segments: Vec<Segment>,
     pub groups: Vec<Group>,
     /// In file order (the tie-break after priority).
@@ -408,5 +408,94 @@ impl Default for Limits {
             dedup_window: 7 * 24 * 3_600_000,
             max_dedup_ids: 10_000,
         }
+    }
+}
+
+/// The conditions' source texts, in condition order: one text, each condition's source a span
+/// of it. Why not a `Vec<String>`: a bundle of a thousand rules has four thousand conditions,
+/// and a string each was a fifth of the allocations of loading it; and a part's text lies
+/// inside its parent's (`a` in `a and b`), which a bundle stores once (`bundle/body.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct CondSources {
+    text: String,
+    /// Per condition: start and length in `text` (on character boundaries).
+    spans: Vec<(usize, usize)>,
+}
+
+impl CondSources {
+    /// Adds the next condition's source.
+    pub fn push(&mut self, source: &str) {
+        self.spans.push((self.text.len(), source.len()));
+        self.text.push_str(source);
+    }
+
+    /// Condition `c`'s source.
+    pub fn get(&self, c: usize) -> Option<&str> {
+        let (start, len) = *self.spans.get(c)?;
+        self.text.get(start..start.checked_add(len)?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Keeps the first `n` conditions' sources.
+    pub fn truncate(&mut self, n: usize) {
+        self.spans.truncate(n);
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
+        self.spans.iter().map(|&(start, len)| {
+            start
+                .checked_add(len)
+                .and_then(|end| self.text.get(start..end))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Sources as spans of one text; `Err(start)` with the start of the first span outside
+    /// the text or splitting a character.
+    pub(crate) fn from_spans(text: String, spans: Vec<(usize, usize)>) -> Result<Self, usize> {
+        let sources = CondSources { text, spans };
+        match (0..sources.len()).find(|&i| sources.get(i).is_none()) {
+            Some(bad) => Err(sources.spans.get(bad).map_or(0, |s| s.0)),
+            None => Ok(sources),
+        }
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for CondSources {
+    fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Self {
+        let mut sources = CondSources::default();
+        for s in items {
+            sources.push(s.as_ref());
+        }
+        sources
+    }
+}
+
+/// Equal when the texts are, however they are laid out.
+impl PartialEq for CondSources {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+/// A list of strings, as `Vec<String>` would be.
+impl Serialize for CondSources {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for CondSources {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vec::<String>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }

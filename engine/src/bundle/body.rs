@@ -107,7 +107,7 @@ fn sources(g: &Graph) -> (String, Vec<(usize, usize)>) {
     for (c, source) in texts.iter().enumerate().rev() {
         let span = match spans.get(c).copied().flatten() {
             Some(span) => span,
-            None => *placed.entry(source.as_str()).or_insert_with(|| {
+            None => *placed.entry(source).or_insert_with(|| {
                 let at = text.len();
                 text.push_str(source);
                 (at, source.len())
@@ -124,7 +124,7 @@ fn sources(g: &Graph) -> (String, Vec<(usize, usize)>) {
         for &p in parts {
             let p = p as usize;
             if let (Some(slot @ None), Some(part)) = (spans.get_mut(p), texts.get(p))
-                && let Some(offset) = source.find(part.as_str())
+                && let Some(offset) = source.find(part)
             {
                 *slot = Some((span.0 + offset, part.len()));
             }
@@ -340,7 +340,7 @@ impl<'b> Reader<'b> {
         Ok(strings)
     }
 
-    fn sources(&mut self) -> Read<Vec<String>> {
+    fn sources(&mut self) -> Read<CondSources> {
         let n = self.len()?;
         let bytes = self.take(n)?;
         let Ok(text) = std::str::from_utf8(bytes) else {
@@ -350,21 +350,18 @@ impl<'b> Reader<'b> {
             ));
         };
         let count = self.len()?;
-        let mut out = Vec::with_capacity(count);
+        let mut spans = Vec::with_capacity(count);
         for _ in 0..count {
             let start: usize = self.small()?;
             let len: usize = self.small()?;
-            match start.checked_add(len).and_then(|end| text.get(start..end)) {
-                Some(source) => out.push(source.to_string()),
-                None => {
-                    return Err(self.fail(
-                        "a condition source outside the text, or splitting a character; it starts at",
-                        start as u64,
-                    ));
-                }
-            }
+            spans.push((start, len));
         }
-        Ok(out)
+        CondSources::from_spans(text.to_string(), spans).map_err(|start| {
+            self.fail(
+                "a condition source outside the text, or splitting a character; it starts at",
+                start as u64,
+            )
+        })
     }
 }
 
@@ -638,7 +635,7 @@ impl<'g> Wire<'g> for Graph {
             nodes: Wire::get(r)?,
             queries: Wire::get(r)?,
             conds: Wire::get(r)?,
-            cond_sources: Vec::new(),
+            cond_sources: CondSources::default(),
             segments: Wire::get(r)?,
             groups: Wire::get(r)?,
             rules: Wire::get(r)?,
@@ -1084,7 +1081,7 @@ mod tests {
             nodes: vec![],
             queries: vec![],
             conds: vec![Cond::Test(0), Cond::Test(0), Cond::And(vec![0, 1])],
-            cond_sources: vec!["a < 1".into(), "b".into(), "a < 1 and b".into()],
+            cond_sources: ["a < 1", "b", "a < 1 and b"].into_iter().collect(),
             segments: vec![],
             groups: vec![],
             rules: vec![],
@@ -1107,9 +1104,9 @@ mod tests {
         assert_eq!(spans, vec![(0, 5), (10, 1), (0, 11)]);
         // A text found nowhere else is written out; equal texts are one span.
         g.conds.push(Cond::Test(0));
-        g.cond_sources.push("b".into());
+        g.cond_sources.push("b");
         g.conds.push(Cond::Test(0));
-        g.cond_sources.push("c".into());
+        g.cond_sources.push("c");
         let (text, spans) = sources(&g);
         assert_eq!(text, "cba < 1 and b");
         assert_eq!(spans[3], (1, 1));

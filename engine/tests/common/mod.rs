@@ -122,7 +122,7 @@ impl G {
                 nodes: Vec::new(),
                 queries: Vec::new(),
                 conds: Vec::new(),
-                cond_sources: Vec::new(),
+                cond_sources: CondSources::default(),
                 segments: Vec::new(),
                 groups: Vec::new(),
                 rules: Vec::new(),
@@ -214,7 +214,7 @@ impl G {
 
     pub fn cond(&mut self, c: Cond, source: &str) -> CondId {
         self.g.conds.push(c);
-        self.g.cond_sources.push(source.into());
+        self.g.cond_sources.push(source);
         (self.g.conds.len() - 1) as CondId
     }
     pub fn test(&mut self, n: NodeId, source: &str) -> CondId {
