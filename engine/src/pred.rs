@@ -536,11 +536,47 @@ pub(crate) struct FieldValues<'a> {
     preds: &'a Preds,
     profile: &'a Profile,
     event: &'a Event,
-    /// `None` until first use, so an event that reaches no compiled condition allocates
-    /// nothing.
-    values: Option<Vec<SlotValue>>,
+    /// The slots, in place when a trigger's conditions read few fields (most do: a schema
+    /// has a few dozen fields), so an evaluation allocates nothing for them.
+    values: Slots,
     /// Every slot has been looked up.
     all: bool,
+}
+
+/// How many field slots fit in place.
+const INLINE_SLOTS: usize = 24;
+
+enum Slots {
+    /// Before first use.
+    None,
+    Inline([SlotValue; INLINE_SLOTS], usize),
+    Heap(Vec<SlotValue>),
+}
+
+impl Slots {
+    fn as_slice(&self) -> &[SlotValue] {
+        match self {
+            Slots::None => &[],
+            Slots::Inline(values, n) => values.get(..*n).unwrap_or_default(),
+            Slots::Heap(values) => values,
+        }
+    }
+
+    /// The slots, `n` of them, made on first use.
+    fn get_or_make(&mut self, n: usize) -> &mut [SlotValue] {
+        if let Slots::None = self {
+            *self = if n <= INLINE_SLOTS {
+                Slots::Inline([SlotValue::Unresolved; INLINE_SLOTS], n)
+            } else {
+                Slots::Heap(vec![SlotValue::Unresolved; n])
+            };
+        }
+        match self {
+            Slots::None => &mut [],
+            Slots::Inline(values, n) => values.get_mut(..*n).unwrap_or_default(),
+            Slots::Heap(values) => values,
+        }
+    }
 }
 
 impl<'a> FieldValues<'a> {
@@ -549,7 +585,7 @@ impl<'a> FieldValues<'a> {
             preds,
             profile,
             event,
-            values: None,
+            values: Slots::None,
             all: false,
         }
     }
@@ -557,7 +593,7 @@ impl<'a> FieldValues<'a> {
     /// The slots looked up so far (`Unresolved` for the others).
     #[inline]
     pub(crate) fn resolved(&self) -> &[SlotValue] {
-        self.values.as_deref().unwrap_or_default()
+        self.values.as_slice()
     }
 
     /// Looks up the given field slots (those not looked up yet).
@@ -577,9 +613,7 @@ impl<'a> FieldValues<'a> {
 
     fn fill(&mut self, slots: impl Iterator<Item = usize>) {
         let (preds, profile, event) = (self.preds, self.profile, self.event);
-        let values = self
-            .values
-            .get_or_insert_with(|| vec![SlotValue::Unresolved; preds.fields.len()]);
+        let values = self.values.get_or_make(preds.fields.len());
         for i in slots {
             if let Some(slot) = values.get_mut(i)
                 && *slot == SlotValue::Unresolved
@@ -643,7 +677,7 @@ impl Pred {
 
     pub(crate) fn holds(&self, f: &mut FieldValues<'_>) -> bool {
         f.prefetch_all();
-        self.holds_in(f.values.as_deref().unwrap_or_default())
+        self.holds_in(f.values.as_slice())
     }
 
     /// Whether the condition holds, given every field it reads already looked up (see
