@@ -546,6 +546,9 @@ pub(crate) struct FieldValues<'a> {
 /// How many field slots fit in place.
 const INLINE_SLOTS: usize = 24;
 
+// Large in place on purpose: it lives on the stack for one evaluation, never boxed or moved
+// around in collections.
+#[allow(clippy::large_enum_variant)]
 enum Slots {
     /// Before first use.
     None,
