@@ -500,15 +500,7 @@ impl Graph {
             }
             _ => {}
         }
-        let d = d.saturating_add(1);
-        if d > MAX_DEPTH {
-            return Err(GraphError::TooDeep {
-                what: "expressions",
-                at: at(),
-                max: MAX_DEPTH,
-            });
-        }
-        Ok(d)
+        one_deeper(d, "expressions", at)
     }
 
     /// Checks condition `i` given its parts' depths; returns its own.
@@ -532,15 +524,7 @@ impl Graph {
             Cond::Bind { query, .. } => check(at, "query", *query, self.queries.len())?,
             _ => {}
         }
-        let d = d.saturating_add(1);
-        if d > MAX_DEPTH {
-            return Err(GraphError::TooDeep {
-                what: "conditions",
-                at: at(),
-                max: MAX_DEPTH,
-            });
-        }
-        Ok(d)
+        one_deeper(d, "conditions", at)
     }
 
     /// Checks one rule: its references, outcome and schedule, and walks its conditions.
@@ -699,6 +683,24 @@ fn check_cap(cap: Option<Cap>, owner: Owner<'_>) -> Result<(), GraphError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// The depth of a node or condition whose deepest child is at `deepest`, refused past
+/// [`MAX_DEPTH`].
+fn one_deeper(
+    deepest: u32,
+    what: &'static str,
+    at: impl Fn() -> String,
+) -> Result<u32, GraphError> {
+    let d = deepest.saturating_add(1);
+    if d > MAX_DEPTH {
+        return Err(GraphError::TooDeep {
+            what,
+            at: at(),
+            max: MAX_DEPTH,
+        });
+    }
+    Ok(d)
 }
 
 /// Walks what one rule or segment reaches (not entering segments), checking slots and
