@@ -450,8 +450,16 @@ impl Graph {
     fn check_node(&self, i: usize, node: &Node, depth: &[u32]) -> Result<u32, GraphError> {
         let id = u32::try_from(i).unwrap_or(u32::MAX);
         let at = || format!("node {id}");
+        // A query's filter counts as a child: it is evaluated under this node.
+        let filter = match node_query(node) {
+            Some(q) => {
+                check(at, "query", q, self.queries.len())?;
+                self.queries.get(q as usize).and_then(|q| q.filter)
+            }
+            None => None,
+        };
         let mut d = 0u32;
-        for c in node_children(node) {
+        for c in node_children(node).chain(filter) {
             if c >= id {
                 return Err(GraphError::ChildNotBeforeParent {
                     table: "node",
@@ -460,19 +468,6 @@ impl Graph {
                 });
             }
             d = d.max(depth.get(c as usize).copied().unwrap_or(0));
-        }
-        if let Some(q) = node_query(node) {
-            check(at, "query", q, self.queries.len())?;
-            if let Some(f) = self.queries.get(q as usize).and_then(|q| q.filter) {
-                if f >= id {
-                    return Err(GraphError::ChildNotBeforeParent {
-                        table: "node",
-                        parent: id,
-                        child: f,
-                    });
-                }
-                d = d.max(depth.get(f as usize).copied().unwrap_or(0));
-            }
         }
         match node {
             Node::Segment(sg) => check(at, "segment", *sg, self.segments.len())?,
