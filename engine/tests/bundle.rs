@@ -326,3 +326,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Condition sources are one text with spans; whatever the texts, each reads back as
+    /// written, and the JSON form is the plain list of strings.
+    #[test]
+    fn condition_sources_read_back_as_written(texts in proptest::collection::vec(".{0,12}", 0..20)) {
+        let sources: CondSources = texts.iter().collect();
+        prop_assert_eq!(sources.len(), texts.len());
+        for (i, t) in texts.iter().enumerate() {
+            prop_assert_eq!(sources.get(i), Some(t.as_str()));
+        }
+        prop_assert_eq!(sources.get(texts.len()), None);
+        prop_assert_eq!(sources.iter().collect::<Vec<_>>(), texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let json = serde_json::to_value(&sources).unwrap();
+        prop_assert_eq!(&json, &serde_json::json!(texts));
+        prop_assert_eq!(serde_json::from_value::<CondSources>(json).unwrap(), sources);
+    }
+}
