@@ -355,6 +355,21 @@ pub struct Rule {
     pub slots: Slot,
 }
 
+impl Rule {
+    /// Every action call the rule can make, in the order they are numbered: the calls of
+    /// `do`, or each split arm's calls, arm after arm. Constant params are cached per call in
+    /// this order (`bundle::Names`), so every walker over a rule's calls goes through here.
+    pub fn action_calls(&self) -> impl Iterator<Item = &ActionCall> {
+        let (calls, arms): (&[ActionCall], &[Arm]) = match &self.outcome {
+            Outcome::Actions(calls) => (calls, &[]),
+            Outcome::Split { arms, .. } => (&[], arms),
+        };
+        calls
+            .iter()
+            .chain(arms.iter().flat_map(|a| a.actions.iter()))
+    }
+}
+
 /// Rules that an event type triggers, already sorted in decision order (priority descending,
 /// then file order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

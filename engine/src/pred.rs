@@ -12,9 +12,7 @@
 //! engine's tests run every evaluation both ways and compare).
 
 use crate::bundle::Names;
-use crate::graph::{
-    ActionCall, CmpOp, Cond, CondId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId,
-};
+use crate::graph::{CmpOp, Cond, CondId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId};
 use crate::input::{Event, Profile};
 use crate::value::Value;
 use std::collections::HashMap;
@@ -213,14 +211,13 @@ fn reachable_conds(g: &Graph, rules: &[RuleId]) -> Vec<bool> {
     let mut node_stack: Vec<NodeId> = Vec::new();
     for rule in rules.iter().filter_map(|r| g.rules.get(*r as usize)) {
         cond_stack.extend(rule.when);
-        let calls: Vec<&ActionCall> = match &rule.outcome {
-            Outcome::Actions(calls) => calls.iter().collect(),
-            Outcome::Split { unit, arms, .. } => {
-                node_stack.push(*unit);
-                arms.iter().flat_map(|a| a.actions.iter()).collect()
-            }
-        };
-        node_stack.extend(calls.iter().flat_map(|c| c.params.iter().map(|(_, n)| *n)));
+        if let Outcome::Split { unit, .. } = &rule.outcome {
+            node_stack.push(*unit);
+        }
+        node_stack.extend(
+            rule.action_calls()
+                .flat_map(|c| c.params.iter().map(|(_, n)| *n)),
+        );
     }
     let query_filter = |q: QueryId| g.queries.get(q as usize).and_then(|q| q.filter);
     loop {

@@ -551,30 +551,23 @@ impl Graph {
             check(at, "condition", w, self.conds.len())?;
             walker.conds.push(w);
         }
-        let (calls, arms): (&[ActionCall], &[crate::graph::Arm]) = match &r.outcome {
-            Outcome::Actions(a) => (a, &[]),
-            Outcome::Split { unit, arms, .. } => {
-                check(at, "node", *unit, self.nodes.len())?;
-                walker.nodes.push(*unit);
-                if arms.is_empty() {
-                    return Err(GraphError::Invalid(format!(
-                        "the split of {owner} has no arms"
-                    )));
-                }
-                let sum: u64 = arms.iter().map(|a| u64::from(a.basis_points)).sum();
-                if sum != 10_000 {
-                    return Err(GraphError::SplitArms {
-                        rule: r.name.clone(),
-                        sum,
-                    });
-                }
-                (&[], arms)
+        if let Outcome::Split { unit, arms, .. } = &r.outcome {
+            check(at, "node", *unit, self.nodes.len())?;
+            walker.nodes.push(*unit);
+            if arms.is_empty() {
+                return Err(GraphError::Invalid(format!(
+                    "the split of {owner} has no arms"
+                )));
             }
-        };
-        for c in calls
-            .iter()
-            .chain(arms.iter().flat_map(|a| a.actions.iter()))
-        {
+            let sum: u64 = arms.iter().map(|a| u64::from(a.basis_points)).sum();
+            if sum != 10_000 {
+                return Err(GraphError::SplitArms {
+                    rule: r.name.clone(),
+                    sum,
+                });
+            }
+        }
+        for c in r.action_calls() {
             check(at, "action", c.action, s.actions.len())?;
             for (_, n) in &c.params {
                 check(at, "node", *n, self.nodes.len())?;

@@ -26,7 +26,7 @@
 mod body;
 
 use crate::eval::{Decision, Params};
-use crate::graph::{ActionCall, ActionId, EventTypeId, Graph, GroupId, Node, Outcome, RuleId};
+use crate::graph::{ActionId, EventTypeId, Graph, GroupId, Node, RuleId};
 use crate::validate::{self, GraphError};
 use crate::value::Value;
 use crate::value::hex;
@@ -445,17 +445,6 @@ pub(crate) struct Names {
     field_names: BTreeMap<String, Arc<str>>,
 }
 
-/// A rule's action calls, a split's arms in order.
-fn calls_of(rule: &crate::graph::Rule) -> impl Iterator<Item = &ActionCall> {
-    let (calls, arms): (&[ActionCall], &[crate::graph::Arm]) = match &rule.outcome {
-        Outcome::Actions(calls) => (calls, &[]),
-        Outcome::Split { arms, .. } => (&[], arms),
-    };
-    calls
-        .iter()
-        .chain(arms.iter().flat_map(|a| a.actions.iter()))
-}
-
 impl Names {
     fn new(g: &Graph) -> Names {
         let mut field_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
@@ -484,7 +473,7 @@ impl Names {
         let mut calls = 0u32;
         for rule in &g.rules {
             call_start.push(calls);
-            calls = calls.saturating_add(u32::try_from(calls_of(rule).count()).unwrap_or(0));
+            calls = calls.saturating_add(u32::try_from(rule.action_calls().count()).unwrap_or(0));
         }
         call_start.push(calls);
         let rules: Vec<Arc<str>> = g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect();
@@ -594,7 +583,7 @@ impl Names {
         self.params
             .get(c)?
             .get_or_init(|| {
-                let call = calls_of(g.rules.get(r as usize)?).nth(k)?;
+                let call = g.rules.get(r as usize)?.action_calls().nth(k)?;
                 let mut params = Params::new();
                 for (name, node) in &call.params {
                     match g.nodes.get(*node as usize) {
