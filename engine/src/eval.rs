@@ -222,7 +222,14 @@ fn run<'a>(
                 match step.plain {
                     Some((conds, d)) => {
                         if program.holds(conds, &cx.fields) {
-                            decisions.extend_from_slice(program.decisions(d));
+                            let made = program.decisions(d);
+                            // Room for several rules' decisions at once: growing 4 → 8 → 16
+                            // (a realloc and a copy each time) was a tenth of an event at
+                            // 1,000 rules.
+                            if decisions.capacity() == 0 {
+                                decisions.reserve(made.len().max(FIRST_DECISIONS));
+                            }
+                            decisions.extend_from_slice(made);
                         }
                     }
                     None => general(&mut cx, step.rule, &mut decisions),
@@ -238,6 +245,9 @@ fn run<'a>(
     let remembered = cx.remembered();
     (decisions, Some((remembered, firings)))
 }
+
+/// Room made for decisions when the first arrives (most events that fire rules fire fewer).
+const FIRST_DECISIONS: usize = 8;
 
 /// What an evaluation adds to memory: the event as remembered (when it is), and the firings
 /// of capped rules. `None`: nothing at all (a duplicate, or a customer nothing may be kept of).

@@ -119,6 +119,66 @@ fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
+/// Which declared fields an input parsed against a bundle holds: bit `r` set when the
+/// declared field `r`-th in name order is in its fields, under the bundle's shared copy of the
+/// name. Evaluation then finds a field by counting bits instead of searching (field lookups
+/// were a third of an event at 1,000 rules), checking the name it lands on by identity. A
+/// hint, not part of the input: inputs built from Rust carry none (and are searched), and two
+/// inputs with the same fields are equal whatever their hints.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Presence(u64);
+
+impl PartialEq for Presence {
+    fn eq(&self, _: &Presence) -> bool {
+        true
+    }
+}
+
+impl Presence {
+    /// The hint for `fields` (sorted by name) parsed with the declared `names`, whose name
+    /// order `order` gives.
+    pub(crate) fn of(fields: &[(Arc<str>, Value)], names: &[Arc<str>], order: &[u32]) -> Presence {
+        let mut bits = 0u64;
+        let mut rest = fields.iter().peekable();
+        for (rank, i) in order.iter().enumerate().take(64) {
+            let Some(name) = names.get(*i as usize) else {
+                continue;
+            };
+            if rest.peek().is_some_and(|(k, _)| Arc::ptr_eq(k, name)) {
+                bits |= 1 << rank;
+                rest.next();
+            }
+        }
+        Presence(bits)
+    }
+
+    /// The value of the field named `name`, ranked `rank` in name order, when the hint has it.
+    #[inline]
+    pub(crate) fn find<'v>(
+        self,
+        fields: &'v [(Arc<str>, Value)],
+        name: &Arc<str>,
+        rank: u8,
+    ) -> Option<&'v Value> {
+        let bit = 1u64.checked_shl(u32::from(rank))?;
+        if self.0 & bit == 0 {
+            return None;
+        }
+        let below = self.0 & (bit - 1);
+        // With every field ranked before it present (hosts mostly send them all) the field
+        // is at its rank: no bit count, which is a loop on CPUs without `popcnt`.
+        let at = if below == bit - 1 {
+            usize::from(rank)
+        } else {
+            below.count_ones() as usize
+        };
+        match fields.get(at) {
+            Some((k, v)) if Arc::ptr_eq(k, name) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 /// One event, as evaluation sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -126,6 +186,7 @@ pub struct Event {
     pub(crate) id: Arc<str>,
     pub(crate) time: Millis,
     pub(crate) fields: Fields,
+    pub(crate) present: Presence,
 }
 
 impl Event {
@@ -143,6 +204,7 @@ impl Event {
             id: Arc::from(id),
             time,
             fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
+            present: Presence::default(),
         }
     }
 
@@ -212,13 +274,15 @@ impl Event {
             .events
             .get(event_type as usize)
             .map_or(&[][..], |e| e.fields.as_slice());
-        let names = bundle.plan().names.event_fields(event_type);
-        let fields = declared_fields(obj, declared, names, WHAT, true)?;
+        let names = &bundle.plan().names;
+        let shared = names.event_fields(event_type);
+        let fields = sort_fields(declared_fields(obj, declared, shared, WHAT, true)?);
         Ok(Event {
             event_type,
             id: Arc::from(id),
             time,
-            fields: sort_fields(fields),
+            present: Presence::of(&fields, shared, names.event_order(event_type)),
+            fields,
         })
     }
 
@@ -252,6 +316,7 @@ pub struct Profile {
     /// Sorted, unique.
     pub(crate) consents: Vec<Arc<str>>,
     pub(crate) fields: Fields,
+    pub(crate) present: Presence,
 }
 
 impl Profile {
@@ -268,6 +333,7 @@ impl Profile {
             id: Arc::from(id),
             consents,
             fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
+            present: Presence::default(),
         }
     }
 
@@ -321,15 +387,23 @@ impl Profile {
                 });
             }
         };
-        let names = bundle.plan().names.profile_fields();
-        let fields = declared_fields(obj, &bundle.graph().schema.profile, names, WHAT, false)?;
+        let names = &bundle.plan().names;
+        let shared = names.profile_fields();
+        let fields = sort_fields(declared_fields(
+            obj,
+            &bundle.graph().schema.profile,
+            shared,
+            WHAT,
+            false,
+        )?);
         let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
         crate::sort::sort(&mut consents);
         consents.dedup();
         Ok(Profile {
             id: Arc::from(id),
             consents,
-            fields: sort_fields(fields),
+            present: Presence::of(&fields, shared, names.profile_order()),
+            fields,
         })
     }
 

@@ -12,7 +12,9 @@
 //! engine's tests run every evaluation both ways and compare).
 
 use crate::bundle::Names;
-use crate::graph::{CmpOp, Cond, CondId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId};
+use crate::graph::{
+    CmpOp, Cond, CondId, EventTypeId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId,
+};
 use crate::input::{Event, Profile};
 use crate::value::Value;
 use std::collections::HashMap;
@@ -96,8 +98,9 @@ pub(crate) enum Pred {
 /// Where a field slot's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum FieldRef {
-    Profile(Arc<str>),
-    Event(Arc<str>),
+    /// A declared field's shared name and its rank in name order (see `input::Presence`).
+    Profile(Arc<str>, u8),
+    Event(Arc<str>, u8),
     /// `profile.id` and `profile.consents`, which are not in the profile's fields (told apart
     /// when compiling, not on every event).
     ProfileId,
@@ -156,11 +159,17 @@ impl Preds {
     /// rules at a time, on the trigger's first event: a bundle's load does not compile the
     /// conditions of triggers a page never sees. A condition left out only takes the general
     /// path (which decides identically).
-    pub(crate) fn for_rules(g: &Graph, names: &Names, rules: &[RuleId]) -> Preds {
+    pub(crate) fn for_rules(
+        g: &Graph,
+        names: &Names,
+        event: EventTypeId,
+        rules: &[RuleId],
+    ) -> Preds {
         let wanted = reachable_conds(g, rules);
         let mut c = Compiler {
             g,
             names,
+            event,
             preds: Preds::default(),
             field_index: HashMap::new(),
             node_fields: vec![None; g.nodes.len()],
@@ -255,6 +264,8 @@ fn reachable_conds(g: &Graph, rules: &[RuleId]) -> Vec<bool> {
 struct Compiler<'g> {
     g: &'g Graph,
     names: &'g Names,
+    /// The event type of the trigger compiled.
+    event: EventTypeId,
     preds: Preds,
     field_index: HashMap<FieldRef, u16>,
     /// Per node: the field slot it reads (`Some(None)`: it reads no plain field).
@@ -298,12 +309,15 @@ impl Compiler<'_> {
 
     fn compile_field(&mut self, n: NodeId) -> Option<u16> {
         match self.g.nodes.get(n as usize)? {
-            Node::EventField(name) => self.field(FieldRef::Event(self.names.field_name(name))),
+            Node::EventField(name) => self.field(FieldRef::Event(
+                self.names.field_name(name),
+                self.names.event_rank(self.event, name),
+            )),
             // As the general evaluator: `profile.id` is the id, `profile.consents` a list.
             Node::ProfileField(name) => self.field(match name.as_str() {
                 "id" => FieldRef::ProfileId,
                 "consents" => FieldRef::ProfileConsents,
-                _ => FieldRef::Profile(self.names.field_name(name)),
+                _ => FieldRef::Profile(self.names.field_name(name), self.names.profile_rank(name)),
             }),
             _ => None,
         }
@@ -627,8 +641,16 @@ impl<'a> FieldValues<'a> {
 fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotValue {
     let value = match preds.fields.get(i) {
         None => None,
-        Some(FieldRef::Event(name)) => shared_lookup(&event.fields, name),
-        Some(FieldRef::Profile(name)) => shared_lookup(&profile.fields, name),
+        Some(FieldRef::Event(name, rank)) => match event.present.find(&event.fields, name, *rank) {
+            Some(v) => Some(v),
+            None => shared_lookup(&event.fields, name),
+        },
+        Some(FieldRef::Profile(name, rank)) => {
+            match profile.present.find(&profile.fields, name, *rank) {
+                Some(v) => Some(v),
+                None => shared_lookup(&profile.fields, name),
+            }
+        }
         Some(FieldRef::ProfileId) => return sym(preds, &profile.id),
         Some(FieldRef::ProfileConsents) => return SlotValue::Other,
     };

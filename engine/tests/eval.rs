@@ -996,3 +996,74 @@ fn decisions_with_literal_params_are_numbered_by_their_action_call() {
     assert_eq!(number(&first[1]), None);
     assert_eq!(param(&again, "computed", "text"), &json!("B"));
 }
+
+/// Parsed inputs carry a hint of where each declared field sits among their fields; a field is
+/// found alike whether the event has every field, lacks some that sort before it, was built
+/// from Rust, or was parsed against another bundle whose fields sort differently.
+#[test]
+fn a_field_is_found_wherever_the_event_came_from() {
+    // page_view's fields in name order: category, dwell, price, seen_at, sku, tag, tags.
+    let build = |extra_field: bool| {
+        let mut g = G::new();
+        if extra_field {
+            // Sorts first: every other field's rank moves by one in this bundle.
+            let aaa = common::field("aaa", Type::Number, true);
+            g.g.schema.events[PAGE_VIEW as usize].fields.insert(0, aaa);
+        }
+        let (price, ten) = (g.ev("price"), g.n(10.0));
+        let cheap = g.cmp(CmpOp::Eq, price, ten);
+        test_rule(&mut g, "price_10", PAGE_VIEW, cheap);
+        let (sku, a) = (g.ev("sku"), g.s("A"));
+        let is_a = g.eq(sku, a);
+        test_rule(&mut g, "sku_a", PAGE_VIEW, is_a);
+        let (tag, new) = (g.ev("tag"), g.s("new"));
+        let is_new = g.eq(tag, new);
+        test_rule(&mut g, "tag_new", PAGE_VIEW, is_new);
+        g.bundle()
+    };
+    let (bundle, other) = (build(false), build(true));
+    let profile = Profile::from_json(&bundle, &customer()).unwrap();
+    let fired = |event: &Event| {
+        let decisions = evaluate(&bundle, &Memory::default(), &profile, event).decisions;
+        rules(&decisions)
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+    };
+    let full = json!({"type": "page_view", "id": "v1", "time": "2026-11-20T10:00:00Z",
+        "sku": "A", "category": "x", "price": 10, "tag": "new", "dwell": 5000,
+        "seen_at": "2026-11-20T09:00:00Z", "tags": ["a"]});
+    let all = ["price_10", "sku_a", "tag_new"];
+    assert_eq!(fired(&Event::from_json(&bundle, &full).unwrap()), all);
+
+    // Without dwell and seen_at, price, sku and tag sit one or two places earlier.
+    let mut sparse = full.clone();
+    sparse.as_object_mut().unwrap().remove("dwell");
+    sparse.as_object_mut().unwrap().remove("seen_at");
+    assert_eq!(fired(&Event::from_json(&bundle, &sparse).unwrap()), all);
+    // Without tag, its rule does not fire, and tags (after it) is not mistaken for it.
+    let mut no_tag = sparse.clone();
+    no_tag.as_object_mut().unwrap().remove("tag");
+    assert_eq!(
+        fired(&Event::from_json(&bundle, &no_tag).unwrap()),
+        ["price_10", "sku_a"]
+    );
+
+    // The same event built from Rust, and parsed against the other bundle.
+    let from_rust = Event::new(
+        PAGE_VIEW,
+        "v1",
+        t("2026-11-20T10:00:00Z"),
+        [
+            ("sku".to_string(), Value::string("A")),
+            ("price".to_string(), Value::Number(10.0)),
+            ("tag".to_string(), Value::string("new")),
+        ],
+    );
+    assert_eq!(fired(&from_rust), all);
+    let mut with_aaa = sparse.clone();
+    with_aaa["aaa"] = json!(1);
+    let elsewhere = Event::from_json(&other, &with_aaa).unwrap();
+    assert_eq!(fired(&elsewhere), all);
+    assert_eq!(elsewhere.field("price"), Some(&Value::Number(10.0)));
+}

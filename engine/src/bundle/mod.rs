@@ -539,6 +539,16 @@ impl Names {
         self.event_order.get(e as usize).map_or(&[], Vec::as_slice)
     }
 
+    /// A declared profile field's rank in name order (`u8::MAX` for another name, or past 255).
+    pub(crate) fn profile_rank(&self, name: &str) -> u8 {
+        rank(&self.profile_fields, &self.profile_order, name)
+    }
+
+    /// An event type's declared field's rank in name order (as [`Names::profile_rank`]).
+    pub(crate) fn event_rank(&self, e: EventTypeId, name: &str) -> u8 {
+        rank(self.event_fields(e), self.event_order(e), name)
+    }
+
     /// The shared copy of a declared field's name (a fresh one for any other name).
     pub(crate) fn field_name(&self, name: &str) -> Arc<str> {
         self.field_names
@@ -602,6 +612,16 @@ impl Names {
     }
 }
 
+/// `name`'s rank among the declared `names` in name order (`order`): see
+/// `input::Presence`.
+fn rank(names: &[Arc<str>], order: &[u32], name: &str) -> u8 {
+    order
+        .iter()
+        .position(|i| names.get(*i as usize).is_some_and(|n| **n == *name))
+        .and_then(|r| u8::try_from(r).ok())
+        .unwrap_or(u8::MAX)
+}
+
 /// Where a shared name lives: its identity.
 fn address(name: &Arc<str>) -> usize {
     Arc::as_ptr(name).cast::<u8>() as usize
@@ -661,7 +681,8 @@ impl Plan {
         let cell = self.triggers.get(t)?;
         let trigger = g.triggers.get(t)?;
         Some(cell.get_or_init(|| {
-            let preds = crate::pred::Preds::for_rules(g, &self.names, &trigger.rules);
+            let preds =
+                crate::pred::Preds::for_rules(g, &self.names, trigger.event, &trigger.rules);
             let program = crate::program::Program::new(g, &trigger.rules, &preds, self);
             TriggerPlan { preds, program }
         }))

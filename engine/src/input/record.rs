@@ -33,7 +33,7 @@
 use super::{Fields, Profile};
 use crate::bundle::Bundle;
 use crate::graph::{Field, Millis, Type};
-use crate::input::Event;
+use crate::input::{Event, Presence};
 use crate::value::{MAX_TIME_MS, Value, parse_time};
 use std::sync::Arc;
 
@@ -243,12 +243,14 @@ impl Profile {
         let declared = &bundle.graph().schema.profile;
         let names = &bundle.plan().names;
         let order = names.profile_order();
-        let fields = declared_fields(&mut reader, declared, names.profile_fields(), order, false)?;
+        let shared = names.profile_fields();
+        let fields = declared_fields(&mut reader, declared, shared, order, false)?;
         crate::sort::sort(&mut consents);
         consents.dedup();
         Some(Profile {
             id: Arc::from(id),
             consents,
+            present: Presence::of(&fields, shared, order),
             fields,
         })
     }
@@ -273,6 +275,7 @@ impl Event {
             event_type,
             id: Arc::from(id),
             time,
+            present: Presence::of(&fields, shared, order),
             fields,
         })
     }

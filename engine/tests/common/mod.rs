@@ -19,7 +19,7 @@ pub const MIN: Millis = 60_000;
 pub const HOUR: Millis = 3_600_000;
 pub const DAY: Millis = 86_400_000;
 
-fn field(name: &str, ty: Type, optional: bool) -> Field {
+pub fn field(name: &str, ty: Type, optional: bool) -> Field {
     Field {
         name: name.into(),
         ty,
