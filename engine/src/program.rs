@@ -128,13 +128,15 @@ impl Program {
         let mut decisions = Vec::with_capacity(calls.len());
         for (k, call) in calls.iter().enumerate() {
             let action = g.schema.actions.get(call.action as usize)?;
+            let (number, params) = names.constant_params(g, &plan.literal, rid, k)?;
             decisions.push(Decision {
                 rule: name.clone(),
                 action: Some(names.action(call.action, &action.name)),
-                params: Arc::clone(names.constant_params(g, &plan.literal, rid, k)?),
+                params: Arc::clone(params),
                 group: None,
                 experiment: None,
                 variant: None,
+                call: number,
             });
         }
         let at = |n: usize| u32::try_from(n).ok();

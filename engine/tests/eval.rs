@@ -995,6 +995,23 @@ fn decisions_with_literal_params_are_numbered_by_their_action_call() {
     // Params read from the event are computed per event: no number.
     assert_eq!(number(&first[1]), None);
     assert_eq!(param(&again, "computed", "text"), &json!("B"));
+
+    // Explanations take the general evaluator: the same number.
+    let profile = Profile::from_json(&j.bundle, &customer()).unwrap();
+    let event = Event::from_json(&j.bundle, &view("2026-11-20T10:02:00Z", "C", "x")).unwrap();
+    let (explained, _) = explain(&j.bundle, &Memory::default(), &profile, &event);
+    assert_eq!(number(&explained.decisions[0]), Some(n));
+    // The same rules loaded again are another bundle: its numbers are its own.
+    let other = omnirule_engine::bundle::Bundle::from_bytes(&j.bundle.to_bytes()).unwrap();
+    assert_eq!(other.constant_decision(&first[0]), None);
+    let theirs = evaluate(&other, &Memory::default(), &profile, &event).decisions;
+    assert_eq!(other.constant_decision(&theirs[0]), Some(n));
+    assert_eq!(number(&theirs[0]), None);
+    // A decision read back from its JSON is equal, and carries no number.
+    let back: omnirule_engine::Decision =
+        serde_json::from_value(serde_json::to_value(&first[0]).unwrap()).unwrap();
+    assert_eq!(back, first[0]);
+    assert_eq!(number(&back), None);
 }
 
 /// Parsed inputs carry a hint of where each declared field sits among their fields; a field is

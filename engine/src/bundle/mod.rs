@@ -25,7 +25,7 @@
 
 mod body;
 
-use crate::eval::{Decision, Params};
+use crate::eval::{CallNumber, Decision, Params};
 use crate::graph::{ActionId, EventTypeId, Graph, GroupId, Node, RuleId};
 use crate::validate::{self, GraphError};
 use crate::value::Value;
@@ -429,9 +429,6 @@ pub(crate) struct Names {
     /// Per action call: its params when every one is written as a literal, built on the
     /// call's first decision (so loading a bundle builds none).
     params: Vec<OnceLock<Option<Arc<Params>>>>,
-    /// The address of each rule's shared name, sorted, with the rule: a decision's rule
-    /// without comparing names (see [`Bundle::constant_decision`]).
-    rule_at: Vec<(usize, RuleId)>,
     /// The declared profile fields' names, in schema order; one `Arc` per distinct name across
     /// the profile and every event type.
     profile_fields: Vec<Arc<str>>,
@@ -477,12 +474,9 @@ impl Names {
         }
         call_start.push(calls);
         let rules: Vec<Arc<str>> = g.rules.iter().map(|r| Arc::from(r.name.as_str())).collect();
-        let mut rule_at: Vec<(usize, RuleId)> = rules.iter().map(address).zip(0..).collect();
-        crate::sort::sort(&mut rule_at);
         Names {
             params: (0..calls).map(|_| OnceLock::new()).collect(),
             call_start,
-            rule_at,
             profile_fields,
             event_fields,
             profile_order,
@@ -557,20 +551,17 @@ impl Names {
             .unwrap_or_else(|| Arc::from(name))
     }
 
-    /// The number of the action call that made `decision`, when its params are constant
-    /// (found by identity: the decision shares the rule's name and the call's params).
+    /// The number of the action call that made `decision`, when its params are constant: the
+    /// number the decision carries, confirmed by identity (it shares that call's params), so a
+    /// decision of another bundle gets none.
     pub(crate) fn constant_id(&self, decision: &Decision) -> Option<u32> {
-        let at = address(&decision.rule);
-        let i = self.rule_at.binary_search_by_key(&at, |(p, _)| *p).ok()?;
-        let r = self.rule_at.get(i)?.1 as usize;
-        let (start, end) = (*self.call_start.get(r)?, *self.call_start.get(r + 1)?);
-        (start..end).find(|&c| {
-            self.params
-                .get(c as usize)
-                .and_then(OnceLock::get)
-                .and_then(Option::as_ref)
-                .is_some_and(|p| Arc::ptr_eq(p, &decision.params))
-        })
+        let c = decision.call.0?;
+        self.params
+            .get(c as usize)?
+            .get()?
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &decision.params))
+            .then_some(c)
     }
 
     /// How many action calls the bundle has (numbers [`Names::constant_id`] is below).
@@ -578,20 +569,24 @@ impl Names {
         self.params.len()
     }
 
-    /// The params of rule `r`'s `k`th action call, when every one is written as a literal
-    /// (`literal`: the plan's literal values per node). Built once, on first use.
+    /// The number and params of rule `r`'s `k`th action call, when every param is written as
+    /// a literal (`literal`: the plan's literal values per node). Built once, on first use.
     pub(crate) fn constant_params(
         &self,
         g: &Graph,
         literal: &[Value],
         r: RuleId,
         k: usize,
-    ) -> Option<&Arc<Params>> {
-        let start = *self.call_start.get(r as usize)? as usize;
-        let end = *self.call_start.get(r as usize + 1)? as usize;
-        let c = start.checked_add(k).filter(|c| *c < end)?;
-        self.params
-            .get(c)?
+    ) -> Option<(CallNumber, &Arc<Params>)> {
+        let start = *self.call_start.get(r as usize)?;
+        let end = *self.call_start.get(r as usize + 1)?;
+        let c = u32::try_from(k)
+            .ok()
+            .and_then(|k| start.checked_add(k))
+            .filter(|c| *c < end)?;
+        let params = self
+            .params
+            .get(c as usize)?
             .get_or_init(|| {
                 let call = g.rules.get(r as usize)?.action_calls().nth(k)?;
                 let mut params = Params::new();
@@ -608,7 +603,8 @@ impl Names {
                 }
                 Some(Arc::new(params))
             })
-            .as_ref()
+            .as_ref()?;
+        Some((CallNumber(Some(c)), params))
     }
 }
 
@@ -620,11 +616,6 @@ fn rank(names: &[Arc<str>], order: &[u32], name: &str) -> u8 {
         .position(|i| names.get(*i as usize).is_some_and(|n| **n == *name))
         .and_then(|r| u8::try_from(r).ok())
         .unwrap_or(u8::MAX)
-}
-
-/// Where a shared name lives: its identity.
-fn address(name: &Arc<str>) -> usize {
-    Arc::as_ptr(name).cast::<u8>() as usize
 }
 
 /// A set of binding slots (at most [`validate::MAX_SLOTS`]).
