@@ -298,8 +298,8 @@ impl Memory {
         for run in self.firings.chunk_by(|a, b| a.rule == b.rule) {
             let Some(rule) = run
                 .first()
-                .and_then(|f| plan.rule_by_name.get(f.rule.as_ref()))
-                .and_then(|r| g.rules.get(*r as usize))
+                .and_then(|f| plan.rule_id(g, &f.rule))
+                .and_then(|r| g.rules.get(r as usize))
             else {
                 continue;
             };

@@ -379,7 +379,9 @@ fn content_hash(body: &[u8]) -> [u8; 32] {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub event_by_name: BTreeMap<String, EventTypeId>,
-    pub rule_by_name: BTreeMap<String, RuleId>,
+    /// Built on first use (pruning a memory with firings of capped rules): a bundle's load
+    /// need not copy and sort every rule's name.
+    rule_by_name: OnceLock<BTreeMap<String, RuleId>>,
     pub group_by_name: BTreeMap<String, GroupId>,
     /// Per event type: index into `graph.triggers`.
     pub trigger_of: Vec<Option<usize>>,
@@ -663,6 +665,20 @@ fn query_free(query: &crate::graph::Query, free: &[Slots]) -> Slots {
 }
 
 impl Plan {
+    /// The rule named `name`.
+    pub(crate) fn rule_id(&self, g: &Graph, name: &str) -> Option<RuleId> {
+        self.rule_by_name
+            .get_or_init(|| {
+                g.rules
+                    .iter()
+                    .zip(0..)
+                    .map(|(r, i)| (r.name.clone(), i))
+                    .collect()
+            })
+            .get(name)
+            .copied()
+    }
+
     /// Trigger `t`'s fast path (built now if this is its first use); `None` when compiled
     /// conditions are off.
     pub(crate) fn trigger(&self, g: &Graph, t: usize) -> Option<&TriggerPlan> {
@@ -741,12 +757,7 @@ impl Plan {
                 .enumerate()
                 .map(|(i, e)| (e.name.clone(), idx(i)))
                 .collect(),
-            rule_by_name: g
-                .rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.name.clone(), idx(i)))
-                .collect(),
+            rule_by_name: OnceLock::new(),
             group_by_name: g
                 .groups
                 .iter()
