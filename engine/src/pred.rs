@@ -641,16 +641,8 @@ impl<'a> FieldValues<'a> {
 fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotValue {
     let value = match preds.fields.get(i) {
         None => None,
-        Some(FieldRef::Event(name, rank)) => match event.present.find(&event.fields, name, *rank) {
-            Some(v) => Some(v),
-            None => shared_lookup(&event.fields, name),
-        },
-        Some(FieldRef::Profile(name, rank)) => {
-            match profile.present.find(&profile.fields, name, *rank) {
-                Some(v) => Some(v),
-                None => shared_lookup(&profile.fields, name),
-            }
-        }
+        Some(FieldRef::Event(name, rank)) => field(&event.fields, event.present, name, *rank),
+        Some(FieldRef::Profile(name, rank)) => field(&profile.fields, profile.present, name, *rank),
         Some(FieldRef::ProfileId) => return sym(preds, &profile.id),
         Some(FieldRef::ProfileConsents) => return SlotValue::Other,
     };
@@ -661,6 +653,19 @@ fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotVal
         Some(Value::String(s)) => sym(preds, s),
         Some(_) => SlotValue::Other,
     }
+}
+
+/// A declared field: where the input's presence hint puts it, else by name.
+#[inline]
+fn field<'v>(
+    fields: &'v [(Arc<str>, Value)],
+    present: crate::input::Presence,
+    name: &Arc<str>,
+    rank: u8,
+) -> Option<&'v Value> {
+    present
+        .find(fields, name, rank)
+        .or_else(|| shared_lookup(fields, name))
 }
 
 /// A field by name. Parsed inputs name their fields with the bundle's shared names, so a
