@@ -158,6 +158,146 @@ fn empty_history_counts_zero_and_sums_zero() {
     assert_eq!(rules(&j.send(beacon("2026-11-20T10:00:00Z"))), ["r"]);
 }
 
+/// Queries keyed on a field (`where x.f == "literal"`, alone or in an `and`) next to twins
+/// that say the same without a key (`(x.f == "literal") == true`). Several keyed queries share
+/// a field, so the engine groups remembered events by it (`engine/src/history.rs`); the twins
+/// take the plain scan. A field is grouped from its second query in an event on (the first
+/// one scans), so the first three pairs put a query on each field before the others.
+const KEYED_TWINS: [(&str, &str); 11] = [
+    (
+        "seen page_view within 1d where page_view.price == 10",
+        "seen page_view within 1d where (page_view.price == 10) == true",
+    ),
+    (
+        r#"seen page_view within 1d where page_view.tag == "y""#,
+        r#"seen page_view within 1d where (page_view.tag == "y") == true"#,
+    ),
+    (
+        r#"seen page_view within 1d where page_view.category == "c""#,
+        r#"seen page_view within 1d where (page_view.category == "c") == true"#,
+    ),
+    (
+        r#"count(page_view within 2d where page_view.category == "a") >= 2"#,
+        r#"count(page_view within 2d where (page_view.category == "a") == true) >= 2"#,
+    ),
+    (
+        r#"count(page_view within 2d where page_view.category == "b") >= 1"#,
+        r#"count(page_view within 2d where (page_view.category == "b") == true) >= 1"#,
+    ),
+    (
+        r#"count(page_view within 30d where "a" == page_view.category and page_view.price > 5) >= 1"#,
+        r#"count(page_view within 30d where ("a" == page_view.category) == true and page_view.price > 5) >= 1"#,
+    ),
+    (
+        r#"seen page_view as v within 1d where v.tag == "x" and not seen purchase since v where purchase.sku == v.sku"#,
+        r#"seen page_view as v within 1d where (v.tag == "x") == true and not seen purchase since v where purchase.sku == v.sku"#,
+    ),
+    (
+        "seen page_view as v within 3d where v.price == 0",
+        "seen page_view as v within 3d where (v.price == 0) == true",
+    ),
+    (
+        r#"seen page_view as v within 3d where v.sku == "s1" and seen page_view since v where page_view.category == "c""#,
+        r#"seen page_view as v within 3d where (v.sku == "s1") == true and seen page_view since v where (page_view.category == "c") == true"#,
+    ),
+    (
+        r#"time_since(page_view within 3d where page_view.tag == "y") < 1d"#,
+        r#"time_since(page_view within 3d where (page_view.tag == "y") == true) < 1d"#,
+    ),
+    (
+        r#"count(page_view within 3d where page_view.price == 7 and page_view.category == "a") >= 1"#,
+        r#"count(page_view within 3d where (page_view.price == 7) == true and (page_view.category == "a") == true) >= 1"#,
+    ),
+];
+
+fn keyed_twins_bundle() -> &'static omnirule_engine::bundle::Bundle {
+    static BUNDLE: std::sync::OnceLock<omnirule_engine::bundle::Bundle> =
+        std::sync::OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let mut src = String::new();
+        for (i, (keyed, plain)) in KEYED_TWINS.iter().enumerate() {
+            src += &banner_rule(&format!("k{i}"), "beacon_enter", keyed);
+            src += &banner_rule(&format!("u{i}"), "beacon_enter", plain);
+        }
+        bundle(&src)
+    })
+}
+
+/// One remembered event of the twins' history: (kind, hours after the start, category, tag,
+/// price, sku), small sets so that values repeat and groups hold several events.
+fn twins_event(i: usize, (kind, hours, cat, tag, price, sku): (u8, u32, u8, u8, u8, u8)) -> Value {
+    let time = 1_795_132_800_000_i64 + i64::from(hours) * 3_600_000;
+    let sku = format!("s{sku}");
+    match kind {
+        0 => json!({"type": "purchase", "id": format!("p{i}"), "time": time, "sku": sku,
+                    "amount": 1, "channel": "web"}),
+        1 => json!({"type": "beacon_enter", "id": format!("b{i}"), "time": time,
+                    "store": "S1", "zone": "door"}),
+        _ => {
+            let category = ["a", "b", "c"][usize::from(cat % 3)];
+            let price = [0.0, -0.0, 7.0, 5.5, 10.0][usize::from(price % 5)];
+            let mut v = json!({"type": "page_view", "id": format!("v{i}"), "time": time,
+                               "sku": sku, "category": category, "price": price});
+            if let Some(t) = [Some("x"), Some("y"), None][usize::from(tag % 3)] {
+                v["tag"] = json!(t);
+            }
+            v
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn a_query_keyed_on_a_field_decides_what_its_plain_twin_decides(
+        events in proptest::collection::vec(
+            (0u8..4, 0u32..120, 0u8..3, 0u8..3, 0u8..5, 0u8..3), 1..48),
+    ) {
+        let b = keyed_twins_bundle().clone();
+        let mut j = Journey::new(b, customer());
+        let mut sorted: Vec<(usize, _)> = events.into_iter().enumerate().collect();
+        sorted.sort_by_key(|(_, e)| e.1);
+        for (i, e) in sorted {
+            let decided = j.send(twins_event(i, e));
+            let fired = |prefix: char| -> Vec<usize> {
+                rules(&decided)
+                    .iter()
+                    .filter_map(|r| r.strip_prefix(prefix)?.parse().ok())
+                    .collect()
+            };
+            let (keyed, plain) = (fired('k'), fired('u'));
+            proptest::prop_assert_eq!(keyed, plain, "event {}", i);
+        }
+    }
+}
+
+#[test]
+fn the_keyed_twins_do_fire() {
+    // The property above compares firings; this shows it compares something: each keyed rule
+    // and its twin fire on a history written for them.
+    let mut j = Journey::new(keyed_twins_bundle().clone(), customer());
+    let at = |h: u32| 1_795_132_800_000_i64 + i64::from(h) * 3_600_000;
+    let history = [
+        json!({"type": "page_view", "id": "v1", "time": at(1), "sku": "s1", "category": "a", "price": 7, "tag": "y"}),
+        json!({"type": "page_view", "id": "v2", "time": at(2), "sku": "s2", "category": "a", "price": -0.0, "tag": "x"}),
+        json!({"type": "page_view", "id": "v3", "time": at(3), "sku": "s3", "category": "b", "price": 10}),
+        json!({"type": "page_view", "id": "v4", "time": at(4), "sku": "s4", "category": "c", "price": 10}),
+    ];
+    j.play(history);
+    let d = j.send(
+        json!({"type": "beacon_enter", "id": "b1", "time": at(5), "store": "S1", "zone": "door"}),
+    );
+    let mut fired = rules(&d);
+    fired.sort_unstable();
+    let want: Vec<String> = (0..KEYED_TWINS.len())
+        .flat_map(|i| [format!("k{i}"), format!("u{i}")])
+        .collect();
+    let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(fired, want);
+}
+
 // ----- missing values -----------------------------------------------------------------------
 
 #[test]

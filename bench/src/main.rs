@@ -47,12 +47,16 @@ fn main() -> ExitCode {
                 .map(|()| print!("{md}"))
         }
         (Some("profile"), Some(data)) => profile(Path::new(data), args.get(2)),
+        (Some("history"), _) => {
+            let mut md = String::new();
+            history(&mut md).map(|()| print!("{md}"))
+        }
         (Some("untriggered"), _) => {
             let mut md = String::new();
             untriggered(&mut md).map(|()| print!("{md}"))
         }
         _ => Err(
-            "usage: omnirule-bench translate|run|native DATA | profile DATA [N] | untriggered"
+            "usage: omnirule-bench translate|run|native DATA | profile DATA [N] | history | untriggered"
                 .into(),
         ),
     };

@@ -30,6 +30,7 @@ use crate::graph::{
     ActionCall, ArithOp, Cap, CmpOp, Cond, CondId, Func, Graph, Meta, Millis, Node, NodeId,
     Outcome, Piece, QueryId, Rule, RuleId, SegmentId,
 };
+use crate::history::Grouped;
 use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
 use crate::pred::{FieldValues, Preds};
@@ -347,6 +348,19 @@ type Env = Vec<Option<u32>>;
 /// A continuation: what must also hold under the bindings found so far.
 type Cont<'k, 'a> = &'k mut dyn FnMut(&mut Ctx<'a>, &mut Env) -> bool;
 
+/// What a scan checks of each candidate besides the filter: both bounds end the scan, whose
+/// candidates come newest first.
+struct Scan<'a> {
+    /// The slot the candidate takes while the filter is evaluated.
+    slot: usize,
+    /// The filter, unless the candidates are known to pass it.
+    filter: Option<NodeId>,
+    /// `within`: no candidate older than this.
+    min_time: Option<Millis>,
+    /// `since`: only candidates after this one, in (time, id) order.
+    since: Option<(Millis, &'a str)>,
+}
+
 struct Ctx<'a> {
     g: &'a Graph,
     plan: &'a Plan,
@@ -366,6 +380,8 @@ struct Ctx<'a> {
     qcache: IdMap<Rc<Vec<u32>>>,
     /// Per event type: the memory range of its events before the current event.
     ranges: Vec<Option<(usize, usize)>>,
+    /// Remembered events grouped by a field, for queries keyed on it.
+    grouped: Grouped,
     /// Segments being evaluated (a guard against cycles, which validation also refuses).
     seg_busy: IdMap<()>,
     depth: u32,
@@ -400,6 +416,7 @@ impl<'a> Ctx<'a> {
             qcache: IdMap::default(),
             // Sized on first use: an event whose rules read no history allocates nothing.
             ranges: Vec::new(),
+            grouped: Grouped::default(),
             seg_busy: IdMap::default(),
             depth: 0,
         }
@@ -841,34 +858,78 @@ impl<'a> Ctx<'a> {
                 }
             }
         };
-        let slot = usize::from(query.slot);
-        for i in (lo..hi).rev() {
-            let Some(e) = mem.get(i) else { continue };
-            if min_time.is_some_and(|m| e.time < m) {
-                break;
-            }
-            if since.is_some_and(|s| (e.time, e.id.as_ref()) <= s) {
-                break;
-            }
-            let idx = u32::try_from(i).unwrap_or(u32::MAX);
-            if let Some(filter) = query.filter {
-                let old = env.get(slot).copied().flatten();
-                if let Some(s) = env.get_mut(slot) {
-                    *s = Some(idx);
+        let plan: &'a Plan = self.plan;
+        let keyed = plan.keys.of(q).and_then(|key| {
+            let buckets = self.grouped.get(
+                &g.nodes,
+                &plan.keys,
+                &plan.literal,
+                key,
+                query.event,
+                mem,
+                (lo, hi),
+            )?;
+            Some((buckets, key))
+        });
+        let scan = Scan {
+            slot: usize::from(query.slot),
+            filter: match keyed {
+                Some((_, key)) if key.whole_filter => None,
+                _ => query.filter,
+            },
+            min_time,
+            since,
+        };
+        match keyed {
+            Some((buckets, key)) => {
+                for &i in buckets.of(key).iter().rev() {
+                    if let Some(found) = self.visit(&scan, i, env, f) {
+                        return found;
+                    }
                 }
-                let ok = self.eval(filter, env).truthy();
-                if let Some(s) = env.get_mut(slot) {
-                    *s = old;
-                }
-                if !ok {
-                    continue;
-                }
             }
-            if f(self, env, idx) {
-                return true;
+            None => {
+                for i in (lo..hi).rev() {
+                    let Ok(i) = u32::try_from(i) else { continue };
+                    if let Some(found) = self.visit(&scan, i, env, f) {
+                        return found;
+                    }
+                }
             }
         }
         false
+    }
+
+    /// One candidate of a scan (newest first): `Some(found)` when the scan stops here.
+    fn visit(
+        &mut self,
+        scan: &Scan<'a>,
+        i: u32,
+        env: &mut Env,
+        f: &mut dyn FnMut(&mut Ctx<'a>, &mut Env, u32) -> bool,
+    ) -> Option<bool> {
+        let e = self.mem.get(i as usize)?;
+        if scan.min_time.is_some_and(|m| e.time < m) {
+            return Some(false);
+        }
+        if scan.since.is_some_and(|s| (e.time, e.id.as_ref()) <= s) {
+            return Some(false);
+        }
+        if let Some(filter) = scan.filter {
+            let slot = scan.slot;
+            let old = env.get(slot).copied().flatten();
+            if let Some(s) = env.get_mut(slot) {
+                *s = Some(i);
+            }
+            let ok = self.eval(filter, env).truthy();
+            if let Some(s) = env.get_mut(slot) {
+                *s = old;
+            }
+            if !ok {
+                return None;
+            }
+        }
+        f(self, env, i).then_some(true)
     }
 
     // ----- expressions -------------------------------------------------------------------------

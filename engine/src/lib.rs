@@ -10,6 +10,7 @@ pub mod eval;
 pub mod explain;
 pub mod graph;
 mod graph_serde;
+mod history;
 pub mod host;
 mod index;
 pub mod input;

@@ -387,6 +387,9 @@ pub(crate) struct Plan {
     pub trigger_of: Vec<Option<usize>>,
     /// Per query: its matches do not depend on binding slots.
     pub query_pure: Vec<bool>,
+    /// The queries whose filters require a field to equal a literal, and their buckets
+    /// (see `history`).
+    pub keys: crate::history::Keys,
     /// The distinct consent sets of the rules (empty when a rule needs no consent). A
     /// customer who holds none of them can be decided nothing, so nothing is kept about them.
     pub rule_consents: Vec<Vec<crate::graph::ConsentId>>,
@@ -749,6 +752,7 @@ impl Plan {
             })
             .collect();
         let names = Names::new(g);
+        let keys = crate::history::Keys::new(&g.nodes, &g.queries, &literal);
         Plan {
             event_by_name: g
                 .schema
@@ -798,6 +802,7 @@ impl Plan {
                 })
                 .collect(),
             query_pure: qfree.iter().map(Slots::is_empty).collect(),
+            keys,
             compiled: true,
             triggers: g.triggers.iter().map(|_| OnceLock::new()).collect(),
             no_preds: crate::pred::Preds::none(),
