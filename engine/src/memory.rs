@@ -267,8 +267,8 @@ impl Memory {
             let end = start + run.len();
             let keep = run
                 .first()
-                .and_then(|e| plan.event_by_name.get(e.event_type.as_ref()))
-                .and_then(|id| g.retention.get(*id as usize))
+                .and_then(|e| plan.event_id(g, &e.event_type))
+                .and_then(|id| g.retention.get(id as usize))
                 .and_then(|r| r.keep);
             let first_kept = match keep {
                 None => end,
@@ -309,8 +309,8 @@ impl Memory {
                 let group_cap = f
                     .group
                     .as_ref()
-                    .and_then(|name| plan.group_by_name.get(name.as_ref()))
-                    .and_then(|gid| g.groups.get(*gid as usize))
+                    .and_then(|name| plan.group_id(g, name))
+                    .and_then(|gid| g.groups.get(gid as usize))
                     .and_then(|grp| grp.cap);
                 let (group_forever, group_window) = window_of(group_cap);
                 let window = match (rule_window, group_window) {

@@ -35,6 +35,19 @@ fn bytes_and_json_round_trip() {
 }
 
 #[test]
+fn event_types_are_found_by_name() {
+    let g = rich_graph();
+    let b = Bundle::new(g.clone()).unwrap();
+    assert!(g.schema.events.len() > 1);
+    for (i, e) in g.schema.events.iter().enumerate() {
+        assert_eq!(b.event_type(&e.name), Some(i as u32), "{}", e.name);
+    }
+    for missing in ["", "page_vie", "page_view ", "zzz", "PAGE_VIEW"] {
+        assert_eq!(b.event_type(missing), None, "{missing:?}");
+    }
+}
+
+#[test]
 fn json_with_awkward_numbers_round_trips_with_the_same_hash() {
     let mut g = G::new();
     for x in [

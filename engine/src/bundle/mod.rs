@@ -31,7 +31,6 @@ use crate::validate::{self, GraphError};
 use crate::value::Value;
 use crate::value::hex;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -357,7 +356,7 @@ impl Bundle {
 
     /// The id of an event type by name.
     pub fn event_type(&self, name: &str) -> Option<EventTypeId> {
-        self.plan.event_by_name.get(name).copied()
+        self.plan.event_id(&self.graph, name)
     }
 }
 
@@ -378,11 +377,11 @@ fn content_hash(body: &[u8]) -> [u8; 32] {
 /// Facts derived from a valid graph once, at load time.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    pub event_by_name: BTreeMap<String, EventTypeId>,
+    event_by_name: ByName,
     /// Built on first use (pruning a memory with firings of capped rules): a bundle's load
-    /// need not copy and sort every rule's name.
-    rule_by_name: OnceLock<BTreeMap<String, RuleId>>,
-    pub group_by_name: BTreeMap<String, GroupId>,
+    /// need not sort every rule's name.
+    rule_by_name: OnceLock<ByName>,
+    group_by_name: ByName,
     /// Per event type: index into `graph.triggers`.
     pub trigger_of: Vec<Option<usize>>,
     /// Per query: its matches do not depend on binding slots.
@@ -444,18 +443,23 @@ pub(crate) struct Names {
     /// builds the fields already sorted.
     profile_order: Vec<u32>,
     event_order: Vec<Vec<u32>>,
-    field_names: BTreeMap<String, Arc<str>>,
+    /// Every declared field's name (profile and event types), once each, sorted.
+    field_names: Vec<Arc<str>>,
 }
 
 impl Names {
     fn new(g: &Graph) -> Names {
-        let mut field_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
-        let mut shared = |name: &str| -> Arc<str> {
-            field_names
-                .entry(name.to_string())
-                .or_insert_with(|| Arc::from(name))
-                .clone()
-        };
+        let mut all: Vec<&str> = g
+            .schema
+            .profile
+            .iter()
+            .chain(g.schema.events.iter().flat_map(|e| e.fields.iter()))
+            .map(|f| f.name.as_str())
+            .collect();
+        crate::sort::sort(&mut all);
+        all.dedup();
+        let field_names: Vec<Arc<str>> = all.into_iter().map(Arc::from).collect();
+        let shared = |name: &str| -> Arc<str> { shared_name(&field_names, name) };
         let profile_fields = g.schema.profile.iter().map(|f| shared(&f.name)).collect();
         let event_fields = g
             .schema
@@ -550,10 +554,7 @@ impl Names {
 
     /// The shared copy of a declared field's name (a fresh one for any other name).
     pub(crate) fn field_name(&self, name: &str) -> Arc<str> {
-        self.field_names
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(name))
+        shared_name(&self.field_names, name)
     }
 
     /// The number of the action call that made `decision`, when its params are constant: the
@@ -670,16 +671,23 @@ fn query_free(query: &crate::graph::Query, free: &[Slots]) -> Slots {
 impl Plan {
     /// The rule named `name`.
     pub(crate) fn rule_id(&self, g: &Graph, name: &str) -> Option<RuleId> {
+        let rule = |i: usize| g.rules.get(i).map(|r| r.name.as_str());
         self.rule_by_name
-            .get_or_init(|| {
-                g.rules
-                    .iter()
-                    .zip(0..)
-                    .map(|(r, i)| (r.name.clone(), i))
-                    .collect()
-            })
-            .get(name)
-            .copied()
+            .get_or_init(|| ByName::new(g.rules.len(), rule))
+            .get(name, rule)
+    }
+
+    /// The event type named `name`.
+    pub(crate) fn event_id(&self, g: &Graph, name: &str) -> Option<EventTypeId> {
+        let events = &g.schema.events;
+        self.event_by_name
+            .get(name, |i| events.get(i).map(|e| e.name.as_str()))
+    }
+
+    /// The group named `name`.
+    pub(crate) fn group_id(&self, g: &Graph, name: &str) -> Option<GroupId> {
+        self.group_by_name
+            .get(name, |i| g.groups.get(i).map(|x| x.name.as_str()))
     }
 
     /// Trigger `t`'s fast path (built now if this is its first use); `None` when compiled
@@ -742,7 +750,6 @@ impl Plan {
                 *x = Some(i);
             }
         }
-        let idx = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
         let literal: Vec<Value> = g
             .nodes
             .iter()
@@ -754,20 +761,13 @@ impl Plan {
         let names = Names::new(g);
         let keys = crate::history::Keys::new(&g.nodes, &g.queries, &literal);
         Plan {
-            event_by_name: g
-                .schema
-                .events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.name.clone(), idx(i)))
-                .collect(),
+            event_by_name: ByName::new(g.schema.events.len(), |i| {
+                g.schema.events.get(i).map(|e| e.name.as_str())
+            }),
             rule_by_name: OnceLock::new(),
-            group_by_name: g
-                .groups
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.name.clone(), idx(i)))
-                .collect(),
+            group_by_name: ByName::new(g.groups.len(), |i| {
+                g.groups.get(i).map(|x| x.name.as_str())
+            }),
             trigger_of,
             rule_consents: {
                 let mut sets: Vec<Vec<crate::graph::ConsentId>> = g
@@ -809,5 +809,39 @@ impl Plan {
             names,
             literal,
         }
+    }
+}
+
+/// The shared copy of a name in a sorted list of names (a fresh one when it is not there).
+fn shared_name(sorted: &[Arc<str>], name: &str) -> Arc<str> {
+    match sorted.binary_search_by(|n| n.as_ref().cmp(name)) {
+        Ok(i) => sorted.get(i).map_or_else(|| Arc::from(name), Arc::clone),
+        Err(_) => Arc::from(name),
+    }
+}
+
+/// A graph list's items (event types, rules, groups) by name: their indices sorted by name,
+/// searched by halving. Why not a `BTreeMap<String, u32>`: each map instantiation is several
+/// KB of the wasm modules, and building one copies every name; these are built once per
+/// bundle and only read. Names are unique (validation refuses duplicates).
+#[derive(Debug, Clone, Default)]
+struct ByName(Vec<u32>);
+
+impl ByName {
+    /// Of the `len` items whose names `name_of` gives.
+    fn new<'g>(len: usize, name_of: impl Fn(usize) -> Option<&'g str>) -> ByName {
+        let mut order: Vec<u32> = (0..).take(len).collect();
+        crate::sort::sort_by(&mut order, |a, b| {
+            name_of(*a as usize).cmp(&name_of(*b as usize))
+        });
+        ByName(order)
+    }
+
+    fn get<'g>(&self, name: &str, name_of: impl Fn(usize) -> Option<&'g str>) -> Option<u32> {
+        let i = self
+            .0
+            .binary_search_by(|&i| name_of(i as usize).unwrap_or_default().cmp(name))
+            .ok()?;
+        self.0.get(i).copied()
     }
 }
