@@ -352,10 +352,15 @@ impl Memory {
                 }
             }
         } else if excess > 0 {
-            let mut keys: Vec<(Millis, Arc<str>)> =
-                self.seen.iter().map(|(id, t)| (*t, id.clone())).collect();
-            let (_, least_kept, _) = keys.select_nth_unstable(excess);
-            let least_kept = least_kept.clone();
+            // Rare (a merge, or a bundle with a smaller bound): a sort through the shared
+            // sort code rather than a selection algorithm of its own in the wasm modules.
+            let mut keys: Vec<(Millis, &Arc<str>)> =
+                self.seen.iter().map(|(id, t)| (*t, id)).collect();
+            crate::sort::sort(&mut keys);
+            let Some(&(t0, id0)) = keys.get(excess) else {
+                return;
+            };
+            let least_kept = (t0, id0.clone());
             self.seen
                 .retain(|(id, t)| (*t, id) >= (least_kept.0, &least_kept.1));
         }
@@ -527,11 +532,12 @@ impl Memory {
             .events
             .iter()
             .map(|e| {
-                let fields: serde_json::Map<String, J> = e
-                    .fields
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), field_to_json(v)))
-                    .collect();
+                // Inserted one by one: collecting into the map would sort the entries again
+                // (they are sorted already), with a sort instantiated for this one use.
+                let mut fields = serde_json::Map::new();
+                for (k, v) in &e.fields {
+                    fields.insert(k.to_string(), field_to_json(v));
+                }
                 json!({"type": e.event_type.as_ref(), "id": e.id.as_ref(),
                        "time": format_time(e.time), "fields": fields})
             })

@@ -141,6 +141,45 @@ fn damaged_memory_is_an_error_never_a_panic() {
 }
 
 #[test]
+fn over_the_bound_of_remembered_ids_the_newest_are_kept() {
+    // Two memories of five event ids each, merged under a bound of five: the five newest by
+    // (time, id) stay; at a tie in time the larger id is the newer.
+    let b = small_limits_bundle();
+    let memory = |ids: &[(&str, &str)]| {
+        let seen: Vec<_> = ids
+            .iter()
+            .map(|(id, time)| json!({"id": id, "time": time}))
+            .collect();
+        let newest = ids.iter().map(|(_, time)| *time).max().unwrap();
+        Memory::from_json(
+            &json!({"format": "omnirule-memory", "version": 1, "newest": newest,
+                    "events": [], "firings": [], "seen": seen})
+            .to_string(),
+        )
+        .unwrap()
+    };
+    let a = memory(&[
+        ("a0", "2026-11-20T00:00:00Z"),
+        ("a1", "2026-11-20T02:00:00Z"),
+        ("a2", "2026-11-20T05:00:00Z"),
+        ("a3", "2026-11-20T06:00:00Z"),
+        ("a4", "2026-11-20T08:00:00Z"),
+    ]);
+    let c = memory(&[
+        ("b0", "2026-11-20T01:00:00Z"),
+        ("b1", "2026-11-20T03:00:00Z"),
+        ("b2", "2026-11-20T05:00:00Z"),
+        ("b3", "2026-11-20T07:00:00Z"),
+        ("b4", "2026-11-20T09:00:00Z"),
+    ]);
+    for merged in [a.merge(&c, &b), c.merge(&a, &b)] {
+        let mut kept: Vec<&str> = merged.seen_ids().map(|(id, _)| id).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["a3", "a4", "b2", "b3", "b4"]);
+    }
+}
+
+#[test]
 fn pruning_keeps_only_what_retention_caps_and_limits_allow() {
     let b = small_limits_bundle();
     let m = some_memory(&b);
