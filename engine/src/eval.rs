@@ -383,7 +383,7 @@ struct Ctx<'a> {
     /// Remembered events grouped by a field, for queries keyed on it.
     grouped: Grouped,
     /// Segments being evaluated (a guard against cycles, which validation also refuses).
-    seg_busy: IdMap<()>,
+    seg_busy: Vec<SegmentId>,
     depth: u32,
 }
 
@@ -417,7 +417,7 @@ impl<'a> Ctx<'a> {
             // Sized on first use: an event whose rules read no history allocates nothing.
             ranges: Vec::new(),
             grouped: Grouped::default(),
-            seg_busy: IdMap::default(),
+            seg_busy: Vec::new(),
             depth: 0,
         }
     }
@@ -751,12 +751,13 @@ impl<'a> Ctx<'a> {
         let Some(seg) = g.segments.get(s as usize) else {
             return false;
         };
-        if self.seg_busy.insert(s, ()).is_some() {
+        if self.seg_busy.contains(&s) {
             return false;
         }
+        self.seg_busy.push(s);
         let mut env: Env = vec![None; usize::from(seg.slots)];
         let holds = self.solve(seg.cond, &mut env, &mut |_, _| true);
-        self.seg_busy.remove(&s);
+        self.seg_busy.pop();
         holds
     }
 

@@ -96,7 +96,7 @@ pub(crate) enum Pred {
 }
 
 /// Where a field slot's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FieldRef {
     /// A declared field's shared name and its rank in name order (see `input::Presence`).
     Profile(Arc<str>, u8),
@@ -171,7 +171,6 @@ impl Preds {
             names,
             event,
             preds: Preds::default(),
-            field_index: HashMap::new(),
             node_fields: vec![None; g.nodes.len()],
             nodes: vec![None; g.nodes.len()],
         };
@@ -267,7 +266,6 @@ struct Compiler<'g> {
     /// The event type of the trigger compiled.
     event: EventTypeId,
     preds: Preds,
-    field_index: HashMap<FieldRef, u16>,
     /// Per node: the field slot it reads (`Some(None)`: it reads no plain field).
     node_fields: Vec<Option<Option<u16>>>,
     /// Per node: compiled once (the graph shares nodes between rules); `Some(None)`: it does
@@ -276,14 +274,19 @@ struct Compiler<'g> {
 }
 
 impl Compiler<'_> {
+    /// The slot of a field, a new one on its first use. A search: a trigger's conditions
+    /// read a few dozen fields at most, and a map here was a hash table instantiated (and
+    /// SipHash linked) for the wasm modules for this one use.
     fn field(&mut self, f: FieldRef) -> Option<u16> {
-        if let Some(i) = self.field_index.get(&f) {
-            return Some(*i);
-        }
-        let i = u16::try_from(self.preds.fields.len()).ok()?;
-        self.preds.fields.push(f.clone());
-        self.field_index.insert(f, i);
-        Some(i)
+        let fields = &mut self.preds.fields;
+        let i = match fields.iter().position(|x| *x == f) {
+            Some(i) => i,
+            None => {
+                fields.push(f);
+                fields.len() - 1
+            }
+        };
+        u16::try_from(i).ok()
     }
 
     fn symbol(&mut self, s: &str) -> u32 {
