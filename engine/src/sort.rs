@@ -3,33 +3,28 @@
 //! Why not `slice::sort_by`: the standard sorts are large generic functions, instantiated once
 //! per element type and comparator. In the browser module that was over 300 functions and
 //! about 85 KB of code before `wasm-opt`, for sorts that are almost all short (an event's
-//! fields, a decision's params) or already in order (memory). Here a short or already sorted
-//! slice is handled by an insertion sort (a few instructions per type), and anything else
-//! sorts a permutation of indices with a `dyn` comparator (one instantiation for the whole
-//! program), then moves the elements into place.
+//! fields, a decision's params) or already in order (memory). Here the sorting itself works on
+//! indices through a `dyn` comparator, in one non-generic function for the whole program (an
+//! order check, an insertion sort for short input, the standard unstable sort of indices for
+//! long input); each element type adds only a small function that moves its elements into the
+//! order found (and nothing at all when they are in order already).
 //!
 //! Every function here is stable: equal elements keep their order.
 
 use std::cmp::Ordering;
 
-/// Above this length an unsorted slice is sorted by index rather than by insertion.
+/// Above this length an unsorted slice is sorted by the standard sort rather than by insertion.
 const INSERTION_MAX: usize = 24;
 
 /// Sorts `v` by `cmp`, keeping equal elements in order.
 pub fn sort_by<T>(v: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
-    if is_sorted(v, &mut cmp) {
-        return;
-    }
-    if v.len() <= INSERTION_MAX {
-        insertion_sort(v, &mut cmp);
-        return;
-    }
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    sort_indices(&mut order, &mut |a, b| match (v.get(a), v.get(b)) {
+    let order = sorted_order(v.len(), &mut |a, b| match (v.get(a), v.get(b)) {
         (Some(x), Some(y)) => cmp(x, y),
         _ => Ordering::Equal,
     });
-    permute(v, &order);
+    if let Some(mut order) = order {
+        permute(v, &mut order);
+    }
 }
 
 /// Sorts `v` in its natural order, keeping equal elements in order.
@@ -37,50 +32,44 @@ pub fn sort<T: Ord>(v: &mut [T]) {
     sort_by(v, T::cmp);
 }
 
-fn is_sorted<T>(v: &[T], cmp: &mut impl FnMut(&T, &T) -> Ordering) -> bool {
-    v.windows(2).all(|w| match w {
-        [a, b] => cmp(a, b) != Ordering::Greater,
-        _ => true,
-    })
-}
-
-fn insertion_sort<T>(v: &mut [T], cmp: &mut impl FnMut(&T, &T) -> Ordering) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 {
-            let greater = match (v.get(j - 1), v.get(j)) {
-                (Some(a), Some(b)) => cmp(a, b) == Ordering::Greater,
-                _ => false,
-            };
-            if !greater {
-                break;
-            }
-            v.swap(j - 1, j);
-            j -= 1;
-        }
-    }
-}
-
-/// The one instantiation of the standard sort: indices, ties broken by index (so stable).
+/// The positions of `len` items in sorted order (ties in their original order), or `None`
+/// when they are in order already. Items are compared by position.
 #[inline(never)]
-fn sort_indices(order: &mut [usize], cmp: &mut dyn FnMut(usize, usize) -> Ordering) {
-    order.sort_unstable_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+fn sorted_order(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) -> Option<Vec<usize>> {
+    if (1..len).all(|i| cmp(i - 1, i) != Ordering::Greater) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..len).collect();
+    if len <= INSERTION_MAX {
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 {
+                let greater = match (order.get(j - 1), order.get(j)) {
+                    (Some(&a), Some(&b)) => cmp(a, b) == Ordering::Greater,
+                    _ => false,
+                };
+                if !greater {
+                    break;
+                }
+                order.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    } else {
+        order.sort_unstable_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+    }
+    Some(order)
 }
 
-/// Puts the element at `order[k]` at position `k`, following each cycle of the permutation.
-fn permute<T>(v: &mut [T], order: &[usize]) {
-    let mut placed = vec![false; v.len()];
+/// Puts the element at `order[k]` at position `k`, following each cycle of the permutation
+/// (`order` is used up: each entry placed is marked `usize::MAX`).
+fn permute<T>(v: &mut [T], order: &mut [usize]) {
     for start in 0..v.len() {
-        if placed.get(start) != Some(&false) {
-            continue;
-        }
         let mut at = start;
         loop {
-            if let Some(p) = placed.get_mut(at) {
-                *p = true;
-            }
-            let from = order.get(at).copied().unwrap_or(start);
-            if from == start || from >= v.len() {
+            let Some(slot) = order.get_mut(at) else { break };
+            let from = std::mem::replace(slot, usize::MAX);
+            if from == usize::MAX || from == start || from >= v.len() {
                 break;
             }
             // Position `at` takes the element from `from`; the element that started the cycle
