@@ -66,8 +66,7 @@ fn sorted_order(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) -> Op
 fn permute<T>(v: &mut [T], order: &mut [usize]) {
     for start in 0..v.len() {
         let mut at = start;
-        loop {
-            let Some(slot) = order.get_mut(at) else { break };
+        while let Some(slot) = order.get_mut(at) {
             let from = std::mem::replace(slot, usize::MAX);
             if from == usize::MAX || from == start || from >= v.len() {
                 break;
