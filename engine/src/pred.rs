@@ -159,6 +159,7 @@ impl Preds {
     /// rules at a time, on the trigger's first event: a bundle's load does not compile the
     /// conditions of triggers a page never sees. A condition left out only takes the general
     /// path (which decides identically).
+    #[inline(never)]
     pub(crate) fn for_rules(
         g: &Graph,
         names: &Names,

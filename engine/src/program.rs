@@ -43,6 +43,7 @@ pub(crate) struct Program {
 }
 
 impl Program {
+    #[inline(never)]
     pub(crate) fn new(g: &Graph, rules: &[RuleId], preds: &Preds, plan: &Plan) -> Program {
         let mut p = Program::default();
         for &rid in rules {

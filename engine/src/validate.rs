@@ -270,47 +270,15 @@ impl Graph {
     /// Checks everything evaluation relies on (see the module documentation). Run by
     /// `Bundle::new` and every bundle decoder.
     pub fn validate(&self) -> Result<(), GraphError> {
-        let s = &self.schema;
-        let n_events = s.events.len();
-        unique("consent purpose", s.consents.iter().map(String::as_str))?;
-        unique("event type", s.events.iter().map(|e| e.name.as_str()))?;
-        unique("action", s.actions.iter().map(|a| a.name.as_str()))?;
-        unique("profile field", s.profile.iter().map(|f| f.name.as_str()))?;
-        unique("rule", self.rules.iter().map(|r| r.name.as_str()))?;
-        unique("group", self.groups.iter().map(|g| g.name.as_str()))?;
-        unique("segment", self.segments.iter().map(|g| g.name.as_str()))?;
-        let all_fields = s
-            .profile
-            .iter()
-            .chain(s.events.iter().flat_map(|e| e.fields.iter()))
-            .chain(s.actions.iter().flat_map(|a| a.params.iter()));
-        for f in all_fields {
-            if type_depth(&f.ty) > crate::graph_serde::MAX_NESTING + 1 {
-                return Err(GraphError::TooDeep {
-                    what: "types",
-                    at: format!("field `{}`", f.name),
-                    max: crate::graph_serde::MAX_NESTING,
-                });
-            }
-        }
-        for e in &s.events {
-            unique(
-                "field of an event",
-                e.fields.iter().map(|f| f.name.as_str()),
-            )?;
-            if e.retain.is_some_and(|r| r < 0) {
-                return Err(GraphError::Invalid(format!(
-                    "event `{}` has a negative retention",
-                    e.name
-                )));
-            }
-        }
+        self.check_schema()?;
 
         // Nodes: children first, depth bounded. Each item is checked by a function of its own,
         // called once per item, here and for conditions and rules below: a browser runs a new
         // module unoptimised and swaps optimised code in only between calls, so a loop whose
         // body is one long call never speeds up during the first load (when a page waits on
-        // it), while a function called thousands of times does.
+        // it), while a function called thousands of times does. And a long loop with its work
+        // inline makes the browser spend a background compile, competing for the page's
+        // cores, on a function called once.
         let mut depth = vec![0u32; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
             let d = self.check_node(i, node, &depth)?;
@@ -320,16 +288,7 @@ impl Graph {
         }
 
         for (i, q) in self.queries.iter().enumerate() {
-            let at = || format!("query {i}");
-            check(at, "event type", q.event, n_events)?;
-            if let Some(f) = q.filter {
-                check(at, "node", f, self.nodes.len())?;
-            }
-            if q.within.is_some_and(|w| w < 0) {
-                return Err(GraphError::Invalid(format!(
-                    "query {i} has a negative `within`"
-                )));
-            }
+            self.check_query(i, q)?;
         }
 
         if self.cond_sources.len() != self.conds.len() {
@@ -376,6 +335,74 @@ impl Graph {
             self.check_rule(r, &mut walker)?;
         }
 
+        self.check_triggers()?;
+        self.check_retention()?;
+        self.check_timezone_and_limits()?;
+        Ok(())
+    }
+
+    /// The schema's names are unique, its types not too deep, its retentions not negative.
+    #[inline(never)]
+    fn check_schema(&self) -> Result<(), GraphError> {
+        let s = &self.schema;
+        unique("consent purpose", s.consents.iter().map(String::as_str))?;
+        unique("event type", s.events.iter().map(|e| e.name.as_str()))?;
+        unique("action", s.actions.iter().map(|a| a.name.as_str()))?;
+        unique("profile field", s.profile.iter().map(|f| f.name.as_str()))?;
+        unique("rule", self.rules.iter().map(|r| r.name.as_str()))?;
+        unique("group", self.groups.iter().map(|g| g.name.as_str()))?;
+        unique("segment", self.segments.iter().map(|g| g.name.as_str()))?;
+        let all_fields = s
+            .profile
+            .iter()
+            .chain(s.events.iter().flat_map(|e| e.fields.iter()))
+            .chain(s.actions.iter().flat_map(|a| a.params.iter()));
+        for f in all_fields {
+            if type_depth(&f.ty) > crate::graph_serde::MAX_NESTING + 1 {
+                return Err(GraphError::TooDeep {
+                    what: "types",
+                    at: format!("field `{}`", f.name),
+                    max: crate::graph_serde::MAX_NESTING,
+                });
+            }
+        }
+        for e in &s.events {
+            unique(
+                "field of an event",
+                e.fields.iter().map(|f| f.name.as_str()),
+            )?;
+            if e.retain.is_some_and(|r| r < 0) {
+                return Err(GraphError::Invalid(format!(
+                    "event `{}` has a negative retention",
+                    e.name
+                )));
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Checks query `i` (a call per item: see `validate`).
+    #[inline(never)]
+    fn check_query(&self, i: usize, q: &Query) -> Result<(), GraphError> {
+        let n_events = self.schema.events.len();
+        let at = || format!("query {i}");
+        check(at, "event type", q.event, n_events)?;
+        if let Some(f) = q.filter {
+            check(at, "node", f, self.nodes.len())?;
+        }
+        if q.within.is_some_and(|w| w < 0) {
+            return Err(GraphError::Invalid(format!(
+                "query {i} has a negative `within`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One trigger per event type, naming rules that exist.
+    #[inline(never)]
+    fn check_triggers(&self) -> Result<(), GraphError> {
+        let n_events = self.schema.events.len();
         let mut triggered = BTreeSet::new();
         for t in &self.triggers {
             let at = || format!("the trigger of event type {}", t.event);
@@ -391,6 +418,14 @@ impl Graph {
             }
         }
 
+        Ok(())
+    }
+
+    /// One retention entry per event type, in order, with windows and consents in range.
+    #[inline(never)]
+    fn check_retention(&self) -> Result<(), GraphError> {
+        let s = &self.schema;
+        let n_events = s.events.len();
         if self.retention.len() != n_events {
             return Err(GraphError::Invalid(format!(
                 "there are {} retention entries for {} event types",
@@ -422,6 +457,12 @@ impl Graph {
             }
         }
 
+        Ok(())
+    }
+
+    /// Timezone offsets within a day and in time order; limits not negative.
+    #[inline(never)]
+    fn check_timezone_and_limits(&self) -> Result<(), GraphError> {
         let tz = &self.timezone;
         let offset_ok = |o: i32| o.abs() <= 86_400;
         if !offset_ok(tz.initial_offset) || tz.transitions.iter().any(|(_, o)| !offset_ok(*o)) {

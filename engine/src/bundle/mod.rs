@@ -707,57 +707,14 @@ impl Plan {
     }
 
     fn new(g: &Graph) -> Plan {
-        let mut free = vec![Slots::default(); g.nodes.len()];
-        let mut qfree = vec![Slots::default(); g.queries.len()];
-        let mut qdone = vec![false; g.queries.len()];
-        for (i, node) in g.nodes.iter().enumerate() {
-            let mut f = Slots::default();
-            for c in validate::node_children(node) {
-                f = f.union(free.get(c as usize).copied().unwrap_or_default());
-            }
-            if let Node::Bound(s) = node {
-                f = f.with(*s);
-            }
-            if let Some(q) = validate::node_query(node) {
-                let qf = g
-                    .queries
-                    .get(q as usize)
-                    .map_or_else(Slots::default, |query| query_free(query, &free));
-                if let Some(x) = qfree.get_mut(q as usize) {
-                    *x = qf;
-                }
-                if let Some(x) = qdone.get_mut(q as usize) {
-                    *x = true;
-                }
-                f = f.union(qf);
-            }
-            if let Some(x) = free.get_mut(i) {
-                *x = f;
-            }
-        }
-        // Queries only used by binding conditions were not reached through a node.
-        for (q, query) in g.queries.iter().enumerate() {
-            if qdone.get(q) == Some(&true) {
-                continue;
-            }
-            if let Some(x) = qfree.get_mut(q) {
-                *x = query_free(query, &free);
-            }
-        }
+        let (free, qfree) = free_slots(g);
         let mut trigger_of = vec![None; g.schema.events.len()];
         for (i, t) in g.triggers.iter().enumerate() {
             if let Some(x) = trigger_of.get_mut(t.event as usize) {
                 *x = Some(i);
             }
         }
-        let literal: Vec<Value> = g
-            .nodes
-            .iter()
-            .map(|n| match n {
-                Node::Lit(l) => Value::from_literal(l),
-                _ => Value::Missing,
-            })
-            .collect();
+        let literal: Vec<Value> = g.nodes.iter().map(literal_of).collect();
         let names = Names::new(g);
         let keys = crate::history::Keys::new(&g.nodes, &g.queries, &literal);
         Plan {
@@ -809,6 +766,73 @@ impl Plan {
             names,
             literal,
         }
+    }
+}
+
+/// Per node and per query, the binding slots it reads (directly or through its children and
+/// queries). A function per node, called from a short loop: in a browser a load runs in
+/// baseline code, and a long loop with its work inline makes the engine spend a background
+/// compile (competing for the page's cores) on a function that is never called again.
+fn free_slots(g: &Graph) -> (Vec<Slots>, Vec<Slots>) {
+    let mut free = vec![Slots::default(); g.nodes.len()];
+    let mut qfree = vec![Slots::default(); g.queries.len()];
+    let mut qdone = vec![false; g.queries.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        let f = node_free(g, node, &free, &mut qfree, &mut qdone);
+        if let Some(x) = free.get_mut(i) {
+            *x = f;
+        }
+    }
+    // Queries only used by binding conditions were not reached through a node.
+    for (q, query) in g.queries.iter().enumerate() {
+        if qdone.get(q) == Some(&true) {
+            continue;
+        }
+        if let Some(x) = qfree.get_mut(q) {
+            *x = query_free(query, &free);
+        }
+    }
+    (free, qfree)
+}
+
+/// A node's free slots, given its children's (`free`); records its query's in `qfree`.
+#[inline(never)]
+fn node_free(
+    g: &Graph,
+    node: &Node,
+    free: &[Slots],
+    qfree: &mut [Slots],
+    qdone: &mut [bool],
+) -> Slots {
+    let mut f = Slots::default();
+    for c in validate::node_children(node) {
+        f = f.union(free.get(c as usize).copied().unwrap_or_default());
+    }
+    if let Node::Bound(s) = node {
+        f = f.with(*s);
+    }
+    if let Some(q) = validate::node_query(node) {
+        let qf = g
+            .queries
+            .get(q as usize)
+            .map_or_else(Slots::default, |query| query_free(query, free));
+        if let Some(x) = qfree.get_mut(q as usize) {
+            *x = qf;
+        }
+        if let Some(x) = qdone.get_mut(q as usize) {
+            *x = true;
+        }
+        f = f.union(qf);
+    }
+    f
+}
+
+/// A literal node's value (`Missing` for other nodes); see [`free_slots`] for why a call each.
+#[inline(never)]
+fn literal_of(n: &Node) -> Value {
+    match n {
+        Node::Lit(l) => Value::from_literal(l),
+        _ => Value::Missing,
     }
 }
 
