@@ -102,6 +102,9 @@ impl Program {
         self.index.candidates(fields.resolved())
     }
 
+    /// A call per rule, not inline in `new`'s loop: see `validate` on why loads keep their
+    /// per-item work out of functions called once.
+    #[inline(never)]
     fn plain(
         &mut self,
         g: &Graph,
