@@ -1136,7 +1136,7 @@ impl<'a> Ctx<'a> {
     /// Text of a value (interpolation, split units); events render as their id.
     fn text(&self, v: &Value) -> String {
         match self.event_value(v) {
-            Some(e) => e.id.to_string(),
+            Some(e) => String::from(&*e.id),
             None => v.to_text(),
         }
     }
@@ -1144,7 +1144,7 @@ impl<'a> Ctx<'a> {
     /// JSON of a param value; events as their id.
     fn json(&self, v: &Value) -> serde_json::Value {
         match self.event_value(v) {
-            Some(e) => serde_json::Value::String(e.id.to_string()),
+            Some(e) => serde_json::Value::String(String::from(&*e.id)),
             None => v.to_json(),
         }
     }

@@ -53,6 +53,45 @@ struct FieldIndex {
     rows: Box<[u64]>,
 }
 
+/// The leaves that test one field, as (field, leaf number) grouped by field in field order,
+/// leaves in their own order within a group: a counting sort, since fields are slot numbers
+/// (a comparison sort of a thousand leaves was a fifth of compiling a trigger).
+fn group_by_field(leaves: &[Leaf<'_>]) -> Vec<(u16, usize)> {
+    let keyed: Vec<(u16, usize)> = leaves
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((l.pred.leaf_field()?, i)))
+        .collect();
+    let slots = keyed
+        .iter()
+        .map(|(f, _)| usize::from(*f) + 1)
+        .max()
+        .unwrap_or(0);
+    // `next[f]`: where the next leaf of field `f` goes.
+    let mut next = vec![0usize; slots + 1];
+    for (f, _) in &keyed {
+        if let Some(n) = next.get_mut(usize::from(*f) + 1) {
+            *n += 1;
+        }
+    }
+    for f in 1..next.len() {
+        let before = next.get(f - 1).copied().unwrap_or(0);
+        if let Some(n) = next.get_mut(f) {
+            *n += before;
+        }
+    }
+    let mut out = vec![(0u16, 0usize); keyed.len()];
+    for &(f, i) in &keyed {
+        if let Some(n) = next.get_mut(usize::from(f))
+            && let Some(slot) = out.get_mut(*n)
+        {
+            *slot = (f, i);
+            *n += 1;
+        }
+    }
+    out
+}
+
 impl FieldIndex {
     fn classes(syms: usize, bounds: usize) -> usize {
         FIXED + syms + 2 * bounds + 1
@@ -133,12 +172,7 @@ impl Index {
     pub(crate) fn new(steps: usize, leaves: &[Leaf<'_>]) -> (Index, Vec<bool>) {
         let words = steps.div_ceil(64);
         let mut absorbed = vec![false; leaves.len()];
-        let mut by_field: Vec<(u16, usize)> = leaves
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| Some((l.pred.leaf_field()?, i)))
-            .collect();
-        crate::sort::sort(&mut by_field);
+        let by_field = group_by_field(leaves);
         let mut fields = Vec::new();
         let mut rest = by_field.as_slice();
         while let Some(&(field, _)) = rest.first() {

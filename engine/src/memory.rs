@@ -412,8 +412,8 @@ impl Memory {
                 .events
                 .iter()
                 .map(|e| WireEvent {
-                    event_type: e.event_type.to_string(),
-                    id: e.id.to_string(),
+                    event_type: String::from(&*e.event_type),
+                    id: String::from(&*e.id),
                     time: e.time,
                     fields: e
                         .fields
@@ -421,7 +421,7 @@ impl Memory {
                         .map(|(k, v)| {
                             let mut tape = Vec::new();
                             to_tape(v, &mut tape);
-                            (k.to_string(), tape)
+                            (String::from(&**k), tape)
                         })
                         .collect(),
                 })
@@ -430,16 +430,16 @@ impl Memory {
                 .firings
                 .iter()
                 .map(|f| WireFiring {
-                    rule: f.rule.to_string(),
-                    group: f.group.as_ref().map(|g| g.to_string()),
+                    rule: String::from(&*f.rule),
+                    group: f.group.as_deref().map(String::from),
                     time: f.time,
-                    event: f.event.to_string(),
+                    event: String::from(&*f.event),
                 })
                 .collect(),
             seen: self
                 .seen
                 .iter()
-                .map(|(id, t)| (id.to_string(), *t))
+                .map(|(id, t)| (String::from(&**id), *t))
                 .collect(),
         };
         let mut out = MAGIC.to_vec();
@@ -536,7 +536,7 @@ impl Memory {
                 // (they are sorted already), with a sort instantiated for this one use.
                 let mut fields = serde_json::Map::new();
                 for (k, v) in &e.fields {
-                    fields.insert(k.to_string(), field_to_json(v));
+                    fields.insert(String::from(&**k), field_to_json(v));
                 }
                 json!({"type": e.event_type.as_ref(), "id": e.id.as_ref(),
                        "time": format_time(e.time), "fields": fields})
@@ -744,7 +744,7 @@ fn to_tape(v: &Value, out: &mut Vec<Atom>) {
         Value::Missing | Value::Event(_) => out.push(Atom::Missing),
         Value::Bool(b) => out.push(Atom::Bool(*b)),
         Value::Number(n) => out.push(Atom::Number(*n)),
-        Value::String(s) => out.push(Atom::String(s.to_string())),
+        Value::String(s) => out.push(Atom::String(String::from(&**s))),
         Value::Duration(d) => out.push(Atom::Duration(*d)),
         Value::Time(t) => out.push(Atom::Time(*t)),
         Value::List(items) => {

@@ -164,23 +164,20 @@ impl Program {
         for c in &self.conds {
             c.strings(&mut strings);
         }
-        crate::sort::sort(&mut strings);
-        strings.dedup();
-        let distinct = |field: u16| {
-            let start = strings.partition_point(|&(f, _)| f < field);
-            let end = strings.partition_point(|&(f, _)| f <= field);
-            end - start
-        };
+        let distinct = distinct_per_field(&strings);
+        let distinct = |field: u16| distinct.get(usize::from(field)).copied().unwrap_or(0);
         let spans: Vec<Span> = self
             .steps
             .iter()
             .filter_map(|s| s.plain.map(|p| p.0))
             .collect();
+        let mut odds: Vec<f64> = Vec::new();
         for (start, end) in spans {
             if let Some(parts) = self.conds.get_mut(start as usize..end as usize) {
-                crate::sort::sort_by(parts, |a, b| {
-                    a.odds(&distinct).total_cmp(&b.odds(&distinct))
-                });
+                // Each part's odds once, not once per comparison.
+                odds.clear();
+                odds.extend(parts.iter().map(|p| p.odds(&distinct)));
+                crate::sort::sort_by_keys(parts, &odds, f64::total_cmp);
             }
         }
     }
@@ -199,5 +196,58 @@ impl Program {
         self.decisions
             .get(d.0 as usize..d.1 as usize)
             .unwrap_or_default()
+    }
+}
+
+/// Per field slot, the number of distinct strings compared with it in `pairs` of (field,
+/// symbol). Linear: the pairs are counted by field first, then each field's symbols checked
+/// against the last field that counted them (a sort of every pair was a fifth of compiling a
+/// trigger).
+fn distinct_per_field(pairs: &[(u16, u32)]) -> Vec<usize> {
+    let fields = pairs
+        .iter()
+        .map(|(f, _)| usize::from(*f) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_field: Vec<Vec<u32>> = vec![Vec::new(); fields];
+    for &(f, sym) in pairs {
+        if let Some(syms) = by_field.get_mut(usize::from(f)) {
+            syms.push(sym);
+        }
+    }
+    let symbols = pairs
+        .iter()
+        .map(|(_, s)| *s as usize + 1)
+        .max()
+        .unwrap_or(0);
+    // `counted[sym]`: the field (plus one) that last counted this symbol.
+    let mut counted = vec![0usize; symbols];
+    by_field
+        .iter()
+        .enumerate()
+        .map(|(f, syms)| {
+            let mut n = 0;
+            for &sym in syms {
+                if let Some(c) = counted.get_mut(sym as usize)
+                    && *c != f + 1
+                {
+                    *c = f + 1;
+                    n += 1;
+                }
+            }
+            n
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_per_field;
+
+    #[test]
+    fn distinct_strings_are_counted_per_field() {
+        let pairs = [(0, 5), (1, 5), (0, 5), (0, 7), (3, 1), (1, 5), (0, 7)];
+        assert_eq!(distinct_per_field(&pairs), [2, 1, 0, 1]);
+        assert!(distinct_per_field(&[]).is_empty());
     }
 }

@@ -27,6 +27,21 @@ pub fn sort_by<T>(v: &mut [T], mut cmp: impl FnMut(&T, &T) -> Ordering) {
     }
 }
 
+/// Sorts `v` by precomputed keys (`keys[i]` is `v[i]`'s), keeping equal elements in order:
+/// for keys that cost something to compute, once each rather than once per comparison.
+pub fn sort_by_keys<T, K>(v: &mut [T], keys: &[K], mut cmp: impl FnMut(&K, &K) -> Ordering) {
+    let order = sorted_order(
+        v.len().min(keys.len()),
+        &mut |a, b| match (keys.get(a), keys.get(b)) {
+            (Some(x), Some(y)) => cmp(x, y),
+            _ => Ordering::Equal,
+        },
+    );
+    if let Some(mut order) = order {
+        permute(v, &mut order);
+    }
+}
+
 /// Sorts `v` in its natural order, keeping equal elements in order.
 pub fn sort<T: Ord>(v: &mut [T]) {
     sort_by(v, T::cmp);

@@ -178,7 +178,7 @@ impl Value {
             Value::Missing | Value::Event(_) => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_json(*n),
-            Value::String(s) => serde_json::Value::String(s.to_string()),
+            Value::String(s) => serde_json::Value::String(String::from(&**s)),
             Value::Duration(d) => serde_json::Value::from(*d),
             Value::Time(t) => serde_json::Value::String(format_time(*t)),
             Value::List(items) => {
