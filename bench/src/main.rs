@@ -47,6 +47,18 @@ fn main() -> ExitCode {
                 .map(|()| print!("{md}"))
         }
         (Some("profile"), Some(data)) => profile(Path::new(data), args.get(2)),
+        (Some("store"), Some(data)) => {
+            let mut md = String::new();
+            read_json(&Path::new(data).join("events.json"))
+                .and_then(|e| {
+                    wasmtime(
+                        Path::new(data),
+                        e.as_array().map_or(&[], Vec::as_slice),
+                        &mut md,
+                    )
+                })
+                .map(|()| print!("{md}"))
+        }
         (Some("history"), _) => {
             let mut md = String::new();
             history(&mut md).map(|()| print!("{md}"))
@@ -56,7 +68,7 @@ fn main() -> ExitCode {
             untriggered(&mut md).map(|()| print!("{md}"))
         }
         _ => Err(
-            "usage: omnirule-bench translate|run|native DATA | profile DATA [N] | history | untriggered"
+            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered"
                 .into(),
         ),
     };

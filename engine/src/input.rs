@@ -86,7 +86,7 @@ impl std::error::Error for InputError {}
 pub(crate) type Fields = Vec<(Arc<str>, Value)>;
 
 fn sort_fields(mut fields: Fields) -> Fields {
-    crate::sort::sort_by(&mut fields, |a, b| a.0.cmp(&b.0));
+    crate::sort::sort_small_by(&mut fields, |a, b| a.0.cmp(&b.0));
     // Keep the last of duplicate names.
     let mut out: Fields = Vec::with_capacity(fields.len());
     for (k, v) in fields {
@@ -606,7 +606,7 @@ fn value_from_json(t: &Type, j: &serde_json::Value) -> Result<Value, Mismatch> {
                 }
             }
             if matches!(t, Type::Set(_)) {
-                crate::sort::sort_by(&mut out, Value::total_cmp);
+                crate::sort::sort_small_by(&mut out, Value::total_cmp);
                 out.dedup_by(|a, b| a.total_cmp(b).is_eq());
             }
             Ok(Value::List(out))

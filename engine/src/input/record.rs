@@ -190,7 +190,7 @@ fn value(t: &Type, item: &Item<'_>) -> Option<Value> {
                 out.push(value(inner, &Item::String(s))?);
             }
             if matches!(t, Type::Set(_)) {
-                crate::sort::sort_by(&mut out, Value::total_cmp);
+                crate::sort::sort_small_by(&mut out, Value::total_cmp);
                 out.dedup_by(|a, b| a.total_cmp(b).is_eq());
             }
             Some(Value::List(out))
