@@ -34,31 +34,9 @@ fn main() -> ExitCode {
     let result = match (args.first().map(String::as_str), args.get(1)) {
         (Some("translate"), Some(data)) => translate(Path::new(data)),
         (Some("run"), Some(data)) => run(Path::new(data)),
-        (Some("native"), Some(data)) => {
-            let mut md = String::new();
-            read_json(&Path::new(data).join("events.json"))
-                .and_then(|e| {
-                    native(
-                        Path::new(data),
-                        e.as_array().map_or(&[], Vec::as_slice),
-                        &mut md,
-                    )
-                })
-                .map(|()| print!("{md}"))
-        }
+        (Some("native"), Some(data)) => one_table(Path::new(data), native),
         (Some("profile"), Some(data)) => profile(Path::new(data), args.get(2)),
-        (Some("store"), Some(data)) => {
-            let mut md = String::new();
-            read_json(&Path::new(data).join("events.json"))
-                .and_then(|e| {
-                    wasmtime(
-                        Path::new(data),
-                        e.as_array().map_or(&[], Vec::as_slice),
-                        &mut md,
-                    )
-                })
-                .map(|()| print!("{md}"))
-        }
+        (Some("store"), Some(data)) => one_table(Path::new(data), wasmtime),
         (Some("history"), _) => {
             let mut md = String::new();
             history(&mut md).map(|()| print!("{md}"))
@@ -79,6 +57,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints one table of the shared workload (`table` is given the data folder and its events).
+fn one_table(
+    data: &Path,
+    table: fn(&Path, &[Value], &mut String) -> Result<(), String>,
+) -> Result<(), String> {
+    let events = read_json(&data.join("events.json"))?;
+    let mut md = String::new();
+    table(data, events.as_array().map_or(&[], Vec::as_slice), &mut md)?;
+    print!("{md}");
+    Ok(())
 }
 
 fn root() -> PathBuf {
