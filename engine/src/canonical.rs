@@ -6,6 +6,7 @@
 //! as `JSON.stringify` escapes them. It is written by hand; its recursion follows the depth of the
 //! input (serde_json's parser already limits nesting to 128).
 
+use crate::json::write_string;
 use crate::value::format_number;
 use std::fmt::Write as _;
 
@@ -101,39 +102,4 @@ fn write_value(value: &serde_json::Value, out: &mut String) {
             out.push('}');
         }
     }
-}
-
-/// A JSON string as `JSON.stringify` writes it: `"` and `\` escaped, `\b \f \n \r \t` short
-/// escapes, other control characters as `\u00XX`, everything else (non-ASCII included) raw.
-///
-/// Runs of bytes that need no escape are copied whole: names and texts rarely hold any, and
-/// this is on the path of every decision a host returns.
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    let mut rest = s;
-    while let Some(at) = rest
-        .bytes()
-        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
-    {
-        let (plain, tail) = rest.split_at(at);
-        out.push_str(plain);
-        let mut chars = tail.chars();
-        if let Some(c) = chars.next() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c => {
-                    let _ = write!(out, "\\u{:04x}", u32::from(c));
-                }
-            }
-        }
-        rest = chars.as_str();
-    }
-    out.push_str(rest);
-    out.push('"');
 }

@@ -9,6 +9,7 @@
 //! `{"rule": "loser", "outcome": "lost_to", "winner": "winner"}`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The explanation of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,4 +53,111 @@ pub enum RuleOutcome {
     ConditionFalse { condition: String },
     /// The split's unit (e.g. `profile.id`) is missing, so no variant can be assigned.
     SplitUnitMissing,
+}
+
+impl Explanation {
+    /// The explanation as a JSON value: its serde form, built directly, so that the hosts'
+    /// wasm modules carry no serializer (`the_json_form_is_the_serde_form`).
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("event".into(), Value::String(self.event.clone()));
+        out.insert("duplicate".into(), Value::Bool(self.duplicate));
+        let rules = self.rules.iter().map(RuleExplanation::to_json).collect();
+        out.insert("rules".into(), Value::Array(rules));
+        Value::Object(out)
+    }
+}
+
+impl RuleExplanation {
+    fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("rule".into(), Value::String(self.rule.clone()));
+        let strings =
+            |items: &[String]| Value::Array(items.iter().cloned().map(Value::String).collect());
+        let (outcome, detail) = match &self.outcome {
+            RuleOutcome::Fired { variant } => (
+                "fired",
+                Some((
+                    "variant",
+                    variant.clone().map_or(Value::Null, Value::String),
+                )),
+            ),
+            RuleOutcome::NoConsent { missing } => {
+                ("no_consent", Some(("missing", strings(missing))))
+            }
+            RuleOutcome::Inactive => ("inactive", None),
+            RuleOutcome::OutsideHours => ("outside_hours", None),
+            RuleOutcome::OutsideDays => ("outside_days", None),
+            RuleOutcome::CapReached => ("cap_reached", None),
+            RuleOutcome::GroupCapReached { group } => (
+                "group_cap_reached",
+                Some(("group", Value::String(group.clone()))),
+            ),
+            RuleOutcome::LostTo { winner } => {
+                ("lost_to", Some(("winner", Value::String(winner.clone()))))
+            }
+            RuleOutcome::ConditionFalse { condition } => (
+                "condition_false",
+                Some(("condition", Value::String(condition.clone()))),
+            ),
+            RuleOutcome::SplitUnitMissing => ("split_unit_missing", None),
+        };
+        out.insert("outcome".into(), Value::String(outcome.into()));
+        if let Some((key, value)) = detail {
+            out.insert(key.into(), value);
+        }
+        Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_is_the_serde_form() {
+        let s = |x: &str| x.to_string();
+        let outcomes = [
+            RuleOutcome::Fired { variant: None },
+            RuleOutcome::Fired {
+                variant: Some(s("control")),
+            },
+            RuleOutcome::NoConsent {
+                missing: vec![s("marketing"), s("profiling")],
+            },
+            RuleOutcome::Inactive,
+            RuleOutcome::OutsideHours,
+            RuleOutcome::OutsideDays,
+            RuleOutcome::CapReached,
+            RuleOutcome::GroupCapReached { group: s("g") },
+            RuleOutcome::LostTo { winner: s("w") },
+            RuleOutcome::ConditionFalse {
+                condition: s("profile.tier == \"gold\""),
+            },
+            RuleOutcome::SplitUnitMissing,
+        ];
+        let why = Explanation {
+            event: s("e1"),
+            duplicate: false,
+            rules: outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(i, outcome)| RuleExplanation {
+                    rule: format!("r{i}"),
+                    outcome,
+                })
+                .collect(),
+        };
+        assert_eq!(why.to_json(), serde_json::to_value(&why).unwrap());
+        let duplicate = Explanation {
+            event: s("e2"),
+            duplicate: true,
+            rules: vec![],
+        };
+        assert_eq!(
+            duplicate.to_json(),
+            serde_json::to_value(&duplicate).unwrap()
+        );
+    }
 }

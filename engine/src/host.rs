@@ -65,10 +65,7 @@ fn output(decisions: &[Decision], explanation: Option<&Explanation>) -> serde_js
     let mut out = serde_json::Map::new();
     out.insert("decisions".into(), decisions_value(decisions));
     if let Some(why) = explanation {
-        out.insert(
-            "explanation".into(),
-            serde_json::to_value(why).unwrap_or(serde_json::Value::Null),
-        );
+        out.insert("explanation".into(), why.to_json());
     }
     serde_json::Value::Object(out)
 }
@@ -86,9 +83,30 @@ fn to_json(decisions: &[Decision], explanation: Option<&Explanation>) -> String 
     }
 }
 
-/// Decisions as a JSON array (the form the CLI prints and hosts return).
+/// Decisions as a JSON array (the form the CLI prints and hosts return): their serde form,
+/// built directly (no serializer in the hosts' wasm modules).
 pub fn decisions_value(decisions: &[Decision]) -> serde_json::Value {
-    serde_json::to_value(decisions).unwrap_or(serde_json::Value::Array(Vec::new()))
+    use serde_json::Value;
+    let name = |s: &Option<std::sync::Arc<str>>| {
+        s.as_deref()
+            .map_or(Value::Null, |s| Value::String(s.into()))
+    };
+    let decision = |d: &Decision| {
+        let mut out = serde_json::Map::new();
+        out.insert("rule".into(), Value::String(String::from(&*d.rule)));
+        out.insert("action".into(), name(&d.action));
+        // Inserted one by one: a collect would sort them again, with its own sort.
+        let mut params = serde_json::Map::new();
+        for (k, v) in d.params.iter() {
+            params.insert(k.clone(), v.clone());
+        }
+        out.insert("params".into(), Value::Object(params));
+        out.insert("group".into(), name(&d.group));
+        out.insert("experiment".into(), name(&d.experiment));
+        out.insert("variant".into(), name(&d.variant));
+        Value::Object(out)
+    };
+    Value::Array(decisions.iter().map(decision).collect())
 }
 
 /// Validates `profile` and `event` against the bundle's schema and evaluates the event.
@@ -158,5 +176,44 @@ pub fn track_in_place(
             decisions: evaluate_in_place(bundle, memory, profile, event),
             explanation: None,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn decisions_as_json_are_their_serde_form() {
+        let mut params = crate::eval::Params::new();
+        params.insert("pct".into(), serde_json::json!(20));
+        params.insert("note".into(), serde_json::json!({"a": [1.5, "x", null]}));
+        let decisions = [
+            Decision {
+                rule: Arc::from("r1"),
+                action: Some(Arc::from("offer")),
+                params: Arc::new(params),
+                group: Some(Arc::from("g")),
+                experiment: Some(Arc::from("x")),
+                variant: Some(Arc::from("a")),
+                call: Default::default(),
+            },
+            Decision {
+                rule: Arc::from("r2"),
+                action: None,
+                params: Arc::default(),
+                group: None,
+                experiment: None,
+                variant: None,
+                call: Default::default(),
+            },
+        ];
+        let value = decisions_value(&decisions);
+        assert_eq!(value, serde_json::to_value(&decisions).unwrap());
+        let mut text = String::new();
+        write_decisions(&decisions, &mut text);
+        assert_eq!(text, canonical_json(&value));
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::bundle::Bundle;
 use crate::graph::{EventTypeId, Field, Millis, Type};
+use crate::json::{Top, number_text};
 use crate::value::{MAX_TIME_MS, Value, parse_time};
 use std::borrow::Cow;
 use std::fmt;
@@ -534,7 +535,7 @@ fn describe(j: &serde_json::Value) -> String {
     match j {
         serde_json::Value::Null => "null".into(),
         serde_json::Value::Bool(b) => format!("the boolean {b}"),
-        serde_json::Value::Number(n) => format!("the number {n}"),
+        serde_json::Value::Number(n) => format!("the number {}", number_text(n)),
         serde_json::Value::String(s) => {
             let short: String = s.chars().take(40).collect();
             let more = if short.len() < s.len() { "..." } else { "" };
@@ -561,9 +562,8 @@ fn integer_ms(n: &serde_json::Number) -> Option<i64> {
 pub(crate) fn time_from_json(j: &serde_json::Value) -> Result<Millis, String> {
     let ms = match j {
         serde_json::Value::String(s) => parse_time(s)?,
-        serde_json::Value::Number(n) => {
-            integer_ms(n).ok_or_else(|| format!("{n} is not a whole number of milliseconds"))?
-        }
+        serde_json::Value::Number(n) => integer_ms(n)
+            .ok_or_else(|| format!("{} is not a whole number of milliseconds", number_text(n)))?,
         other => return Err(format!("got {}", describe(other))),
     };
     if ms.abs() > MAX_TIME_MS {
@@ -644,96 +644,10 @@ impl Members for Vec<(Cow<'_, str>, serde_json::Value)> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document<'a>(Top<'a>);
 
-#[derive(Debug, Clone, PartialEq)]
-enum Top<'a> {
-    Object(Vec<(Cow<'a, str>, serde_json::Value)>),
-    Other(serde_json::Value),
-}
-
 impl<'a> Document<'a> {
-    /// Parses JSON text (the whole of it: trailing characters are an error, as in
-    /// `serde_json::from_str`).
-    pub fn parse(text: &'a str) -> Result<Document<'a>, serde_json::Error> {
-        serde_json::from_str(text)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Document<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TopVisitor).map(Document)
-    }
-}
-
-/// An object key, borrowed from the text when it can be.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
-
-struct TopVisitor;
-
-impl<'de> serde::de::Visitor<'de> for TopVisitor {
-    type Value = Top<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(12));
-        while let Some((Key(k), v)) = map.next_entry::<Key<'de>, serde_json::Value>()? {
-            members.push((k, v));
-        }
-        Ok(Top::Object(members))
-    }
-
-    // Anything else is refused by the checks; only its description matters, so arrays are
-    // skipped rather than built.
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Top::Other(serde_json::Value::Array(Vec::new())))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::Null))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::Bool(b)))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::from(n)))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::from(n)))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::from(n)))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Top<'de>, E> {
-        Ok(Top::Other(serde_json::Value::String(s.to_owned())))
+    /// Parses JSON text (the whole of it: trailing characters are an error; the texts
+    /// `serde_json::from_str` accepts, see [`crate::json`]).
+    pub fn parse(text: &'a str) -> Result<Document<'a>, crate::json::Error> {
+        crate::json::parse_top(text).map(Document)
     }
 }

@@ -14,6 +14,7 @@ mod history;
 pub mod host;
 mod index;
 pub mod input;
+pub mod json;
 pub mod memory;
 mod pred;
 mod program;

@@ -527,7 +527,8 @@ impl Memory {
     /// (`{"time": "..."}`) and durations (`{"duration_ms": n}`), which are tagged so that the
     /// JSON reads back exactly.
     pub fn to_json(&self) -> String {
-        use serde_json::{Value as J, json};
+        use serde_json::Value as J;
+        let text = |s: &str| J::String(s.into());
         let events: Vec<J> = self
             .events
             .iter()
@@ -538,37 +539,48 @@ impl Memory {
                 for (k, v) in &e.fields {
                     fields.insert(String::from(&**k), field_to_json(v));
                 }
-                json!({"type": e.event_type.as_ref(), "id": e.id.as_ref(),
-                       "time": format_time(e.time), "fields": fields})
+                object([
+                    ("type", text(&e.event_type)),
+                    ("id", text(&e.id)),
+                    ("time", J::String(format_time(e.time))),
+                    ("fields", J::Object(fields)),
+                ])
             })
             .collect();
         let firings: Vec<J> = self
             .firings
             .iter()
             .map(|f| {
-                json!({"rule": f.rule.as_ref(), "group": f.group.as_deref(),
-                       "time": format_time(f.time), "event": f.event.as_ref()})
+                object([
+                    ("rule", text(&f.rule)),
+                    ("group", f.group.as_deref().map_or(J::Null, text)),
+                    ("time", J::String(format_time(f.time))),
+                    ("event", text(&f.event)),
+                ])
             })
             .collect();
         let seen: Vec<J> = self
             .seen
             .iter()
-            .map(|(id, t)| json!({"id": id.as_ref(), "time": format_time(*t)}))
+            .map(|(id, t)| object([("id", text(id)), ("time", J::String(format_time(*t)))]))
             .collect();
-        let doc = json!({
-            "format": JSON_FORMAT,
-            "version": FORMAT_VERSION,
-            "newest": self.newest.map(format_time),
-            "events": events,
-            "firings": firings,
-            "seen": seen,
-        });
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
+        let doc = object([
+            ("format", text(JSON_FORMAT)),
+            ("version", J::from(FORMAT_VERSION)),
+            (
+                "newest",
+                self.newest.map_or(J::Null, |t| J::String(format_time(t))),
+            ),
+            ("events", J::Array(events)),
+            ("firings", J::Array(firings)),
+            ("seen", J::Array(seen)),
+        ]);
+        crate::json::to_string_pretty(&doc)
     }
 
     pub fn from_json(text: &str) -> Result<Memory, MemoryError> {
         use serde_json::Value as J;
-        let doc: J = serde_json::from_str(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
+        let doc: J = crate::json::parse(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
         if doc.get("format").and_then(J::as_str) != Some(JSON_FORMAT) {
             return Err(MemoryError::NotAMemory);
         }
@@ -666,10 +678,19 @@ fn check_time(t: Millis) -> Result<(), MemoryError> {
     }
 }
 
+/// A JSON object of these members, in this order.
+fn object<const N: usize>(members: [(&str, serde_json::Value); N]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in members {
+        out.insert(k.into(), v);
+    }
+    serde_json::Value::Object(out)
+}
+
 fn field_to_json(v: &Value) -> serde_json::Value {
     match v {
-        Value::Time(t) => serde_json::json!({ "time": format_time(*t) }),
-        Value::Duration(d) => serde_json::json!({ "duration_ms": d }),
+        Value::Time(t) => object([("time", serde_json::Value::String(format_time(*t)))]),
+        Value::Duration(d) => object([("duration_ms", serde_json::Value::from(*d))]),
         Value::List(items) => serde_json::Value::Array(items.iter().map(field_to_json).collect()),
         Value::Number(n) => number_json(*n),
         other => other.to_json(),

@@ -232,23 +232,9 @@ pub fn format_number(n: f64) -> String {
     if n < 0.0 {
         out.push('-');
     }
-    // The shortest round-trip digits, from serde_json's float printer ("123.0", "0.001",
-    // "1.5e-7", "1e21"); not `format!("{:e}")`, whose float formatting code would add about
-    // 15 KB to the wasm builds for this one call.
-    let text = serde_json::Number::from_f64(n.abs()).map_or_else(String::new, |x| x.to_string());
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.trim_start_matches('+').parse::<i64>().unwrap_or(0)),
-        None => (text.as_str(), 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all = format!("{int}{frac}");
-    let significant = all.trim_start_matches('0');
-    let leading_zeros = all.len() - significant.len();
-    let digits = significant.trim_end_matches('0');
-    let k = i64::try_from(digits.len()).unwrap_or(1);
-    // Position of the decimal point relative to the digits (ECMA's n).
-    let n_exp =
-        i64::try_from(int.len()).unwrap_or(0) - i64::try_from(leading_zeros).unwrap_or(0) + exp;
+    let (digits, n_exp) = crate::json::shortest(n.abs());
+    let digits = digits.as_str();
+    let k = i32::try_from(digits.len()).unwrap_or(1);
     if k <= n_exp && n_exp <= 21 {
         out.push_str(digits);
         for _ in 0..(n_exp - k) {

@@ -9,7 +9,7 @@
 //! What lives here and not in the engine:
 //! - the values' crossing into JavaScript: profiles, events and decisions cross as JSON text
 //!   (one native `JSON.stringify`/`JSON.parse` each way; decisions become plain objects). A
-//!   property-by-property walk from wasm (serde-wasm-bindgen, still used for cold options)
+//!   property-by-property walk from wasm (serde-wasm-bindgen, now only in the `compiler` build)
 //!   cost a crossing per property and dominated the time of a call;
 //! - the clock and event ids: an event without `time` or `id` gets `Date.now()` and a fresh id
 //!   in JavaScript (`js/edge.js`), never inside Rust;
@@ -23,7 +23,7 @@ mod render;
 mod storage;
 
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::canonical::write_decision;
+use omnirule_engine::canonical::{canonical_json, write_decision};
 use omnirule_engine::eval::Decision;
 use omnirule_engine::host::{self, Decided};
 use omnirule_engine::input::{Document, Event, Profile, record};
@@ -151,15 +151,24 @@ const NO_ROOM: i32 = -2;
 const RECORD_ROOM: usize = 4 << 10;
 const MAX_RECORD_ROOM: usize = 16 << 20;
 
-/// The record layout of a bundle, for [`record_writer`].
+/// The record layout of a bundle, for [`record_writer`]: `{"profile": [names], "events":
+/// [[type, [names]], ...]}`.
 fn record_layout(bundle: &Bundle) -> String {
-    let events: Vec<(&str, Vec<&str>)> = (0..bundle.graph().schema.events.len())
+    use serde_json::Value;
+    let names = |keys: Vec<&str>| Value::Array(keys.into_iter().map(|k| k.into()).collect());
+    let events: Vec<Value> = (0..bundle.graph().schema.events.len())
         .filter_map(|i| {
             let name = bundle.graph().schema.events.get(i)?.name.as_str();
-            Some((name, record::event_keys(bundle, i)?))
+            Some(Value::Array(vec![
+                name.into(),
+                names(record::event_keys(bundle, i)?),
+            ]))
         })
         .collect();
-    serde_json::json!({ "profile": record::profile_keys(bundle), "events": events }).to_string()
+    let mut layout = serde_json::Map::new();
+    layout.insert("profile".into(), names(record::profile_keys(bundle)));
+    layout.insert("events".into(), Value::Array(events));
+    canonical_json(&Value::Object(layout))
 }
 
 fn no_profile() -> JsError {
@@ -170,7 +179,7 @@ fn no_profile() -> JsError {
 
 /// Plain JavaScript objects for JSON values (objects, not `Map`s).
 fn to_js(value: &serde_json::Value) -> Result<JsValue, JsError> {
-    parse_js(&value.to_string())
+    parse_js(&canonical_json(value))
 }
 
 /// JSON text into JavaScript values. Values cross as text, one native `JSON.parse`: walking
@@ -525,7 +534,11 @@ impl Engine {
     /// Purpose sets that allow storage: the profile must hold every purpose of one of them.
     #[wasm_bindgen(getter, js_name = storageConsent, unchecked_return_type = "string[][]")]
     pub fn storage_consent(&self) -> Result<JsValue, JsError> {
-        to_js(&serde_json::json!(self.storage.purposes()))
+        let sets =
+            self.storage.purposes().iter().map(|set| {
+                serde_json::Value::Array(set.iter().map(|p| p.as_str().into()).collect())
+            });
+        to_js(&serde_json::Value::Array(sets.collect()))
     }
 
     /// The bundle's content hash (hex).

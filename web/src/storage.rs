@@ -83,7 +83,7 @@ impl Policy {
         let purposes = match get(options, "storageConsent") {
             v if v.is_undefined() || v.is_null() => bundle_purposes(bundle),
             v => {
-                let names: Vec<String> = serde_wasm_bindgen::from_value(v).map_err(|_| {
+                let names = purpose_names(&v).ok_or_else(|| {
                     error("the option `storageConsent` must be an array of purpose names")
                 })?;
                 let declared = &bundle.graph().schema.consents;
@@ -162,4 +162,13 @@ impl Policy {
 /// `window.localStorage`, when there is one and the page may use it.
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
+}
+
+/// The strings of an array (or any other iterable but a string), or `None`.
+fn purpose_names(v: &JsValue) -> Option<Vec<String>> {
+    if v.is_string() {
+        return None;
+    }
+    let items = js_sys::try_iter(v).ok()??;
+    items.map(|item| item.ok()?.as_string()).collect()
 }
