@@ -35,10 +35,11 @@
 use crate::bundle::Bundle;
 use crate::graph::{Cap, Millis};
 use crate::value::{MAX_TIME_MS, Value, format_time, number_json};
-use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
+
+mod bytes;
 
 /// `b"OMNIMEM"`.
 pub const MAGIC: &[u8; 7] = b"OMNIMEM";
@@ -404,49 +405,12 @@ impl Memory {
 
     // ----- bytes -----------------------------------------------------------------------------
 
-    /// `b"OMNIMEM"`, a u16 LE format version, then the memory in postcard.
+    /// `b"OMNIMEM"`, a u16 LE format version, then the memory in postcard's encoding (see
+    /// [`bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let wire = Wire {
-            newest: self.newest,
-            events: self
-                .events
-                .iter()
-                .map(|e| WireEvent {
-                    event_type: String::from(&*e.event_type),
-                    id: String::from(&*e.id),
-                    time: e.time,
-                    fields: e
-                        .fields
-                        .iter()
-                        .map(|(k, v)| {
-                            let mut tape = Vec::new();
-                            to_tape(v, &mut tape);
-                            (String::from(&**k), tape)
-                        })
-                        .collect(),
-                })
-                .collect(),
-            firings: self
-                .firings
-                .iter()
-                .map(|f| WireFiring {
-                    rule: String::from(&*f.rule),
-                    group: f.group.as_deref().map(String::from),
-                    time: f.time,
-                    event: String::from(&*f.event),
-                })
-                .collect(),
-            seen: self
-                .seen
-                .iter()
-                .map(|(id, t)| (String::from(&**id), *t))
-                .collect(),
-        };
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        if let Ok(body) = postcard::to_allocvec(&wire) {
-            out.extend_from_slice(&body);
-        }
+        bytes::write(self, &mut out);
         out
     }
 
@@ -466,55 +430,7 @@ impl Memory {
                 supported: FORMAT_VERSION,
             });
         }
-        let body = bytes.get(n + 2..).unwrap_or_default();
-        let (wire, rest) = postcard::take_from_bytes::<Wire>(body)
-            .map_err(|e| MemoryError::Decode(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(MemoryError::Decode(format!(
-                "{} unexpected trailing bytes",
-                rest.len()
-            )));
-        }
-        let mut events = Vec::with_capacity(wire.events.len());
-        for e in wire.events {
-            check_time(e.time)?;
-            let mut fields = Vec::with_capacity(e.fields.len());
-            for (k, tape) in e.fields {
-                fields.push((Arc::from(k), from_tape(&tape)?));
-            }
-            crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
-            fields.dedup_by(|a, b| a.0 == b.0);
-            events.push(Arc::new(RememberedEvent {
-                event_type: Arc::from(e.event_type),
-                id: Arc::from(e.id),
-                time: e.time,
-                fields,
-            }));
-        }
-        let mut firings = Vec::with_capacity(wire.firings.len());
-        for f in wire.firings {
-            check_time(f.time)?;
-            firings.push(Firing {
-                rule: Arc::from(f.rule),
-                group: f.group.map(Arc::from),
-                time: f.time,
-                event: Arc::from(f.event),
-            });
-        }
-        let mut seen = Vec::with_capacity(wire.seen.len());
-        for (id, t) in wire.seen {
-            check_time(t)?;
-            seen.push((Arc::from(id), t));
-        }
-        if let Some(t) = wire.newest {
-            check_time(t)?;
-        }
-        let mut m = Memory {
-            newest: wire.newest,
-            events,
-            firings,
-            seen,
-        };
+        let mut m = bytes::read(bytes.get(n + 2..).unwrap_or_default())?;
         m.normalize();
         Ok(m)
     }
@@ -723,38 +639,14 @@ fn field_from_json(j: &serde_json::Value, depth: usize) -> Result<Value, String>
     })
 }
 
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    newest: Option<Millis>,
-    events: Vec<WireEvent>,
-    firings: Vec<WireFiring>,
-    seen: Vec<(String, Millis)>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireEvent {
-    event_type: String,
-    id: String,
-    time: Millis,
-    fields: Vec<(String, Vec<Atom>)>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireFiring {
-    rule: String,
-    group: Option<String>,
-    time: Millis,
-    event: String,
-}
-
 /// A value as a flat prefix-order tape (`List(n)` is followed by its `n` elements), so that
 /// decoding hostile bytes is iterative and depth-limited rather than recursive.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum Atom {
     Missing,
     Bool(bool),
     Number(f64),
-    String(String),
+    String(Arc<str>),
     Duration(Millis),
     Time(Millis),
     List(u32),
@@ -765,7 +657,7 @@ fn to_tape(v: &Value, out: &mut Vec<Atom>) {
         Value::Missing | Value::Event(_) => out.push(Atom::Missing),
         Value::Bool(b) => out.push(Atom::Bool(*b)),
         Value::Number(n) => out.push(Atom::Number(*n)),
-        Value::String(s) => out.push(Atom::String(String::from(&**s))),
+        Value::String(s) => out.push(Atom::String(s.clone())),
         Value::Duration(d) => out.push(Atom::Duration(*d)),
         Value::Time(t) => out.push(Atom::Time(*t)),
         Value::List(items) => {
@@ -791,7 +683,7 @@ fn from_tape(tape: &[Atom]) -> Result<Value, MemoryError> {
             Atom::Missing => Value::Missing,
             Atom::Bool(b) => Value::Bool(*b),
             Atom::Number(n) => crate::value::number(*n),
-            Atom::String(s) => Value::string(s),
+            Atom::String(s) => Value::String(s.clone()),
             Atom::Duration(d) => Value::Duration(*d),
             Atom::Time(t) => Value::Time(*t),
             Atom::List(n) => {
