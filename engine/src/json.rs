@@ -356,9 +356,8 @@ impl<'a> Parser<'a> {
     }
 
     /// A number: `u64` or `i64` when it is an integer that fits (`-0` is the float `-0.0`,
-    /// as in serde_json), the nearest `f64` otherwise.
+    /// as in serde_json), the nearest `f64` otherwise ([`crate::decimal`]).
     fn number(&mut self) -> Result<Number, Error> {
-        let start = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {
             self.pos += 1;
@@ -378,25 +377,40 @@ impl<'a> Parser<'a> {
             Some(_) => return Err(self.error("invalid number")),
         }
         let int_end = self.pos;
-        let mut integer = true;
+        let mut frac = (int_end, int_end);
         if self.peek() == Some(b'.') {
-            integer = false;
             self.pos += 1;
+            let start = self.pos;
             if self.digits() == 0 {
                 return Err(self.fraction_error());
             }
+            frac = (start, self.pos);
         }
+        let mut exp: Option<i64> = None;
         if matches!(self.peek(), Some(b'e' | b'E')) {
-            integer = false;
             self.pos += 1;
+            let minus = self.peek() == Some(b'-');
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
+            let start = self.pos;
             if self.digits() == 0 {
                 return Err(self.fraction_error());
             }
+            // Saturated: far beyond any double's range either way.
+            let n = self
+                .text
+                .as_bytes()
+                .get(start..self.pos)
+                .unwrap_or(&[])
+                .iter();
+            let n = n.fold(0i64, |n, &d| (n * 10 + i64::from(d - b'0')).min(1 << 40));
+            exp = Some(if minus { -n } else { n });
         }
-        if integer
+        let bytes = self.text.as_bytes();
+        let int = bytes.get(int_start..int_end).unwrap_or(&[]);
+        if frac.0 == frac.1
+            && exp.is_none()
             && let Some(n) = self
                 .text
                 .get(int_start..int_end)
@@ -411,8 +425,9 @@ impl<'a> Parser<'a> {
                 return Ok(Number::from(i));
             }
         }
-        let text = self.text.get(start..self.pos).unwrap_or("");
-        match text.parse::<f64>().ok().and_then(Number::from_f64) {
+        let frac = bytes.get(frac.0..frac.1).unwrap_or(&[]);
+        let x = crate::decimal::to_f64(negative, int, frac, exp.unwrap_or(0));
+        match Number::from_f64(x) {
             Some(n) => Ok(n),
             None => Err(self.error_at(self.pos, "number out of range")),
         }

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod canonical;
+mod decimal;
 pub mod eval;
 pub mod explain;
 pub mod graph;
