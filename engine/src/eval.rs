@@ -1215,8 +1215,12 @@ fn arith(op: ArithOp, a: Value, b: Value) -> Value {
 
 fn call(f: Func, a: &Value, b: &Value) -> Value {
     match (f, a, b) {
-        (Func::Lower, Value::String(s), _) => Value::String(Arc::from(s.to_lowercase())),
-        (Func::Upper, Value::String(s), _) => Value::String(Arc::from(s.to_uppercase())),
+        (Func::Lower, Value::String(s), _) => {
+            Value::String(Arc::from(crate::case::to_lowercase(s)))
+        }
+        (Func::Upper, Value::String(s), _) => {
+            Value::String(Arc::from(crate::case::to_uppercase(s)))
+        }
         (Func::Len, Value::String(s), _) => Value::Number(s.chars().count() as f64),
         (Func::Len, Value::List(items), _) => Value::Number(items.len() as f64),
         (Func::Contains, Value::String(h), Value::String(n)) => Value::Bool(h.contains(n.as_ref())),

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod canonical;
+mod case;
 mod decimal;
 pub mod eval;
 pub mod explain;

@@ -457,7 +457,7 @@ mod tests {
     const MAX_TIME: Millis = crate::value::MAX_TIME_MS;
 
     fn arb_memory() -> impl Strategy<Value = Memory> {
-        let name = "[a-z]{0,5}".prop_map(|s| Arc::<str>::from(s));
+        let name = "[a-z]{0,5}".prop_map(Arc::<str>::from);
         let time = prop_oneof![(-MAX_TIME..=MAX_TIME), Just(0i64), Just(-1i64)];
         let event = (
             name.clone(),
@@ -536,7 +536,7 @@ mod tests {
                 bytes.truncate(t.index(bytes.len() + 1));
             }
             let theirs = match postcard::take_from_bytes::<Wire>(&bytes) {
-                Ok((w, rest)) if rest.is_empty() => memory_of(w),
+                Ok((w, [])) => memory_of(w),
                 _ => None,
             };
             let ours = read(&bytes).ok();
