@@ -4,7 +4,7 @@
 //! library of a runtime: object keys sorted (by code point), no insignificant whitespace,
 //! numbers printed as JavaScript prints them ([`crate::value::format_number`]), strings escaped
 //! as `JSON.stringify` escapes them. It is written by hand; its recursion follows the depth of the
-//! input (serde_json's parser already limits nesting to 128).
+//! input (both JSON readers, serde_json's and `crate::json`, limit nesting to 128).
 
 use crate::json::write_string;
 use crate::value::format_number;
