@@ -411,10 +411,9 @@ impl<'a> Parser<'a> {
         let int = bytes.get(int_start..int_end).unwrap_or(&[]);
         if frac.0 == frac.1
             && exp.is_none()
-            && let Some(n) = self
-                .text
-                .get(int_start..int_end)
-                .and_then(|d| d.parse::<u64>().ok())
+            && let Some(n) = int.iter().try_fold(0u64, |n, &d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
         {
             if !negative {
                 return Ok(Number::from(n));
