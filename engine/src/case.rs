@@ -62,8 +62,9 @@ fn mapped(c: char, runs: &[Run]) -> char {
     };
     let (step, n) = (u32::from(stride), u32::from(count));
     let k = cp - first;
-    if k % step != 0 || k / step >= n {
-        return c;
+    match (k.checked_rem(step), k.checked_div(step)) {
+        (Some(0), Some(i)) if i < n => {}
+        _ => return c,
     }
     cp.checked_add_signed(offset)
         .and_then(char::from_u32)
