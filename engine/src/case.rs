@@ -21,6 +21,10 @@ type Run = (u32, u16, u8, i32);
 
 /// `s.to_lowercase()`.
 pub fn to_lowercase(s: &str) -> String {
+    // Most strings a rule lowers are ASCII: no table to search.
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
     for (i, c) in s.char_indices() {
         if c == 'Σ' {
@@ -39,6 +43,9 @@ pub fn to_lowercase(s: &str) -> String {
 
 /// `s.to_uppercase()`.
 pub fn to_uppercase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_uppercase();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         push_mapped(c, UPPER, UPPER_MULTI, &mut out);

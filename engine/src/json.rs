@@ -167,12 +167,17 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Past the closing bracket of what [`Parser::open`] opened.
+    fn close(&mut self) {
+        self.pos += 1;
+        self.depth_left += 1;
+    }
+
     fn array(&mut self, items: &mut Vec<Value>) -> Result<(), Error> {
         self.open()?;
         self.skip_ws();
         if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth_left += 1;
+            self.close();
             return Ok(());
         }
         loop {
@@ -187,8 +192,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Some(b']') => {
-                    self.pos += 1;
-                    self.depth_left += 1;
+                    self.close();
                     return Ok(());
                 }
                 None => return Err(self.error_at(self.pos, "EOF while parsing a list")),
@@ -202,8 +206,7 @@ impl<'a> Parser<'a> {
         self.open()?;
         self.skip_ws();
         if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.depth_left += 1;
+            self.close();
             return Ok(());
         }
         let mut first = true;
@@ -231,8 +234,7 @@ impl<'a> Parser<'a> {
                     self.skip_ws();
                 }
                 Some(b'}') => {
-                    self.pos += 1;
-                    self.depth_left += 1;
+                    self.close();
                     return Ok(());
                 }
                 None => return Err(self.error_at(self.pos, "EOF while parsing an object")),

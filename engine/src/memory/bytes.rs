@@ -121,18 +121,14 @@ impl Writer<'_> {
 
 pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
     let mut r = Reader { bytes };
-    let newest = r.option(Reader::int)?;
-    if let Some(t) = newest {
-        check_time(t)?;
-    }
+    let newest = r.option(Reader::time)?;
     let count = r.len()?;
     let mut events = Vec::with_capacity(count);
     let mut tape = Vec::new();
     for _ in 0..count {
         let event_type = r.str()?;
         let id = r.str()?;
-        let time = r.int()?;
-        check_time(time)?;
+        let time = r.time()?;
         let count = r.len()?;
         let mut fields = Vec::with_capacity(count);
         for _ in 0..count {
@@ -157,8 +153,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
     for _ in 0..count {
         let rule = r.str()?;
         let group = r.option(Reader::str)?;
-        let time = r.int()?;
-        check_time(time)?;
+        let time = r.time()?;
         let event = r.str()?;
         firings.push(Firing {
             rule,
@@ -171,8 +166,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
     let mut seen = Vec::with_capacity(count);
     for _ in 0..count {
         let id = r.str()?;
-        let time = r.int()?;
-        check_time(time)?;
+        let time = r.time()?;
         seen.push((id, time));
     }
     if !r.bytes.is_empty() {
@@ -252,6 +246,13 @@ impl<'a> Reader<'a> {
     fn int(&mut self) -> Result<Millis, MemoryError> {
         let z = self.varint(64)?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    /// A time, within the range every time must be in.
+    fn time(&mut self) -> Result<Millis, MemoryError> {
+        let t = self.int()?;
+        check_time(t)?;
+        Ok(t)
     }
 
     fn str(&mut self) -> Result<Arc<str>, MemoryError> {
