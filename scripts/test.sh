@@ -14,8 +14,9 @@ mkdir -p target
 step "format"
 cargo fmt --all -- --check
 
-step "lints (library code: no unwrap/expect/panic/indexing)"
-cargo clippy -q -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi --lib --bins -- -D warnings
+step "lints (library code: no unwrap/expect/panic/indexing; tests lint-clean too)"
+cargo clippy -q -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi \
+  -p omnirule-tests --all-targets -- -D warnings
 
 step "engine builds for wasm32-unknown-unknown (no parser, no std I/O)"
 cargo build -q -p omnirule-engine --target wasm32-unknown-unknown

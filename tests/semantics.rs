@@ -545,9 +545,9 @@ fn splits_bucket_with_fnv1a_of_name_and_unit() {
 
 #[test]
 fn a_rule_without_its_consents_neither_fires_nor_records_history() {
-    let b = bundle(&format!(
-        "rule r {{\n  on page_view\n  consent marketing\n  when seen page_view within 1d\n  do banner {{ slot: \"s\", text: \"t\" }}\n}}\n"
-    ));
+    let b = bundle(
+        "rule r {\n  on page_view\n  consent marketing\n  when seen page_view within 1d\n  do banner { slot: \"s\", text: \"t\" }\n}\n",
+    );
     let no_consent = json!({"id": "c2", "tier": "t", "labels": [], "consents": []});
     let mut j = Journey::new(b.clone(), no_consent);
     j.send(view("2026-11-20T10:00:00Z", "A", "x"));

@@ -180,22 +180,33 @@ fn time_each<T>(items: &[T], reps: usize, mut f: impl FnMut(&T)) -> Timing {
     }
 }
 
+/// The workload's `i`th item as every runtime here is fed it: the profile with no consents, the
+/// event with an id and a time (a millisecond after the previous event's).
+fn stamped(x: &Value, i: usize) -> Result<(Value, Value), String> {
+    let mut profile = x.get("profile").cloned().unwrap_or_default();
+    let mut event = x.get("event").cloned().unwrap_or_default();
+    let (Some(p), Some(e)) = (profile.as_object_mut(), event.as_object_mut()) else {
+        return Err(format!(
+            "item {i} of events.json lacks a profile or an event object"
+        ));
+    };
+    p.insert("consents".into(), json!([]));
+    e.insert("id".into(), json!(format!("e{i}")));
+    e.insert("time".into(), json!(T0 + i as i64));
+    Ok((profile, event))
+}
+
+/// Evaluation inputs: each parsed for the engine, and as the hand-written function reads it.
+type Inputs = Vec<(Profile, Event, hand::Input)>;
+
 /// The shared workload at `n` rules as evaluation inputs (parsed outside any timing).
-fn inputs_of(
-    data: &Path,
-    n: usize,
-    events: &[Value],
-) -> Result<(Bundle, f64, Vec<(Profile, Event, hand::Input)>), String> {
+fn inputs_of(data: &Path, n: usize, events: &[Value]) -> Result<(Bundle, f64, Inputs), String> {
     let rules = rules_of(data, n)?;
     let src = workload::schema() + &workload::to_rules(&rules, "")?;
     let (bundle, compile_ms) = compile(&src)?;
     let mut inputs = Vec::with_capacity(events.len());
     for (i, x) in events.iter().enumerate() {
-        let mut e = x["event"].clone();
-        e["id"] = json!(format!("e{i}"));
-        e["time"] = json!(T0 + i as i64);
-        let mut p = x["profile"].clone();
-        p["consents"] = json!([]);
+        let (p, e) = stamped(x, i)?;
         let profile = Profile::from_json(&bundle, &p).map_err(|e| e.to_string())?;
         let event = Event::from_json(&bundle, &e).map_err(|e| e.to_string())?;
         inputs.push((profile, event, hand::Input::from_json(x)));
@@ -377,18 +388,11 @@ fn wasmtime(data: &Path, events: &[Value], md: &mut String) -> Result<(), String
             guest.load_bundle(&bytes).map_err(|e| e.to_string())?;
             loads.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let inputs: Vec<(String, String)> = events
+        let inputs = events
             .iter()
             .enumerate()
-            .map(|(i, x)| {
-                let mut e = x["event"].clone();
-                e["id"] = json!(format!("e{i}"));
-                e["time"] = json!(T0 + i as i64);
-                let mut p = x["profile"].clone();
-                p["consents"] = json!([]);
-                (p.to_string(), e.to_string())
-            })
-            .collect();
+            .map(|(i, x)| stamped(x, i).map(|(p, e)| (p.to_string(), e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut agree = 0;
         for (p, e) in &inputs {
             let got = guest

@@ -446,13 +446,31 @@ impl<'a> Parser<'a> {
 /// A number as serde_json prints it: integers as integers, other values in the shortest
 /// form that reads back (`1.5`, `1e+21`, `1.5e-7`, `20.0`).
 pub fn number_text(n: &Number) -> String {
+    let mut out = String::new();
     if let Some(u) = n.as_u64() {
-        return u.to_string();
+        write_uint(u, &mut out);
+    } else if let Some(i) = n.as_i64() {
+        out.push('-');
+        write_uint(i.unsigned_abs(), &mut out);
+    } else {
+        out = float_text(n.as_f64().unwrap_or(0.0));
     }
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
+    out
+}
+
+/// `n` in decimal, appended to `out`. Why not `to_string`: the formatting machinery is a call
+/// through `fmt::write` and a padding pass per number, and in the browser package integers
+/// are written on every event (each constant decision crosses into JavaScript as its number).
+pub fn write_uint(n: u64, out: &mut String) {
+    // The largest power of ten not above `n` (1 for 0); at most 10^19, below u64::MAX.
+    let mut p = 1u64;
+    while n / p >= 10 {
+        p *= 10;
     }
-    float_text(n.as_f64().unwrap_or(0.0))
+    while p > 0 {
+        out.push(char::from(b'0' + (n / p % 10) as u8));
+        p /= 10;
+    }
 }
 
 /// A finite float in its shortest form that reads back, as serde_json prints it (with the
@@ -571,6 +589,40 @@ pub fn write_string(s: &str, out: &mut String) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn integers_are_written_as_the_standard_library_writes_them() {
+        let edges = [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            u64::from(u32::MAX),
+            10u64.pow(19) - 1,
+            10u64.pow(19),
+            u64::MAX,
+        ];
+        for n in edges {
+            let mut out = String::from("x");
+            write_uint(n, &mut out);
+            assert_eq!(out, format!("x{n}"));
+        }
+        for i in [i64::MIN, -1, i64::MAX] {
+            assert_eq!(number_text(&Number::from(i)), i.to_string());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_integer_is_written_as_the_standard_library_writes_it(n in any::<u64>(), i in any::<i64>()) {
+            let mut out = String::new();
+            write_uint(n, &mut out);
+            prop_assert_eq!(out, n.to_string());
+            prop_assert_eq!(number_text(&Number::from(i)), i.to_string());
+        }
+    }
 
     /// Both readers accept the same texts and build the same values.
     fn agrees(text: &str) {

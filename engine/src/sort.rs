@@ -149,7 +149,7 @@ mod tests {
             let keys: Vec<u8> = items.iter().map(|x| x.0).collect();
             sort_by_keys(&mut keyed, &keys, u8::cmp);
             let mut std_sorted = items;
-            std_sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            std_sorted.sort_by_key(|a| a.0);
             prop_assert_eq!(&ours, &std_sorted);
             prop_assert_eq!(&small, &std_sorted);
             prop_assert_eq!(&keyed, &std_sorted);

@@ -209,11 +209,10 @@ fn invalid_graphs_are_refused_naming_the_problem() {
     assert!(e.contains("segment `dormant` refers to itself"), "{e}");
     // Expressions nested too deeply.
     let e = invalid(|g| {
-        let mut prev = g.nodes.len() as u32;
+        let first = g.nodes.len() as u32;
         g.nodes.push(Node::Now);
-        for _ in 0..600 {
+        for prev in first..first + 600 {
             g.nodes.push(Node::Not(prev));
-            prev += 1;
         }
     });
     assert!(e.contains("nest deeper than 512"), "{e}");

@@ -43,7 +43,8 @@ fn numbers_print_as_javascript_prints_them() {
         (100.0, "100"),
         (1234.5678, "1234.5678"),
         // Exactly halfway between two shortest candidates (…690.25): JavaScript takes the
-        // even one; Rust's `{:e}` takes …690.3.
+        // even one; Rust's `{:e}` takes …690.3. (The literal is the exact double, on purpose.)
+        #[allow(clippy::excessive_precision)]
         (862841384698690.25, "862841384698690.2"),
         (f64::NAN, "NaN"),
         (f64::INFINITY, "Infinity"),
@@ -245,7 +246,7 @@ proptest::proptest! {
                 let last = a.iter().zip(b).rposition(|(p, q)| p.is_ascii_digit() && p != q);
                 let tie = a.len() == b.len()
                     && last.is_some_and(|i| {
-                        a[..i] == b[..i] && a[i + 1..] == b[i + 1..] && (a[i] - b'0') % 2 == 0
+                        a[..i] == b[..i] && a[i + 1..] == b[i + 1..] && (a[i] - b'0').is_multiple_of(2)
                             && b[i] == a[i] + 1
                     });
                 proptest::prop_assert!(tie, "{x:e}: {ours} vs {oracle}");

@@ -27,6 +27,7 @@ use omnirule_engine::canonical::{canonical_json, write_decision};
 use omnirule_engine::eval::Decision;
 use omnirule_engine::host::{self, Decided};
 use omnirule_engine::input::{Document, Event, Profile, record};
+use omnirule_engine::json::write_uint;
 use omnirule_engine::memory::Memory;
 use wasm_bindgen::prelude::*;
 
@@ -397,7 +398,6 @@ impl Engine {
     /// The decisions for `decisionsIn` (`js/edge.js`): constant decisions by number once
     /// JavaScript has them, `[number, decision]` the first time, the others as canonical JSON.
     fn decisions_text(&self, decisions: &[Decision], first_sent: &mut Vec<u32>) -> String {
-        use std::fmt::Write as _;
         let mut out = String::with_capacity(2 + 8 * decisions.len());
         out.push('[');
         for (i, d) in decisions.iter().enumerate() {
@@ -406,11 +406,11 @@ impl Engine {
             }
             let id = self.bundle.constant_decision(d);
             match id.map(|id| (id, self.sent.get(id as usize))) {
-                Some((id, Some(true))) => {
-                    let _ = write!(out, "{id}");
-                }
+                Some((id, Some(true))) => write_uint(u64::from(id), &mut out),
                 Some((id, Some(false))) if !first_sent.contains(&id) => {
-                    let _ = write!(out, "[{id},");
+                    out.push('[');
+                    write_uint(u64::from(id), &mut out);
+                    out.push(',');
                     write_decision(d, &mut out);
                     out.push(']');
                     first_sent.push(id);

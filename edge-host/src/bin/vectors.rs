@@ -23,12 +23,11 @@ fn module_path() -> PathBuf {
 
 /// The error text of a refused call, as the other runners report it (the engine's message).
 fn message(e: &GuestError) -> String {
-    if let GuestError::Refused { error, .. } = e {
-        if let Ok(v) = serde_json::from_str::<Value>(error) {
-            if let Some(m) = v["error"]["message"].as_str() {
-                return m.to_string();
-            }
-        }
+    if let GuestError::Refused { error, .. } = e
+        && let Ok(v) = serde_json::from_str::<Value>(error)
+        && let Some(m) = v["error"]["message"].as_str()
+    {
+        return m.to_string();
     }
     e.to_string()
 }
