@@ -1,6 +1,7 @@
 // The Node half of the benchmark: the shared workload through the npm package (web/pkg),
-// including the cost of crossing from JavaScript into wasm; cold start in a fresh process;
-// the runtime wasm's size. Agreement is checked against the peers' compiled-JS baseline.
+// including the cost of crossing from JavaScript into wasm; cold start in a fresh process (and,
+// through bench/chromium-cold.mjs, in a headless Chromium page); the runtime wasm's size.
+// Agreement is checked against the peers' compiled-JS baseline.
 //   node bench/node.mjs DATA   (after `omnirule-bench run DATA` wrote target/bench/N.bundle)
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -99,6 +100,12 @@ for (let i = 0; i < 11; i++) {
   colds.push({ ...inner, wall });
 }
 const m = (k) => median(colds.map((c) => c[k])).toFixed(1);
+// The same cold start in a browser page (bench/chromium-cold.mjs).
+const browser = spawnSync(process.execPath, [path.join(HERE, "chromium-cold.mjs"),
+  path.join(ROOT, "target", "bench", "1000.bundle"), coldEvent], { encoding: "utf8" });
+const inBrowser = browser.status === 0
+  ? browser.stdout.trim()
+  : `Cold start in Chromium: the measurement failed (${(browser.stderr || browser.stdout).trim().split("\n").pop()}).`;
 const wasm = fs.readFileSync(path.join(PKG, "omnirule_bg.wasm"));
 console.log(`### Node ${process.version}, through the npm package (setProfile + track per event)
 
@@ -109,6 +116,8 @@ ${rows.join("\n")}
 Cold start, 1,000 rules (fresh \`node\` process, median of 11): import + instantiate ${m("import")} ms,
 bundle load ${m("load")} ms, first decision ${m("first")} ms: **${m("total")} ms from import to first
 decision** (the process itself: ${m("wall")} ms wall, of which Node's own boot is most).
+
+${inBrowser}
 
 Runtime wasm (\`web/pkg/omnirule_bg.wasm\`): ${wasm.length} bytes raw, ${zlib.gzipSync(wasm, { level: 9 }).length} bytes gzip.
 `);
