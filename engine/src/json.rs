@@ -461,15 +461,21 @@ pub fn number_text(n: &Number) -> String {
 /// `n` in decimal, appended to `out`. Why not `to_string`: the formatting machinery is a call
 /// through `fmt::write` and a padding pass per number, and in the browser package integers
 /// are written on every event (each constant decision crosses into JavaScript as its number).
-pub fn write_uint(n: u64, out: &mut String) {
-    // The largest power of ten not above `n` (1 for 0); at most 10^19, below u64::MAX.
-    let mut p = 1u64;
-    while n / p >= 10 {
-        p *= 10;
+pub fn write_uint(mut n: u64, out: &mut String) {
+    // Least significant digit first (dividing by the constant 10 is a multiplication), then
+    // copied out the other way round; u64::MAX has 20 digits.
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    for slot in &mut digits {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
     }
-    while p > 0 {
-        out.push(char::from(b'0' + (n / p % 10) as u8));
-        p /= 10;
+    for d in digits.iter().take(len).rev() {
+        out.push(char::from(*d));
     }
 }
 
