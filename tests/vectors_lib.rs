@@ -9,7 +9,7 @@
 
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::canonical::canonical_json;
+use omnirule_text::canonical::canonical_json;
 use omnirule_engine::host::track;
 use omnirule_engine::memory::Memory;
 use serde_json::{Value, json};

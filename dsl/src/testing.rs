@@ -217,7 +217,7 @@ fn literal(e: &Expr) -> Value {
                 .collect(),
         ),
         ExprKind::Duration(d) => Value::from(d.millis()),
-        ExprKind::Instant(i) => Value::String(omnirule_engine::value::format_time(i.millis)),
+        ExprKind::Instant(i) => Value::String(omnirule_text::time::format_time(i.millis)),
         ExprKind::List(items) => Value::Array(items.iter().map(literal).collect()),
         _ => Value::Null,
     }

@@ -24,7 +24,8 @@
 //! rounded to the nearest millisecond; a param whose value is missing is left out of the
 //! decision's params; an event value renders as its id in text.
 
-use crate::bundle::{Bundle, Plan};
+use crate::bundle::Bundle;
+use crate::decision::{CallNumber, Decision, Params};
 use crate::explain::{Explanation, RuleExplanation, RuleOutcome};
 use crate::graph::{
     ActionCall, ArithOp, Cap, CmpOp, Cond, CondId, Func, Graph, Meta, Millis, Node, NodeId,
@@ -33,11 +34,12 @@ use crate::graph::{
 use crate::history::Grouped;
 use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
-use crate::pred::{FieldValues, Preds};
+use crate::fast::pred::{FieldValues, Preds};
+use crate::fast::program::Visit;
+use crate::plan::Plan;
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{MAX_TIME_MS, Value, number};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,42 +47,6 @@ use std::sync::Arc;
 /// Nested evaluation steps (nodes and conditions) before evaluation gives up with missing.
 /// Validation keeps a single rule well within it; it only bounds chains of segments.
 pub const MAX_EVAL_DEPTH: u32 = 1500;
-
-/// A decision's params: evaluated values by name.
-pub type Params = BTreeMap<String, serde_json::Value>;
-
-/// One thing a host should do (or, for a split's control arm, log).
-///
-/// Names and params are shared (`Arc`) with the bundle where they are constant (rule, action
-/// and group names; params written as literals), so a decision costs no allocation of its
-/// own on the common path. They serialize as plain strings and objects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub rule: Arc<str>,
-    /// `None` for a split's control arm.
-    pub action: Option<Arc<str>>,
-    /// Evaluated params, by name (missing values are left out).
-    pub params: Arc<Params>,
-    pub group: Option<Arc<str>>,
-    pub experiment: Option<Arc<str>>,
-    pub variant: Option<Arc<str>>,
-    /// The action call the decision came from, when its params are constant.
-    #[serde(skip)]
-    pub(crate) call: CallNumber,
-}
-
-/// The number of the action call a decision with constant params came from, carried so that
-/// [`Bundle::constant_decision`](crate::bundle::Bundle::constant_decision) finds it without a
-/// search (the search was 3% of an event in the browser package). Not part of the decision:
-/// equal decisions are equal whatever they carry, and it is not serialized.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct CallNumber(pub(crate) Option<u32>);
-
-impl PartialEq for CallNumber {
-    fn eq(&self, _: &CallNumber) -> bool {
-        true
-    }
-}
 
 /// The result of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,7 +145,7 @@ fn run<'a>(
             .get(*purpose as usize)
             .is_some_and(|name| profile.has_consent(name))
     };
-    let any_rule_allowed = plan.rule_consents.iter().any(|set| set.iter().all(allowed));
+    let any_rule_allowed = plan.rule_consents().iter().any(|set| set.iter().all(allowed));
     let duplicate = memory.contains_id(event.id());
     if duplicate || !any_rule_allowed {
         if let Some(w) = why.as_deref_mut()
@@ -189,15 +155,15 @@ fn run<'a>(
         }
         return (Vec::new(), None);
     }
-    let fast = trigger_of(bundle, event).and_then(|t| plan.trigger(g, t));
-    let preds = fast.map_or(&plan.no_preds, |x| &x.preds);
+    let fast = trigger_of(bundle, event).and_then(|t| bundle.fast().trigger(g, plan, t));
+    let preds = fast.map_or(bundle.fast().no_preds(), |x| x.preds());
     let mut cx = Ctx::new(bundle, memory, profile, event, preds);
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
     // Explanations take the general path: they say why each rule did not fire.
     let program = match &why {
-        None => fast.map(|x| &x.program),
+        None => fast.map(|x| x.program()),
         Some(_) => None,
     };
     let mut general = |cx: &mut Ctx<'a>, rid: RuleId, decisions: &mut Vec<Decision>| {
@@ -212,13 +178,13 @@ fn run<'a>(
             }
             if rule.cap.is_some() || group.is_some_and(|grp| grp.cap.is_some()) {
                 firings.push(Firing {
-                    rule: plan.names.rule(rid, &rule.name),
+                    rule: plan.names().rule(rid, &rule.name),
                     time: event.time,
                     event: event.id.clone(),
                     group: rule
                         .group
                         .zip(group)
-                        .map(|(gid, grp)| plan.names.group(gid, &grp.name)),
+                        .map(|(gid, grp)| plan.names().group(gid, &grp.name)),
                 });
             }
         }
@@ -231,25 +197,24 @@ fn run<'a>(
     };
     match program {
         Some(program) => {
-            cx.fields.prefetch(&program.fields);
+            program.prefetch(&mut cx.fields);
             for i in program.candidates(&cx.fields) {
-                let Some(step) = program.steps.get(i) else {
+                let Some(step) = program.visit(i) else {
                     break;
                 };
-                match step.plain {
-                    Some((conds, d)) => {
+                match step {
+                    Visit::Plain { conds, decisions: d } => {
                         if program.holds(conds, &cx.fields) {
                             let made = program.decisions(d);
-                            // Room for several rules' decisions at once: growing 4 → 8 → 16
-                            // (a realloc and a copy each time) was a tenth of an event at
-                            // 1,000 rules.
+                            // Room for several rules' decisions at once: growing one at a
+                            // time reallocates and copies on the hot path.
                             if decisions.capacity() == 0 {
                                 decisions.reserve(made.len().max(FIRST_DECISIONS));
                             }
                             decisions.extend_from_slice(made);
                         }
                     }
-                    None => general(&mut cx, step.rule, &mut decisions),
+                    Visit::General(rule) => general(&mut cx, rule, &mut decisions),
                 }
             }
         }
@@ -301,12 +266,7 @@ type IdMap<T> = HashMap<u32, T, BuildHasherDefault<IdHasher>>;
 
 /// The index of the event type's trigger in `graph.triggers`.
 fn trigger_of(bundle: &Bundle, event: &Event) -> Option<usize> {
-    bundle
-        .plan()
-        .trigger_of
-        .get(event.event_type as usize)
-        .copied()
-        .flatten()
+    bundle.plan().trigger_of(event.event_type)
 }
 
 /// The rules an event's type triggers, in decision order.
@@ -410,7 +370,7 @@ impl<'a> Ctx<'a> {
                 .map(|c| profile.has_consent(c))
                 .collect(),
             preds,
-            fields: FieldValues::new(preds, profile, event),
+            fields: FieldValues::new(preds, &profile.id, profile.view(), event.view()),
             // Allocated on first use (see `eval`): compiled conditions never touch it.
             cache: IdMap::default(),
             qcache: IdMap::default(),
@@ -497,13 +457,13 @@ impl<'a> Ctx<'a> {
         }
         let plan = self.plan;
         let base = Decision {
-            rule: plan.names.rule(rid, &rule.name),
+            rule: plan.names().rule(rid, &rule.name),
             action: None,
             params: Arc::default(),
             group: rule
                 .group
                 .zip(group)
-                .map(|(gid, grp)| plan.names.group(gid, &grp.name)),
+                .map(|(gid, grp)| plan.names().group(gid, &grp.name)),
             experiment: None,
             variant: None,
             call: CallNumber::default(),
@@ -569,7 +529,7 @@ impl<'a> Ctx<'a> {
         env: &mut Env,
     ) -> Decision {
         let plan = self.plan;
-        let (call_number, params) = match plan.names.constant_params(self.g, &plan.literal, rid, k)
+        let (call_number, params) = match plan.names().constant_params(self.g, plan.literals(), rid, k)
         {
             Some((number, p)) => (number, p.clone()),
             None => {
@@ -585,7 +545,7 @@ impl<'a> Ctx<'a> {
         };
         let action = self.g.schema.actions.get(call.action as usize);
         Decision {
-            action: action.map(|a| plan.names.action(call.action, &a.name)),
+            action: action.map(|a| plan.names().action(call.action, &a.name)),
             params,
             call: call_number,
             ..base.clone()
@@ -801,13 +761,7 @@ impl<'a> Ctx<'a> {
         env: &mut Env,
         f: &mut dyn FnMut(&mut Ctx<'a>, &mut Env, u32) -> bool,
     ) -> bool {
-        if self
-            .plan
-            .query_pure
-            .get(q as usize)
-            .copied()
-            .unwrap_or(false)
-        {
+        if self.plan.query_pure(q) {
             let list = match self.qcache.get(&q).cloned() {
                 Some(list) => list,
                 None => {
@@ -860,11 +814,11 @@ impl<'a> Ctx<'a> {
             }
         };
         let plan: &'a Plan = self.plan;
-        let keyed = plan.keys.of(q).and_then(|key| {
+        let keyed = plan.keys().of(q).and_then(|key| {
             let buckets = self.grouped.get(
                 &g.nodes,
-                &plan.keys,
-                &plan.literal,
+                plan.keys(),
+                plan.literals(),
                 key,
                 query.event,
                 mem,
@@ -936,12 +890,7 @@ impl<'a> Ctx<'a> {
     // ----- expressions -------------------------------------------------------------------------
 
     fn eval(&mut self, n: NodeId, env: &mut Env) -> Value {
-        let pure = self
-            .plan
-            .node_memo
-            .get(n as usize)
-            .copied()
-            .unwrap_or(false);
+        let pure = self.plan.node_memo(n);
         if pure && let Some(v) = self.cache.get(&n) {
             return v.clone();
         }
@@ -972,7 +921,7 @@ impl<'a> Ctx<'a> {
     /// evaluated otherwise.
     fn operand(&mut self, n: NodeId, env: &mut Env) -> std::borrow::Cow<'a, Value> {
         let plan: &'a Plan = self.plan;
-        match plan.literal.get(n as usize) {
+        match plan.literals().get(n as usize) {
             Some(v) if !v.is_missing() => std::borrow::Cow::Borrowed(v),
             _ => std::borrow::Cow::Owned(self.eval(n, env)),
         }
@@ -984,7 +933,7 @@ impl<'a> Ctx<'a> {
             return Value::Missing;
         };
         match node {
-            Node::Lit(l) => match self.plan.literal.get(n as usize) {
+            Node::Lit(l) => match self.plan.literals().get(n as usize) {
                 Some(v) if !v.is_missing() => v.clone(),
                 _ => Value::from_literal(l),
             },
@@ -1216,10 +1165,10 @@ fn arith(op: ArithOp, a: Value, b: Value) -> Value {
 fn call(f: Func, a: &Value, b: &Value) -> Value {
     match (f, a, b) {
         (Func::Lower, Value::String(s), _) => {
-            Value::String(Arc::from(crate::case::to_lowercase(s)))
+            Value::String(Arc::from(omnirule_text::to_lowercase(s)))
         }
         (Func::Upper, Value::String(s), _) => {
-            Value::String(Arc::from(crate::case::to_uppercase(s)))
+            Value::String(Arc::from(omnirule_text::to_uppercase(s)))
         }
         (Func::Len, Value::String(s), _) => Value::Number(s.chars().count() as f64),
         (Func::Len, Value::List(items), _) => Value::Number(items.len() as f64),

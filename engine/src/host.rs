@@ -5,15 +5,16 @@
 //! did its own conversion, the runtimes could drift apart in exactly the places conformance is
 //! hardest (number printing, missing values, field order). So the conversion lives here, once:
 //! hosts pass JSON in and get [`Tracked::to_json`] out, whose text is canonical
-//! ([`crate::canonical`]) and therefore byte-identical on every runtime.
+//! ([`omnirule_text::canonical`]) and therefore byte-identical on every runtime.
 //!
 //! Wire shape of one call's result:
 //! `{"decisions":[{"action":"offer","experiment":null,"group":null,"params":{..},"rule":"r","variant":null}],
 //!   "explanation":{..}}` (`explanation` only when asked for).
 
 use crate::bundle::Bundle;
-use crate::canonical::{canonical_json, write_decisions};
-use crate::eval::{Decision, evaluate, evaluate_in_place, explain, explain_in_place};
+use crate::decision::{Decision, decisions_value, write_decisions};
+use crate::eval::{evaluate, evaluate_in_place, explain, explain_in_place};
+use omnirule_text::canonical::canonical_json;
 use crate::explain::Explanation;
 use crate::input::{Event, InputError, Profile};
 use crate::memory::Memory;
@@ -83,32 +84,6 @@ fn to_json(decisions: &[Decision], explanation: Option<&Explanation>) -> String 
     }
 }
 
-/// Decisions as a JSON array (the form the CLI prints and hosts return): their serde form,
-/// built directly (no serializer in the hosts' wasm modules).
-pub fn decisions_value(decisions: &[Decision]) -> serde_json::Value {
-    use serde_json::Value;
-    let name = |s: &Option<std::sync::Arc<str>>| {
-        s.as_deref()
-            .map_or(Value::Null, |s| Value::String(s.into()))
-    };
-    let decision = |d: &Decision| {
-        let mut out = serde_json::Map::new();
-        out.insert("rule".into(), Value::String(String::from(&*d.rule)));
-        out.insert("action".into(), name(&d.action));
-        // Inserted one by one: a collect would sort them again, with its own sort.
-        let mut params = serde_json::Map::new();
-        for (k, v) in d.params.iter() {
-            params.insert(k.clone(), v.clone());
-        }
-        out.insert("params".into(), Value::Object(params));
-        out.insert("group".into(), name(&d.group));
-        out.insert("experiment".into(), name(&d.experiment));
-        out.insert("variant".into(), name(&d.variant));
-        Value::Object(out)
-    };
-    Value::Array(decisions.iter().map(decision).collect())
-}
-
 /// Validates `profile` and `event` against the bundle's schema and evaluates the event.
 ///
 /// An invalid profile or event is an error and evaluates nothing: the memory a host stores
@@ -176,44 +151,5 @@ pub fn track_in_place(
             decisions: evaluate_in_place(bundle, memory, profile, event),
             explanation: None,
         }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn decisions_as_json_are_their_serde_form() {
-        let mut params = crate::eval::Params::new();
-        params.insert("pct".into(), serde_json::json!(20));
-        params.insert("note".into(), serde_json::json!({"a": [1.5, "x", null]}));
-        let decisions = [
-            Decision {
-                rule: Arc::from("r1"),
-                action: Some(Arc::from("offer")),
-                params: Arc::new(params),
-                group: Some(Arc::from("g")),
-                experiment: Some(Arc::from("x")),
-                variant: Some(Arc::from("a")),
-                call: Default::default(),
-            },
-            Decision {
-                rule: Arc::from("r2"),
-                action: None,
-                params: Arc::default(),
-                group: None,
-                experiment: None,
-                variant: None,
-                call: Default::default(),
-            },
-        ];
-        let value = decisions_value(&decisions);
-        assert_eq!(value, serde_json::to_value(&decisions).unwrap());
-        let mut text = String::new();
-        write_decisions(&decisions, &mut text);
-        assert_eq!(text, canonical_json(&value));
     }
 }

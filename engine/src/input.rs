@@ -6,13 +6,14 @@
 //! The Rust constructors ([`Event::new`], [`Profile::new`]) skip the schema check: evaluation is
 //! defined (never panics) on any event, an ill-typed field simply compares false.
 //!
-//! Fields are kept as a sorted vector of `(name, value)`: events have few fields, and sorted
-//! order makes lookups logarithmic and the representation canonical.
+//! Fields are kept as a sorted vector of `(name, value)` ([`crate::fields`]).
 
 use crate::bundle::Bundle;
+use crate::fields::{FieldView, Fields, Presence, lookup, sort_fields};
 use crate::graph::{EventTypeId, Field, Millis, Type};
-use crate::json::{Top, number_text};
-use crate::value::{MAX_TIME_MS, Value, parse_time};
+use omnirule_text::json::{Top, number_text};
+use crate::value::{MAX_TIME_MS, Value};
+use omnirule_text::time::parse_time;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -83,111 +84,24 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// Sorted, unique `(name, value)` pairs.
-pub(crate) type Fields = Vec<(Arc<str>, Value)>;
-
-fn sort_fields(mut fields: Fields) -> Fields {
-    crate::sort::sort_small_by(&mut fields, |a, b| a.0.cmp(&b.0));
-    // Keep the last of duplicate names.
-    let mut out: Fields = Vec::with_capacity(fields.len());
-    for (k, v) in fields {
-        match out.last_mut() {
-            Some(last) if last.0 == k => last.1 = v,
-            _ => out.push((k, v)),
-        }
-    }
-    out
-}
-
-pub(crate) fn lookup<'a>(fields: &'a [(Arc<str>, Value)], name: &str) -> Option<&'a Value> {
-    fields
-        .binary_search_by(|(k, _)| cmp_names(k, name))
-        .ok()
-        .and_then(|i| fields.get(i))
-        .map(|(_, v)| v)
-}
-
-/// `str`'s order, for field names. They are short, and a byte loop the compiler inlines beats
-/// a call to `memcmp` per probe (field lookups were the top of the evaluation profile).
-#[inline]
-fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            return x.cmp(y);
-        }
-    }
-    a.len().cmp(&b.len())
-}
-
-/// Which declared fields an input parsed against a bundle holds: bit `r` set when the
-/// declared field `r`-th in name order is in its fields, under the bundle's shared copy of the
-/// name. Evaluation then finds a field by counting bits instead of searching (field lookups
-/// were a third of an event at 1,000 rules), checking the name it lands on by identity. A
-/// hint, not part of the input: inputs built from Rust carry none (and are searched), and two
-/// inputs with the same fields are equal whatever their hints.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Presence(u64);
-
-impl PartialEq for Presence {
-    fn eq(&self, _: &Presence) -> bool {
-        true
-    }
-}
-
-impl Presence {
-    /// The hint for `fields` (sorted by name) parsed with the declared `names`, whose name
-    /// order `order` gives.
-    pub(crate) fn of(fields: &[(Arc<str>, Value)], names: &[Arc<str>], order: &[u32]) -> Presence {
-        let mut bits = 0u64;
-        let mut rest = fields.iter().peekable();
-        for (rank, i) in order.iter().enumerate().take(64) {
-            let Some(name) = names.get(*i as usize) else {
-                continue;
-            };
-            if rest.peek().is_some_and(|(k, _)| Arc::ptr_eq(k, name)) {
-                bits |= 1 << rank;
-                rest.next();
-            }
-        }
-        Presence(bits)
-    }
-
-    /// The value of the field named `name`, ranked `rank` in name order, when the hint has it.
-    #[inline]
-    pub(crate) fn find<'v>(
-        self,
-        fields: &'v [(Arc<str>, Value)],
-        name: &Arc<str>,
-        rank: u8,
-    ) -> Option<&'v Value> {
-        let bit = 1u64.checked_shl(u32::from(rank))?;
-        if self.0 & bit == 0 {
-            return None;
-        }
-        let below = self.0 & (bit - 1);
-        // With every field ranked before it present (hosts mostly send them all) the field
-        // is at its rank: no bit count, which is a loop on CPUs without `popcnt`.
-        let at = if below == bit - 1 {
-            usize::from(rank)
-        } else {
-            below.count_ones() as usize
-        };
-        match fields.get(at) {
-            Some((k, v)) if Arc::ptr_eq(k, name) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-/// One event, as evaluation sees it.
-#[derive(Debug, Clone, PartialEq)]
+/// One event, as evaluation sees it. Equal when type, id, time and fields are.
+#[derive(Debug, Clone)]
 pub struct Event {
     pub(crate) event_type: EventTypeId,
     pub(crate) id: Arc<str>,
     pub(crate) time: Millis,
     pub(crate) fields: Fields,
     pub(crate) present: Presence,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        // `present` is a lookup hint derived from `fields` (see `Presence`).
+        self.event_type == other.event_type
+            && self.id == other.id
+            && self.time == other.time
+            && self.fields == other.fields
+    }
 }
 
 impl Event {
@@ -275,7 +189,7 @@ impl Event {
             .events
             .get(event_type as usize)
             .map_or(&[][..], |e| e.fields.as_slice());
-        let names = &bundle.plan().names;
+        let names = bundle.plan().names();
         let shared = names.event_fields(event_type);
         let fields = sort_fields(declared_fields(obj, declared, shared, WHAT, true)?);
         Ok(Event {
@@ -285,6 +199,13 @@ impl Event {
             present: Presence::of(&fields, shared, names.event_order(event_type)),
             fields,
         })
+    }
+
+    pub(crate) fn view(&self) -> FieldView<'_> {
+        FieldView {
+            fields: &self.fields,
+            present: self.present,
+        }
     }
 
     pub fn event_type(&self) -> EventTypeId {
@@ -310,14 +231,21 @@ impl Event {
     }
 }
 
-/// The customer, as evaluation sees it.
-#[derive(Debug, Clone, PartialEq)]
+/// The customer, as evaluation sees it. Equal when id, consents and fields are.
+#[derive(Debug, Clone)]
 pub struct Profile {
     pub(crate) id: Arc<str>,
     /// Sorted, unique.
     pub(crate) consents: Vec<Arc<str>>,
     pub(crate) fields: Fields,
     pub(crate) present: Presence,
+}
+
+impl PartialEq for Profile {
+    fn eq(&self, other: &Profile) -> bool {
+        // `present` is a lookup hint derived from `fields` (see `Presence`).
+        self.id == other.id && self.consents == other.consents && self.fields == other.fields
+    }
 }
 
 impl Profile {
@@ -328,7 +256,7 @@ impl Profile {
         fields: impl IntoIterator<Item = (String, Value)>,
     ) -> Profile {
         let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
-        crate::sort::sort(&mut consents);
+        omnirule_text::sort::sort(&mut consents);
         consents.dedup();
         Profile {
             id: Arc::from(id),
@@ -388,7 +316,7 @@ impl Profile {
                 });
             }
         };
-        let names = &bundle.plan().names;
+        let names = bundle.plan().names();
         let shared = names.profile_fields();
         let fields = sort_fields(declared_fields(
             obj,
@@ -398,7 +326,7 @@ impl Profile {
             false,
         )?);
         let mut consents: Vec<Arc<str>> = consents.into_iter().map(Arc::from).collect();
-        crate::sort::sort(&mut consents);
+        omnirule_text::sort::sort(&mut consents);
         consents.dedup();
         Ok(Profile {
             id: Arc::from(id),
@@ -406,6 +334,13 @@ impl Profile {
             present: Presence::of(&fields, shared, names.profile_order()),
             fields,
         })
+    }
+
+    pub(crate) fn view(&self) -> FieldView<'_> {
+        FieldView {
+            fields: &self.fields,
+            present: self.present,
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -606,7 +541,7 @@ fn value_from_json(t: &Type, j: &serde_json::Value) -> Result<Value, Mismatch> {
                 }
             }
             if matches!(t, Type::Set(_)) {
-                crate::sort::sort_small_by(&mut out, Value::total_cmp);
+                omnirule_text::sort::sort_small_by(&mut out, Value::total_cmp);
                 out.dedup_by(|a, b| a.total_cmp(b).is_eq());
             }
             Ok(Value::List(out))
@@ -647,7 +582,7 @@ pub struct Document<'a>(Top<'a>);
 impl<'a> Document<'a> {
     /// Parses JSON text (the whole of it: trailing characters are an error; the texts
     /// `serde_json::from_str` accepts, see [`crate::json`]).
-    pub fn parse(text: &'a str) -> Result<Document<'a>, crate::json::Error> {
-        crate::json::parse_top(text).map(Document)
+    pub fn parse(text: &'a str) -> Result<Document<'a>, omnirule_text::json::Error> {
+        omnirule_text::json::parse_top(text).map(Document)
     }
 }

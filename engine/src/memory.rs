@@ -34,7 +34,8 @@
 
 use crate::bundle::Bundle;
 use crate::graph::{Cap, Millis};
-use crate::value::{MAX_TIME_MS, Value, format_time, number_json};
+use crate::value::{MAX_TIME_MS, Value, number_json};
+use omnirule_text::time::format_time;
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub struct RememberedEvent {
 
 impl RememberedEvent {
     pub fn field(&self, name: &str) -> Option<&Value> {
-        crate::input::lookup(&self.fields, name)
+        crate::fields::lookup(&self.fields, name)
     }
 }
 
@@ -213,7 +214,7 @@ impl Memory {
     /// Restores the invariants (sorted, unique, `newest` at least every time) of a memory
     /// assembled from parts.
     fn normalize(&mut self) {
-        crate::sort::sort_by(&mut self.events, |a, b| identity_order(a, b));
+        omnirule_text::sort::sort_by(&mut self.events, |a, b| identity_order(a, b));
         // Keep the greatest version per (type, id): the last of each run.
         let mut events: Vec<Arc<RememberedEvent>> = Vec::with_capacity(self.events.len());
         for e in self.events.drain(..) {
@@ -222,11 +223,11 @@ impl Memory {
                 _ => events.push(e),
             }
         }
-        crate::sort::sort_by(&mut events, |a, b| event_order(a, b));
+        omnirule_text::sort::sort_by(&mut events, |a, b| event_order(a, b));
         self.events = events;
-        crate::sort::sort(&mut self.firings);
+        omnirule_text::sort::sort(&mut self.firings);
         self.firings.dedup();
-        crate::sort::sort(&mut self.seen);
+        omnirule_text::sort::sort(&mut self.seen);
         let mut seen: Vec<(Arc<str>, Millis)> = Vec::with_capacity(self.seen.len());
         for s in self.seen.drain(..) {
             match seen.last_mut() {
@@ -357,7 +358,7 @@ impl Memory {
             // sort code rather than a selection algorithm of its own in the wasm modules.
             let mut keys: Vec<(Millis, &Arc<str>)> =
                 self.seen.iter().map(|(id, t)| (*t, id)).collect();
-            crate::sort::sort(&mut keys);
+            omnirule_text::sort::sort(&mut keys);
             let Some(&(t0, id0)) = keys.get(excess) else {
                 return;
             };
@@ -491,12 +492,12 @@ impl Memory {
             ("firings", J::Array(firings)),
             ("seen", J::Array(seen)),
         ]);
-        crate::json::to_string_pretty(&doc)
+        omnirule_text::json::to_string_pretty(&doc)
     }
 
     pub fn from_json(text: &str) -> Result<Memory, MemoryError> {
         use serde_json::Value as J;
-        let doc: J = crate::json::parse(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
+        let doc: J = omnirule_text::json::parse(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
         if doc.get("format").and_then(J::as_str) != Some(JSON_FORMAT) {
             return Err(MemoryError::NotAMemory);
         }
@@ -545,7 +546,7 @@ impl Memory {
                     ));
                 }
             }
-            crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            omnirule_text::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
             events.push(Arc::new(RememberedEvent {
                 event_type: string(e, "type", &at)?,
                 id: string(e, "id", &at)?,

@@ -7,7 +7,7 @@
 //! wasm hosts that have no tz data at all.
 
 use crate::graph::{Millis, Schedule, TzTable};
-use crate::value::{DAY_MS, weekday};
+use omnirule_text::time::{DAY_MS, weekday};
 
 /// Why a schedule does not allow an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

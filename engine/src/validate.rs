@@ -139,7 +139,7 @@ impl fmt::Display for Owner<'_> {
 /// was a third of validation. A duplicate reported is the first in name order.
 fn unique<'a>(what: &'static str, names: impl Iterator<Item = &'a str>) -> Result<(), GraphError> {
     let mut names: Vec<&str> = names.collect();
-    crate::sort::sort(&mut names);
+    omnirule_text::sort::sort(&mut names);
     match names.windows(2).find_map(|w| match w {
         [a, b] if a == b => Some(*a),
         _ => None,
@@ -821,7 +821,7 @@ impl<'g> Walker<'g> {
             self.nodes.extend(node_children(node));
         }
         if let Some(out) = segments {
-            crate::sort::sort(out);
+            omnirule_text::sort::sort(out);
             out.dedup();
         }
         Ok(())

@@ -17,7 +17,7 @@ use common::*;
 use omnirule_engine::bundle::Bundle;
 use omnirule_engine::input::record::{event_keys, profile_keys};
 use omnirule_engine::input::{Event, Profile};
-use omnirule_engine::value::format_number;
+use omnirule_text::number::format_number;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use std::sync::atomic::{AtomicUsize, Ordering};

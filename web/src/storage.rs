@@ -55,13 +55,13 @@ fn bundle_purposes(bundle: &Bundle) -> Vec<Vec<String>> {
                 .iter()
                 .filter_map(|c| graph.schema.consents.get(*c as usize).cloned())
                 .collect();
-            omnirule_engine::sort::sort(&mut names);
+            omnirule_text::sort::sort(&mut names);
             names.dedup();
             names
         })
         .filter(|names| !names.is_empty())
         .collect();
-    omnirule_engine::sort::sort(&mut sets);
+    omnirule_text::sort::sort(&mut sets);
     sets.dedup();
     sets
 }

@@ -30,11 +30,13 @@
 //! as `JSON.stringify(-0)` gives `0`), and a number whose JSON digits would not round-trip
 //! through an integer (beyond ±2^53) as JSON text instead.
 
-use super::{Fields, Profile};
+use super::Profile;
+use crate::fields::{Fields, Presence};
 use crate::bundle::Bundle;
 use crate::graph::{Field, Millis, Type};
-use crate::input::{Event, Presence};
-use crate::value::{MAX_TIME_MS, Value, parse_time};
+use crate::input::Event;
+use crate::value::{MAX_TIME_MS, Value};
+use omnirule_text::time::parse_time;
 use std::sync::Arc;
 
 const ABSENT: u8 = 0;
@@ -51,7 +53,7 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 /// in name order.
 pub fn profile_keys(bundle: &Bundle) -> Vec<&str> {
     let declared = &bundle.graph().schema.profile;
-    let order = bundle.plan().names.profile_order();
+    let order = bundle.plan().names().profile_order();
     ["id", "consents"]
         .into_iter()
         .chain(in_order(declared, order).map(|f| f.name.as_str()))
@@ -65,7 +67,7 @@ pub fn event_keys(bundle: &Bundle, event_type: usize) -> Option<Vec<&str>> {
     let declared = &bundle.graph().schema.events.get(event_type)?.fields;
     let order = bundle
         .plan()
-        .names
+        .names()
         .event_order(u32::try_from(event_type).ok()?);
     Some(
         ["id", "time"]
@@ -190,7 +192,7 @@ fn value(t: &Type, item: &Item<'_>) -> Option<Value> {
                 out.push(value(inner, &Item::String(s))?);
             }
             if matches!(t, Type::Set(_)) {
-                crate::sort::sort_small_by(&mut out, Value::total_cmp);
+                omnirule_text::sort::sort_small_by(&mut out, Value::total_cmp);
                 out.dedup_by(|a, b| a.total_cmp(b).is_eq());
             }
             Some(Value::List(out))
@@ -241,11 +243,11 @@ impl Profile {
             _ => return None,
         };
         let declared = &bundle.graph().schema.profile;
-        let names = &bundle.plan().names;
+        let names = bundle.plan().names();
         let order = names.profile_order();
         let shared = names.profile_fields();
         let fields = declared_fields(&mut reader, declared, shared, order, false)?;
-        crate::sort::sort(&mut consents);
+        omnirule_text::sort::sort(&mut consents);
         consents.dedup();
         Some(Profile {
             id: Arc::from(id),
@@ -265,7 +267,7 @@ impl Event {
         let declared = bundle.graph().schema.events.get(event_type as usize)?;
         let id = reader.string()?;
         let time = time(&reader.item()?)?;
-        let names = &bundle.plan().names;
+        let names = bundle.plan().names();
         let (shared, order) = (
             names.event_fields(event_type),
             names.event_order(event_type),

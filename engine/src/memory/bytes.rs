@@ -139,7 +139,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
             }
             fields.push((name, from_tape(&tape)?));
         }
-        crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+        omnirule_text::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
         fields.dedup_by(|a, b| a.0 == b.0);
         events.push(Arc::new(RememberedEvent {
             event_type,
@@ -407,7 +407,7 @@ mod tests {
                 let tape: Vec<Atom> = tape.into_iter().map(atom).collect();
                 fields.push((Arc::from(k), from_tape(&tape).ok()?));
             }
-            crate::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
+            omnirule_text::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
             fields.dedup_by(|a, b| a.0 == b.0);
             events.push(Arc::new(RememberedEvent {
                 event_type: Arc::from(e.event_type),

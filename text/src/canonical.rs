@@ -2,66 +2,23 @@
 //!
 //! Conformance vectors are checked by comparing text, so the text must not depend on the JSON
 //! library of a runtime: object keys sorted (by code point), no insignificant whitespace,
-//! numbers printed as JavaScript prints them ([`crate::value::format_number`]), strings escaped
+//! numbers printed as JavaScript prints them ([`crate::number::format_number`]), strings escaped
 //! as `JSON.stringify` escapes them. It is written by hand; its recursion follows the depth of the
-//! input (both JSON readers, serde_json's and `crate::json`, limit nesting to 128).
+//! input (both JSON readers, serde_json's and [`crate::json`], limit nesting to 128).
 
 use crate::json::write_string;
-use crate::value::format_number;
+use crate::number::format_number;
 use std::fmt::Write as _;
 
 /// Canonical JSON text of a value.
 pub fn canonical_json(value: &serde_json::Value) -> String {
     let mut out = String::new();
-    write_value(value, &mut out);
+    write_canonical(value, &mut out);
     out
 }
 
-/// Canonical JSON text of decisions, written straight from them: the same text as
-/// `canonical_json(&host::decisions_value(decisions))` without building a JSON tree first
-/// (it is on every tracked event's path).
-pub fn write_decisions(decisions: &[crate::eval::Decision], out: &mut String) {
-    out.push('[');
-    for (i, d) in decisions.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_decision(d, out);
-    }
-    out.push(']');
-}
-
-/// Canonical JSON text of one decision (an element of [`write_decisions`]' array).
-pub fn write_decision(d: &crate::eval::Decision, out: &mut String) {
-    let opt = |s: &Option<std::sync::Arc<str>>, out: &mut String| match s {
-        Some(s) => write_string(s, out),
-        None => out.push_str("null"),
-    };
-    // Keys in code point order, as `write_value` sorts them.
-    out.push_str("{\"action\":");
-    opt(&d.action, out);
-    out.push_str(",\"experiment\":");
-    opt(&d.experiment, out);
-    out.push_str(",\"group\":");
-    opt(&d.group, out);
-    out.push_str(",\"params\":{");
-    // `Params` is a `BTreeMap`: already in key order.
-    for (j, (k, v)) in d.params.iter().enumerate() {
-        if j > 0 {
-            out.push(',');
-        }
-        write_string(k, out);
-        out.push(':');
-        write_value(v, out);
-    }
-    out.push_str("},\"rule\":");
-    write_string(&d.rule, out);
-    out.push_str(",\"variant\":");
-    opt(&d.variant, out);
-    out.push('}');
-}
-
-fn write_value(value: &serde_json::Value, out: &mut String) {
+/// Appends the canonical JSON text of `value` to `out`.
+pub fn write_canonical(value: &serde_json::Value, out: &mut String) {
     match value {
         serde_json::Value::Null => out.push_str("null"),
         serde_json::Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -83,7 +40,7 @@ fn write_value(value: &serde_json::Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(item, out);
+                write_canonical(item, out);
             }
             out.push(']');
         }
@@ -97,7 +54,7 @@ fn write_value(value: &serde_json::Value, out: &mut String) {
                 }
                 write_string(k, out);
                 out.push(':');
-                write_value(v, out);
+                write_canonical(v, out);
             }
             out.push('}');
         }

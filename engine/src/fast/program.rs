@@ -1,7 +1,7 @@
 //! Compiled triggers: per event type, the rules it triggers laid out for the fast path.
 //!
 //! Most rules are plain: no consent clause, group, cap, schedule or split, a condition that
-//! compiles (see [`crate::pred`]) and params written as literals. For those, evaluation
+//! compiles (see [`super::pred`]) and params written as literals. For those, evaluation
 //! needs neither the graph nor memory: test the condition, copy the rule's decisions. A
 //! [`Program`] holds, in decision order, one [`Step`] per triggered rule, with the plain rules'
 //! conditions and prebuilt decisions stored contiguously, so an event walks one array instead
@@ -10,21 +10,31 @@
 //! program's [`Index`] decides most parts of the plain conditions for all steps at once, so an
 //! event visits only the general steps and the plain steps its field values leave standing.
 
-use crate::bundle::Plan;
-use crate::eval::Decision;
+use super::index::{Candidates, Index, Leaf};
+use super::pred::{FieldValues, Pred, Preds};
+use crate::decision::Decision;
 use crate::graph::{Graph, Outcome, RuleId, Schedule};
-use crate::index::{Candidates, Index, Leaf};
-use crate::pred::{FieldValues, Pred, Preds};
+use crate::plan::Plan;
 use std::sync::Arc;
 
 /// One triggered rule.
 #[derive(Debug, Clone)]
-pub(crate) struct Step {
-    pub rule: RuleId,
+struct Step {
+    rule: RuleId,
     /// For a plain rule: it fires when the index leaves it standing and `conds[plain.0]` (the
     /// parts the index does not decide) all hold, deciding `decisions[plain.1]`. `None`: the
     /// general evaluator decides.
-    pub plain: Option<(Span, Span)>,
+    plain: Option<(Span, Span)>,
+}
+
+/// What evaluation does with a step the index leaves standing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Visit {
+    /// A plain rule: it fires when [`Program::holds`] of `conds`, with
+    /// [`Program::decisions`] of `decisions`.
+    Plain { conds: Span, decisions: Span },
+    /// Any other rule: the general evaluator decides it.
+    General(RuleId),
 }
 
 /// A range of a program's conditions or decisions.
@@ -33,9 +43,9 @@ pub(crate) type Span = (u32, u32);
 /// The compiled form of one trigger.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Program {
-    pub steps: Vec<Step>,
+    steps: Vec<Step>,
     /// The field slots the plain steps' conditions read, looked up once before the steps run.
-    pub fields: Vec<u16>,
+    fields: Vec<u16>,
     /// The plain steps' conjunction parts the index does not decide, step after step.
     conds: Vec<Pred>,
     decisions: Vec<Decision>,
@@ -54,7 +64,7 @@ impl Program {
         for c in &p.conds {
             c.fields(&mut p.fields);
         }
-        crate::sort::sort(&mut p.fields);
+        omnirule_text::sort::sort(&mut p.fields);
         p.fields.dedup();
         p.index();
         p
@@ -95,8 +105,24 @@ impl Program {
         }
     }
 
-    /// The steps to visit for these field values (after `fields.prefetch(&self.fields)`), in
-    /// order: the general steps and the plain steps the index leaves standing.
+    /// Looks up, once, the field values the plain steps' conditions read.
+    #[inline]
+    pub(crate) fn prefetch(&self, fields: &mut FieldValues<'_>) {
+        fields.prefetch(&self.fields);
+    }
+
+    /// Step `i` (a number [`Program::candidates`] gave).
+    #[inline]
+    pub(crate) fn visit(&self, i: usize) -> Option<Visit> {
+        let step = self.steps.get(i)?;
+        Some(match step.plain {
+            Some((conds, decisions)) => Visit::Plain { conds, decisions },
+            None => Visit::General(step.rule),
+        })
+    }
+
+    /// The steps to visit for these field values (after [`Program::prefetch`]), in order: the
+    /// general steps and the plain steps the index leaves standing.
     #[inline]
     pub(crate) fn candidates(&self, fields: &FieldValues<'_>) -> Candidates<'_> {
         self.index.candidates(fields.resolved())
@@ -112,7 +138,7 @@ impl Program {
         preds: &Preds,
         plan: &Plan,
     ) -> Option<(Span, Span)> {
-        let names = &plan.names;
+        let names = plan.names();
         let rule = g.rules.get(rid as usize)?;
         let Outcome::Actions(calls) = &rule.outcome else {
             return None;
@@ -132,7 +158,7 @@ impl Program {
         let mut decisions = Vec::with_capacity(calls.len());
         for (k, call) in calls.iter().enumerate() {
             let action = g.schema.actions.get(call.action as usize)?;
-            let (number, params) = names.constant_params(g, &plan.literal, rid, k)?;
+            let (number, params) = names.constant_params(g, plan.literals(), rid, k)?;
             decisions.push(Decision {
                 rule: name.clone(),
                 action: Some(names.action(call.action, &action.name)),
@@ -177,12 +203,12 @@ impl Program {
                 // Each part's odds once, not once per comparison.
                 odds.clear();
                 odds.extend(parts.iter().map(|p| p.odds(&distinct)));
-                crate::sort::sort_by_keys(parts, &odds, f64::total_cmp);
+                omnirule_text::sort::sort_by_keys(parts, &odds, f64::total_cmp);
             }
         }
     }
 
-    /// Whether a plain step's condition holds (after `fields.prefetch(&self.fields)`).
+    /// Whether a plain step's condition holds (after [`Program::prefetch`]).
     #[inline]
     pub(crate) fn holds(&self, conds: Span, fields: &FieldValues<'_>) -> bool {
         let values = fields.resolved();

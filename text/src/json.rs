@@ -51,13 +51,13 @@ pub fn parse(text: &str) -> Result<Value, Error> {
 /// JSON text parsed one level deep: an object's members in order (duplicates kept, keys
 /// borrowed from the text when they hold no escapes), or any other value whole.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Top<'a> {
+pub enum Top<'a> {
     Object(Vec<(Cow<'a, str>, Value)>),
     Other(Value),
 }
 
 /// Parses JSON text one level deep (see [`Top`]).
-pub(crate) fn parse_top(text: &str) -> Result<Top<'_>, Error> {
+pub fn parse_top(text: &str) -> Result<Top<'_>, Error> {
     let mut p = Parser::new(text);
     p.skip_ws();
     let top = if p.peek() == Some(b'{') {

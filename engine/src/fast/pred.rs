@@ -11,11 +11,11 @@
 //! keep using the general evaluator; a compiled condition is exactly equivalent to it (the
 //! engine's tests run every evaluation both ways and compare).
 
-use crate::bundle::Names;
 use crate::graph::{
     CmpOp, Cond, CondId, EventTypeId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId,
 };
-use crate::input::{Event, Profile};
+use crate::fields::{FieldView, Presence, lookup};
+use crate::names::Names;
 use crate::value::Value;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -98,7 +98,7 @@ pub(crate) enum Pred {
 /// Where a field slot's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FieldRef {
-    /// A declared field's shared name and its rank in name order (see `input::Presence`).
+    /// A declared field's shared name and its rank in name order (see [`Presence`]).
     Profile(Arc<str>, u8),
     Event(Arc<str>, u8),
     /// `profile.id` and `profile.consents`, which are not in the profile's fields (told apart
@@ -549,8 +549,9 @@ fn flip(op: CmpOp) -> CmpOp {
 /// The field slots of one evaluation, each looked up on first use.
 pub(crate) struct FieldValues<'a> {
     preds: &'a Preds,
-    profile: &'a Profile,
-    event: &'a Event,
+    profile_id: &'a str,
+    profile: FieldView<'a>,
+    event: FieldView<'a>,
     /// The slots, in place when a trigger's conditions read few fields (most do: a schema
     /// has a few dozen fields), so an evaluation allocates nothing for them.
     values: Slots,
@@ -598,9 +599,15 @@ impl Slots {
 }
 
 impl<'a> FieldValues<'a> {
-    pub(crate) fn new(preds: &'a Preds, profile: &'a Profile, event: &'a Event) -> Self {
+    pub(crate) fn new(
+        preds: &'a Preds,
+        profile_id: &'a str,
+        profile: FieldView<'a>,
+        event: FieldView<'a>,
+    ) -> Self {
         FieldValues {
             preds,
+            profile_id,
             profile,
             event,
             values: Slots::None,
@@ -630,24 +637,31 @@ impl<'a> FieldValues<'a> {
     }
 
     fn fill(&mut self, slots: impl Iterator<Item = usize>) {
-        let (preds, profile, event) = (self.preds, self.profile, self.event);
+        let (preds, profile_id, profile, event) =
+            (self.preds, self.profile_id, self.profile, self.event);
         let values = self.values.get_or_make(preds.fields.len());
         for i in slots {
             if let Some(slot) = values.get_mut(i)
                 && *slot == SlotValue::Unresolved
             {
-                *slot = resolve(preds, profile, event, i);
+                *slot = resolve(preds, profile_id, profile, event, i);
             }
         }
     }
 }
 
-fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotValue {
+fn resolve(
+    preds: &Preds,
+    profile_id: &str,
+    profile: FieldView<'_>,
+    event: FieldView<'_>,
+    i: usize,
+) -> SlotValue {
     let value = match preds.fields.get(i) {
         None => None,
-        Some(FieldRef::Event(name, rank)) => field(&event.fields, event.present, name, *rank),
-        Some(FieldRef::Profile(name, rank)) => field(&profile.fields, profile.present, name, *rank),
-        Some(FieldRef::ProfileId) => return sym(preds, &profile.id),
+        Some(FieldRef::Event(name, rank)) => field(event.fields, event.present, name, *rank),
+        Some(FieldRef::Profile(name, rank)) => field(profile.fields, profile.present, name, *rank),
+        Some(FieldRef::ProfileId) => return sym(preds, profile_id),
         Some(FieldRef::ProfileConsents) => return SlotValue::Other,
     };
     match value {
@@ -663,7 +677,7 @@ fn resolve(preds: &Preds, profile: &Profile, event: &Event, i: usize) -> SlotVal
 #[inline]
 fn field<'v>(
     fields: &'v [(Arc<str>, Value)],
-    present: crate::input::Presence,
+    present: Presence,
     name: &Arc<str>,
     rank: u8,
 ) -> Option<&'v Value> {
@@ -678,7 +692,7 @@ fn field<'v>(
 fn shared_lookup<'v>(fields: &'v [(Arc<str>, Value)], name: &Arc<str>) -> Option<&'v Value> {
     match fields.iter().find(|(k, _)| Arc::ptr_eq(k, name)) {
         Some((_, v)) => Some(v),
-        None => crate::input::lookup(fields, name),
+        None => lookup(fields, name),
     }
 }
 

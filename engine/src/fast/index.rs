@@ -18,7 +18,7 @@
 //! from the leaf's own literals ([`Pred::leaf_literals`]). Leaves of a field whose table would be
 //! too large stay ordinary tests.
 
-use crate::pred::{Pred, SlotValue, UNKNOWN};
+use super::pred::{Pred, SlotValue, UNKNOWN};
 
 /// A field is left unindexed (its leaves stay tests) when its rows would take more words than
 /// this (256 KiB): a trigger with thousands of rules and thousands of distinct numbers on one
@@ -251,10 +251,10 @@ impl FieldIndex {
         for l in leaves {
             l.pred.leaf_literals(&mut nums, &mut syms);
         }
-        crate::sort::sort(&mut syms);
+        omnirule_text::sort::sort(&mut syms);
         syms.dedup();
         nums.retain(|x| !x.is_nan());
-        crate::sort::sort_by(&mut nums, f64::total_cmp);
+        omnirule_text::sort::sort_by(&mut nums, f64::total_cmp);
         // Equal as numbers (0 and -0) is one bound: leaves cannot tell them apart.
         nums.dedup_by(|a, b| a == b);
         let classes = FieldIndex::classes(syms.len(), nums.len());
@@ -318,7 +318,7 @@ impl Iterator for Candidates<'_> {
 mod tests {
     use super::*;
     use crate::graph::CmpOp;
-    use crate::pred::Scalar;
+    use crate::fast::pred::Scalar;
     use proptest::prelude::*;
 
     /// Numbers where classes meet: literals, their neighbours, zeros of both signs, infinities.
