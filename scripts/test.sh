@@ -15,15 +15,20 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints (library code: no unwrap/expect/panic/indexing; tests lint-clean too)"
-cargo clippy -q -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi \
+cargo clippy -q -p omnirule-text -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi \
   -p omnirule-tests --all-targets -- -D warnings
 
-step "engine builds for wasm32-unknown-unknown (no parser, no std I/O)"
+step "engine builds for wasm32-unknown-unknown (no parser, no time zone database, no std I/O)"
 cargo build -q -p omnirule-engine --target wasm32-unknown-unknown
-if cargo tree -p omnirule-engine --target wasm32-unknown-unknown -e normal | grep -Eq 'pest|omnirule-dsl'; then
-  echo "engine depends on the parser: it must not" >&2
-  exit 1
-fi
+# The browser bundle carries only the evaluator: neither the engine nor the text crate under it
+# may reach the parser (pest, omnirule-dsl) or the compiler's time zone database (jiff).
+for crate in omnirule-engine omnirule-text; do
+  if cargo tree -p "$crate" --target wasm32-unknown-unknown -e normal | grep -Eq 'pest|omnirule-dsl|jiff'; then
+    echo "$crate depends on the parser or jiff: it must not" >&2
+    cargo tree -p "$crate" --target wasm32-unknown-unknown -e normal | grep -E 'pest|omnirule-dsl|jiff' >&2
+    exit 1
+  fi
+done
 
 step "the engine as a core wasm module for the store host (omnirule-abi)"
 cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm

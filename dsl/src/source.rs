@@ -23,7 +23,12 @@ impl Source {
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset; offsets past the end clamp.
+    /// 1-based line and column of a byte offset; offsets past the end clamp.
+    ///
+    /// The column counts characters (Unicode scalar values) from the start of the line, not
+    /// bytes and not terminal columns: a tab, an `é`, a `早` and each code point of `👋🏻` count
+    /// one. This is the column diagnostics print (` --> file:line:col`) and the JSON form
+    /// carries, so editors and tools can rely on it.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = match self.line_starts.binary_search(&offset) {
@@ -36,6 +41,20 @@ impl Source {
             .get(start..offset)
             .map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
+    }
+
+    /// The byte range of a 1-based line, with its line end (`\n` or `\r\n`) when it has one;
+    /// an empty range at the end of the text past the last line.
+    pub fn line_range(&self, line: usize) -> std::ops::Range<usize> {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return self.text.len()..self.text.len();
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        start..end
     }
 
     /// The text of a 1-based line, without its line end.

@@ -1,37 +1,10 @@
-//! "Did you mean ...?" suggestions by edit distance.
+//! "Did you mean ...?" suggestions by edit distance (`strsim`).
 
 /// Edit distance over chars counting a swap of two neighbours as one edit (optimal string
-/// alignment): `vpi` is one slip away from `vip`, which is how people mistype.
+/// alignment, [`strsim::osa_distance`]): `vpi` is one slip away from `vip`, which is how people
+/// mistype.
 pub fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    // Rows i-2, i-1 and i of the dynamic-programming table.
-    let mut before: Vec<usize> = vec![0; width];
-    let mut prev: Vec<usize> = (0..width).collect();
-    let mut cur: Vec<usize> = vec![0; width];
-    for i in 1..=a.len() {
-        let ca = a.get(i - 1).copied().unwrap_or_default();
-        if let Some(first) = cur.first_mut() {
-            *first = i;
-        }
-        for j in 1..width {
-            let cb = b.get(j - 1).copied().unwrap_or_default();
-            let at = |row: &Vec<usize>, k: usize| row.get(k).copied().unwrap_or(usize::MAX / 2);
-            let mut best = (at(&prev, j - 1) + usize::from(ca != cb))
-                .min(at(&prev, j) + 1)
-                .min(at(&cur, j - 1) + 1);
-            if i > 1 && j > 1 && a.get(i - 2) == Some(&cb) && b.get(j - 2) == Some(&ca) {
-                best = best.min(at(&before, j - 2) + 1);
-            }
-            if let Some(slot) = cur.get_mut(j) {
-                *slot = best;
-            }
-        }
-        std::mem::swap(&mut before, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev.last().copied().unwrap_or(0)
+    strsim::osa_distance(a, b)
 }
 
 /// The closest candidate within a distance that scales with the word's length, if any.
@@ -74,5 +47,40 @@ mod tests {
             Some("category")
         );
         assert_eq!(closest("zzz", ["sku", "category", "price"]), None);
+    }
+
+    /// The hand-written optimal string alignment distance `strsim` replaced, kept as the
+    /// reference: the suggestions must not change with the library.
+    #[allow(clippy::indexing_slicing)]
+    fn reference(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, cell) in d[0].iter_mut().enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[i - 1][j - 1] + cost)
+                    .min(d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[i - 2][j - 2] + 1);
+                }
+                d[i][j] = best;
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_distance_as_the_hand_written_one(a in "[a-dé_早👋]{0,8}", b in "[a-dé_早👋]{0,8}") {
+            proptest::prop_assert_eq!(distance(&a, &b), reference(&a, &b));
+        }
     }
 }

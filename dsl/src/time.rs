@@ -4,18 +4,14 @@
 use crate::ast::DateLit;
 use omnirule_engine::graph::{Millis, TzTable};
 
-const DAY_MS: i64 = 86_400_000;
+use omnirule_text::time::DAY_MS;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 of a proleptic Gregorian date, as the compiler stores dates
+/// (`i32` day numbers; a date literal's year has four digits, so it always fits).
 pub fn days_from_civil(year: i32, month: u8, day: u8) -> i32 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    i32::try_from(era * 146_097 + doe - 719_468).unwrap_or(i32::MAX)
+    let days =
+        omnirule_text::time::days_from_civil(i64::from(year), u32::from(month), u32::from(day));
+    i32::try_from(days).unwrap_or(i32::MAX)
 }
 
 pub fn days_from_date(d: &DateLit) -> i32 {

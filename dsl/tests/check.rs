@@ -158,3 +158,78 @@ fn byte_level_problems_are_diagnostics() {
     assert_eq!(diags[0].code, codes::FILE_TOO_LARGE);
     assert!(diags[0].message.contains("10.0 MB"), "{}", diags[0].message);
 }
+
+/// Terminal columns as a terminal lays out these golden files: a tab is shown as four spaces,
+/// CJK characters and emoji code points take two columns (written out here rather than taken
+/// from the renderer's own width table, so the check is independent of it).
+fn columns(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c {
+            '\t' => 4,
+            '\u{1100}'..='\u{115F}'
+            | '\u{2E80}'..='\u{303E}'
+            | '\u{3041}'..='\u{33FF}'
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{AC00}'..='\u{D7A3}'
+            | '\u{F900}'..='\u{FAFF}'
+            | '\u{FF00}'..='\u{FF60}'
+            | '\u{FFE0}'..='\u{FFE6}'
+            | '\u{1F300}'..='\u{1F64F}'
+            | '\u{1F900}'..='\u{1F9FF}' => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Marketing copy has emoji with skin-tone modifiers, East Asian text and tabs: in the golden
+/// file for them, every caret sits under the first character of the misspelt name, counted in
+/// terminal columns, and the ` --> ` column counts characters from the start of the line.
+#[test]
+fn carets_sit_under_the_name_after_tabs_emoji_and_east_asian_text() {
+    let input = golden_dir().join("E0102_wide_characters.rules");
+    let source = std::fs::read_to_string(&input).unwrap();
+    assert!(source.contains("Bonjour 👋🏻 {profile.first_nme}"));
+    assert!(source.contains('\t'));
+    let (rendered, codes) = diagnose(&input);
+    assert_eq!(codes, ["E0102", "E0102", "E0105"], "{rendered}");
+    let lines: Vec<&str> = rendered.lines().collect();
+    let mut checked = 0;
+    for (i, name) in ["first_nme", "frist_name", "sloot"].into_iter().enumerate() {
+        // The source line as written, and where the name is in it.
+        let (number, written) = source
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(&format!("{name}}}")) || l.contains(&format!("{name}:")))
+            .unwrap();
+        let before = &written[..written.find(name).unwrap()];
+        let origin = format!(
+            "--> E0102_wide_characters.rules:{}:{}",
+            number + 1,
+            before.chars().count() + 1
+        );
+        let at = lines.iter().position(|l| l.ends_with(&origin)).unwrap();
+        assert!(at > 0 && lines[at - 1].contains(name), "{i}: {rendered}");
+        // ` --> `, the bar line, the source line (tabs shown as four spaces), the carets.
+        let shown = lines[at + 2];
+        let carets = lines[at + 3];
+        let gutter = shown.find(" | ").unwrap() + 3;
+        assert_eq!(
+            &shown[gutter..],
+            written.replace('\t', "    "),
+            "{rendered}"
+        );
+        let caret = carets.find('^').unwrap();
+        assert_eq!(
+            caret - gutter,
+            columns(before),
+            "the caret under `{name}` is off:\n{shown}\n{carets}"
+        );
+        assert_eq!(
+            carets.trim_end_matches(|c| c != '^').matches('^').count(),
+            name.len()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}

@@ -1,4 +1,5 @@
-//! Every ```rules block of `docs/language.md` compiles, and its test blocks pass.
+//! Every ```rules block of `docs/language.md` compiles, and its test blocks pass; every rendered
+//! diagnostic `docs/errors.md` shows is real.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -50,4 +51,42 @@ fn the_language_reference_examples_compile_and_their_tests_pass() {
     for r in results {
         assert!(r.passed(), "{}: {:#?}", r.name, r.failures);
     }
+}
+
+/// The rendered diagnostics `docs/errors.md` shows are the renderer's real output: each is in
+/// a golden `.stderr` file (which `tests/check.rs` pins).
+#[test]
+fn the_error_reference_shows_real_diagnostics() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let golden_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/check");
+    let goldens: Vec<String> = std::fs::read_dir(golden_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "stderr"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let mut shown = 0;
+    let mut block: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut block, line.trim_end()) {
+            (None, "```text") => block = Some(String::new()),
+            (Some(b), "```") => {
+                if b.starts_with("error[") || b.starts_with("warning[") {
+                    assert!(
+                        goldens.iter().any(|g| g.contains(b.as_str())),
+                        "docs/errors.md shows a diagnostic no golden file has:\n{b}"
+                    );
+                    shown += 1;
+                }
+                block = None;
+            }
+            (Some(b), l) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(shown >= 1, "docs/errors.md shows no diagnostic");
 }

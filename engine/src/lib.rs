@@ -4,18 +4,20 @@
 //! clock, no randomness, no I/O, no global state. The same bundle and inputs give
 //! byte-identical decisions and memory on every runtime (native, browser, edge, wasmtime).
 //!
-//! The modules form a stack; each uses only those listed before it (`ARCHITECTURE.md` has the
-//! map and where to start reading):
+//! The modules form a stack, declared below bottom first; each uses only those declared before
+//! it (`ARCHITECTURE.md` has the map and where to start reading):
 //!
 //! - [`graph`], [`validate`]: the rule graph the compiler emits, and what makes it safe to run.
-//! - [`value`]: runtime values. [`decision`]: what a rule tells a host to do.
+//! - [`value`]: runtime values. [`decision`]: what a rule tells a host to do; [`explain`]: why
+//!   each rule did or did not fire.
 //! - `names`, `fields`, `plan`: shared names, an input's fields, facts derived at load.
 //! - `fast`: the lazily compiled fast path of each trigger.
 //! - [`bundle`]: the container (bytes, hash, JSON form) holding a graph, its plan and fast path.
 //! - [`input`]: profiles and events decoded against a bundle. [`memory`]: what is kept about a
-//!   customer. `history`: remembered events grouped for keyed queries. `schedule`: local time.
-//! - [`eval`]: evaluation, with [`explain`]'s reasons. [`host`]: the JSON protocol every
-//!   runtime calls.
+//!   customer. `history`: remembered events grouped for keyed queries. [`schedule`]: local time.
+//! - [`eval`]: evaluation. [`host`]: the JSON protocol every runtime calls.
+//!
+//! `tests/architecture.rs` holds the stack to this order.
 
 pub mod graph;
 mod graph_serde;
@@ -24,6 +26,7 @@ pub mod validate;
 pub mod value;
 
 pub mod decision;
+pub mod explain;
 
 mod fields;
 mod names;
@@ -40,7 +43,6 @@ mod history;
 pub mod schedule;
 
 pub mod eval;
-pub mod explain;
 
 pub mod host;
 

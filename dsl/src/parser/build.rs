@@ -1268,17 +1268,6 @@ fn check_date(year: u32, month: u32, day: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Days since 1970-01-01 of a valid civil date (proleptic Gregorian).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DDTHH:MM[:SS](Z|±HH:MM)` → UTC milliseconds.
 fn instant_millis(text: &str) -> Result<i64, String> {
     let (year, month, day) = (num(text, 0, 4), num(text, 5, 7), num(text, 8, 10));
@@ -1309,8 +1298,8 @@ fn instant_millis(text: &str) -> Result<i64, String> {
         }
         sign * i64::from(oh * 60 + om)
     };
-    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
-    let local = days * 86_400_000
+    let days = omnirule_text::time::days_from_civil(i64::from(year), month, day);
+    let local = days * omnirule_text::time::DAY_MS
         + i64::from(hour) * 3_600_000
         + i64::from(minute) * 60_000
         + i64::from(second) * 1_000;

@@ -178,10 +178,10 @@ fn precheck(file: FileId, text: &str) -> Result<scan::Scan, Vec<Diagnostic>> {
 /// Runs pest on `text`. pest's settings are process-wide, so every run holds one lock while it
 /// sets them and parses.
 ///
-/// A valid file is parsed without pest's error detail: recording every attempted token costs
-/// about a third of the parse. Only when that parse fails does the same text go through again
-/// with the detail on, so the diagnostics (which name the expected tokens) are the same as if
-/// the detail had always been on.
+/// A valid file is parsed without pest's error detail: recording every attempted token is a
+/// large part of a parse's cost (`docs/performance.md`). Only when that parse fails does the
+/// same text go through again with the detail on, so the diagnostics (which name the expected
+/// tokens) are the same as if the detail had always been on.
 fn run_pest(
     rule: Rule,
     text: &str,
