@@ -20,7 +20,8 @@ if (process.argv[2] === "--cold") {
   const t0 = performance.now();
   const { initSync, Engine } = await import(path.join(PKG, "omnirule.js"));
   // In Node, `initSync`: the async `init` touches `Response`/`Request`, and Node loads its
-  // whole fetch implementation on first use of those (about 40 ms, more than everything else).
+  // whole fetch implementation on first use of those, a cost of Node's and not the engine's
+  // that would swamp the cold start measured here (docs/performance.md).
   initSync({ module: fs.readFileSync(path.join(PKG, "omnirule_bg.wasm")) });
   const t1 = performance.now();
   const engine = Engine.fromBundle(fs.readFileSync(bundlePath), { storage: false });

@@ -16,8 +16,8 @@ WASM_BINDGEN_VERSION=0.2.130
 PROFILE=wasm-web
 TARGET=wasm32-unknown-unknown
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-# One-caller functions are not inlined: the module is slightly larger raw but compresses
-# better (measured in web/README.md).
+# One-caller functions are not inlined: the module is slightly larger raw but compresses better
+# (docs/performance.md).
 WASM_OPT_FLAGS=(-Oz -ocimfs=0 --enable-bulk-memory --enable-nontrapping-float-to-int
   --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue)
 

@@ -40,8 +40,8 @@ pub struct Decision {
 
 /// The number of the action call a decision with constant params came from, carried so that
 /// [`Bundle::constant_decision`](crate::bundle::Bundle::constant_decision) finds it without a
-/// search (a search per decision was a measurable share of an event in the browser package).
-/// It is not serialized, and not compared (see [`Decision`]).
+/// search (a search per decision would cost every event that decides something, in the browser
+/// package too). It is not serialized, and not compared (see [`Decision`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CallNumber(pub(crate) Option<u32>);
 

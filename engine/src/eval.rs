@@ -27,6 +27,8 @@
 use crate::bundle::Bundle;
 use crate::decision::{CallNumber, Decision, Params};
 use crate::explain::{Explanation, RuleExplanation, RuleOutcome};
+use crate::fast::pred::{FieldValues, Preds};
+use crate::fast::program::Visit;
 use crate::graph::{
     ActionCall, ArithOp, Cap, CmpOp, Cond, CondId, Func, Graph, Meta, Millis, Node, NodeId,
     Outcome, Piece, QueryId, Rule, RuleId, SegmentId,
@@ -34,8 +36,6 @@ use crate::graph::{
 use crate::history::Grouped;
 use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
-use crate::fast::pred::{FieldValues, Preds};
-use crate::fast::program::Visit;
 use crate::plan::Plan;
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{MAX_TIME_MS, Value, number};
@@ -145,7 +145,10 @@ fn run<'a>(
             .get(*purpose as usize)
             .is_some_and(|name| profile.has_consent(name))
     };
-    let any_rule_allowed = plan.rule_consents().iter().any(|set| set.iter().all(allowed));
+    let any_rule_allowed = plan
+        .rule_consents()
+        .iter()
+        .any(|set| set.iter().all(allowed));
     let duplicate = memory.contains_id(event.id());
     if duplicate || !any_rule_allowed {
         if let Some(w) = why.as_deref_mut()
@@ -203,7 +206,10 @@ fn run<'a>(
                     break;
                 };
                 match step {
-                    Visit::Plain { conds, decisions: d } => {
+                    Visit::Plain {
+                        conds,
+                        decisions: d,
+                    } => {
                         if program.holds(conds, &cx.fields) {
                             let made = program.decisions(d);
                             // Room for several rules' decisions at once: growing one at a
@@ -529,20 +535,23 @@ impl<'a> Ctx<'a> {
         env: &mut Env,
     ) -> Decision {
         let plan = self.plan;
-        let (call_number, params) = match plan.names().constant_params(self.g, plan.literals(), rid, k)
-        {
-            Some((number, p)) => (number, p.clone()),
-            None => {
-                let mut params = Params::new();
-                for (name, node) in &call.params {
-                    let v = self.eval(*node, env);
-                    if !v.is_missing() {
-                        params.insert(name.clone(), self.json(&v));
+        let (call_number, params) =
+            match plan
+                .names()
+                .constant_params(self.g, plan.literals(), rid, k)
+            {
+                Some((number, p)) => (number, p.clone()),
+                None => {
+                    let mut params = Params::new();
+                    for (name, node) in &call.params {
+                        let v = self.eval(*node, env);
+                        if !v.is_missing() {
+                            params.insert(name.clone(), self.json(&v));
+                        }
                     }
+                    (CallNumber::default(), Arc::new(params))
                 }
-                (CallNumber::default(), Arc::new(params))
-            }
-        };
+            };
         let action = self.g.schema.actions.get(call.action as usize);
         Decision {
             action: action.map(|a| plan.names().action(call.action, &a.name)),

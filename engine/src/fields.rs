@@ -47,11 +47,11 @@ fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Which declared fields an input parsed against a bundle holds: bit `r` set when the
 /// declared field `r`-th in name order is in its fields, under the bundle's shared copy of the
-/// name. Evaluation then finds a field by counting bits instead of searching (field lookups
-/// were a third of an event at 1,000 rules), checking the name it lands on by identity. A
-/// hint derived from the fields, not part of the input: inputs built from Rust carry none (and
-/// are searched), so [`Event`](crate::input::Event) and [`Profile`](crate::input::Profile)
-/// compare their fields, not their hints.
+/// name. Evaluation then finds a field by counting bits instead of searching (searching made
+/// field lookups a large part of an event's cost, `docs/performance.md`), checking the name it
+/// lands on by identity. A hint derived from the fields, not part of the input: inputs built
+/// from Rust carry none (and are searched), so [`Event`](crate::input::Event) and
+/// [`Profile`](crate::input::Profile) compare their fields, not their hints.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Presence(u64);
 

@@ -427,9 +427,10 @@ impl Default for Limits {
 }
 
 /// The conditions' source texts, in condition order: one text, each condition's source a span
-/// of it. Why not a `Vec<String>`: a bundle of a thousand rules has four thousand conditions,
-/// and a string each was a fifth of the allocations of loading it; and a part's text lies
-/// inside its parent's (`a` in `a and b`), which a bundle stores once (`bundle/body.rs`).
+/// of it. Why not a `Vec<String>`: a bundle has several conditions per rule, and a string each
+/// made them a large share of the allocations of loading it (`docs/performance.md`); and a
+/// part's text lies inside its parent's (`a` in `a and b`), which a bundle stores once
+/// (`bundle/body.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct CondSources {
     text: String,

@@ -18,8 +18,8 @@
 //! the filter refuses.
 
 use crate::graph::{EventTypeId, Node, NodeId};
-use crate::plan::keys::{Key, KeyedField, Keys, QueryKey};
 use crate::memory::RememberedEvent;
+use crate::plan::keys::{Key, KeyedField, Keys, QueryKey};
 use crate::value::Value;
 use std::cmp::Ordering;
 use std::rc::Rc;

@@ -14,10 +14,10 @@
 use crate::bundle::Bundle;
 use crate::decision::{Decision, decisions_value, write_decisions};
 use crate::eval::{evaluate, evaluate_in_place, explain, explain_in_place};
-use omnirule_text::canonical::canonical_json;
 use crate::explain::Explanation;
 use crate::input::{Event, InputError, Profile};
 use crate::memory::Memory;
+use omnirule_text::canonical::canonical_json;
 
 /// The outcome of one tracked event.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,8 @@
 use crate::bundle::Bundle;
 use crate::fields::{FieldView, Fields, Presence, lookup, sort_fields};
 use crate::graph::{EventTypeId, Field, Millis, Type};
-use omnirule_text::json::{Top, number_text};
 use crate::value::{MAX_TIME_MS, Value};
+use omnirule_text::json::{Top, number_text};
 use omnirule_text::time::parse_time;
 use std::borrow::Cow;
 use std::fmt;

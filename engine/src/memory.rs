@@ -497,7 +497,8 @@ impl Memory {
 
     pub fn from_json(text: &str) -> Result<Memory, MemoryError> {
         use serde_json::Value as J;
-        let doc: J = omnirule_text::json::parse(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
+        let doc: J =
+            omnirule_text::json::parse(text).map_err(|e| MemoryError::Decode(e.to_string()))?;
         if doc.get("format").and_then(J::as_str) != Some(JSON_FORMAT) {
             return Err(MemoryError::NotAMemory);
         }

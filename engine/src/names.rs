@@ -240,7 +240,11 @@ impl ByName {
         ByName(order)
     }
 
-    pub(crate) fn get<'g>(&self, name: &str, name_of: impl Fn(usize) -> Option<&'g str>) -> Option<u32> {
+    pub(crate) fn get<'g>(
+        &self,
+        name: &str,
+        name_of: impl Fn(usize) -> Option<&'g str>,
+    ) -> Option<u32> {
         let i = self
             .0
             .binary_search_by(|&i| name_of(i as usize).unwrap_or_default().cmp(name))

@@ -116,8 +116,8 @@ fn check(
     }
 }
 
-/// What a check is about, named only when a check fails (a name per rule built eagerly was a
-/// twentieth of loading a bundle).
+/// What a check is about, named only when a check fails (a name built per rule eagerly is an
+/// allocation per rule on every load, for a message a valid bundle never shows).
 #[derive(Clone, Copy)]
 enum Owner<'a> {
     Rule(&'a str),
@@ -135,8 +135,9 @@ impl fmt::Display for Owner<'_> {
     }
 }
 
-/// Sorted, then adjacent names compared: one allocation, where a set of a thousand rule names
-/// was a third of validation. A duplicate reported is the first in name order.
+/// Sorted, then adjacent names compared: one allocation, where a set of the names allocates as
+/// it grows and does more work per name (it was a large part of validation,
+/// `docs/performance.md`). A duplicate reported is the first in name order.
 fn unique<'a>(what: &'static str, names: impl Iterator<Item = &'a str>) -> Result<(), GraphError> {
     let mut names: Vec<&str> = names.collect();
     omnirule_text::sort::sort(&mut names);

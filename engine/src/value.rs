@@ -14,10 +14,10 @@
 //!   JSON. The formatting is written here by hand because no runtime may differ.
 
 use crate::graph::{Literal, Millis};
-use std::cmp::Ordering;
 use omnirule_text::number::format_number;
-use std::fmt::Write as _;
 use omnirule_text::time::format_time;
+use std::cmp::Ordering;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// Milliseconds in a day.

@@ -2,9 +2,9 @@
 //! library's `str::to_lowercase` and `str::to_uppercase` return (which is what JavaScript's
 //! `toLowerCase`/`toUpperCase` return for the same Unicode version), final sigma included.
 //!
-//! Not the standard library's functions themselves: their tables (a pair of `(char, u32)`
-//! per mapped character, about 25 KB) were a sixth of the browser package's data. Most
-//! mappings are runs: a block of letters each a fixed distance from its other case, every
+//! Not the standard library's functions themselves: their tables (a pair of `(char, u32)` per
+//! mapped character) were a large share of the browser package's data (`docs/performance.md`).
+//! Most mappings are runs: a block of letters each a fixed distance from its other case, every
 //! letter or every other one. [`tables`] holds those runs, the few mappings to several
 //! characters, and the two properties the final sigma rule reads; it is generated from the
 //! standard library by a test in this module, which checks every character against it (and

@@ -1,11 +1,12 @@
 //! Decimal numbers to the nearest `f64` (ties to even): how the engine reads a JSON number
 //! that is not an integer, exactly as `Number("…")` in JavaScript and serde_json read it.
 //!
-//! Not `str::parse::<f64>`: its algorithm carries a 10 KB table of powers of five that does
-//! not compress, which with its code was a tenth of the browser package (gzip). Numbers in
-//! profiles and events are short (`12.5`, `0.2`), and those take the exact fast path here:
-//! the digits as an integer of at most 2^53 scaled by an exact power of ten, one rounding
-//! (Clinger). Anything else takes an exact big-integer path: slower, small, and rare.
+//! Not `str::parse::<f64>`: its algorithm carries a table of powers of five that gzip cannot
+//! shrink, which with its code was a large share of the browser package
+//! (`docs/performance.md`). Numbers in profiles and events are short (`12.5`, `0.2`), and
+//! those take the exact fast path here: the digits as an integer of at most 2^53 scaled by an
+//! exact power of ten, one rounding (Clinger). Anything else takes an exact big-integer path:
+//! slower, small, and rare.
 //!
 //! Property-tested against the standard library's parser (below), midpoints between
 //! adjacent doubles included.

@@ -2,8 +2,8 @@
 //!
 //! Values stay `serde_json::Value` (the type hosts already hold); only the conversion from and
 //! to text lives here. serde_json's deserializer, serializer and number printer and parser
-//! were a sixth of the browser package's code (twiggy, `web/README.md`), and the runtimes use
-//! a small part of what they do: the engine reads profiles, events and memories and writes
+//! were a large share of the browser package's code (`docs/performance.md`), and the runtimes
+//! use a small part of what they do: the engine reads profiles, events and memories and writes
 //! memories and explanations. Built with the wasm crates in mind: no generics, no serde.
 //!
 //! The reader accepts exactly the texts `serde_json::from_str` accepts and builds the same

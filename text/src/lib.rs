@@ -12,9 +12,9 @@
 //! Every function here is deterministic and platform-independent: the same input gives the
 //! same output in native code, wasm in a browser, workerd and wasmtime.
 
+pub mod canonical;
 mod case;
 mod decimal;
-pub mod canonical;
 pub mod json;
 pub mod number;
 pub mod sort;

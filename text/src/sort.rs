@@ -1,13 +1,13 @@
 //! Stable sorting with one copy of the sort code.
 //!
 //! Why not `slice::sort_by`: the standard sorts are large generic functions, instantiated once
-//! per element type and comparator. In the browser module that was over 300 functions and
-//! about 85 KB of code before `wasm-opt`, for sorts that are almost all short (an event's
-//! fields, a decision's params) or already in order (memory). Here the sorting itself works on
-//! indices through a `dyn` comparator, in one non-generic function for the whole program (an
-//! order check, an insertion sort for short input, the standard unstable sort of indices for
-//! long input); each element type adds only a small function that moves its elements into the
-//! order found (and nothing at all when they are in order already).
+//! per element type and comparator, which costs the browser module size
+//! (`docs/performance.md`) for sorts that are almost all short (an event's fields, a
+//! decision's params) or already in order (memory). Here the sorting itself works on indices
+//! through a `dyn` comparator, in one non-generic function for the whole program (an order
+//! check, an insertion sort for short input, the standard unstable sort of indices for long
+//! input); each element type adds only a small function that moves its elements into the order
+//! found (and nothing at all when they are in order already).
 //!
 //! Every function here is stable: equal elements keep their order.
 

@@ -4,11 +4,12 @@
 //! Why not a generic serialiser: loading a bundle stands between a page's first script and its
 //! first decision, and in a browser it runs before the engine's wasm is optimised, so every
 //! instruction and allocation of it counts several times over. Format 1 (the graph in postcard
-//! through serde) spent a fifth of loading in serde's visitors, which were also a fifth of the
-//! runtime module; and the conditions' source text, kept for explanations, was 62% of a bundle's
-//! bytes, most of it twice (a rule's whole condition, then each of its parts), all of which the
-//! integrity hash reads. Here names and literals are written once in a string table, and a
-//! condition part's text is a span of its parent's.
+//! through serde) spent a large share of loading in serde's visitors, which were also a large
+//! share of the runtime module; and the conditions' source text, kept for explanations, was
+//! most of a bundle's bytes, much of it twice (a rule's whole condition, then each of its
+//! parts), all of which the integrity hash reads (`docs/performance.md` has the figures). Here
+//! names and literals are written once in a string table, and a condition part's text is a
+//! span of its parent's.
 //!
 //! Layout, in order:
 //!

@@ -36,9 +36,9 @@ use std::fmt;
 /// `b"OMNIRULE"`.
 pub const MAGIC: &[u8; 8] = b"OMNIRULE";
 /// The bundle format this engine writes and the only one it reads. Format 1 carried the graph
-/// in postcard; format 2 (this engine) in the hand-written encoding of [`body`](self::body), a
-/// third smaller and faster to load. Bundles are rebuilt from their `.rules` sources by
-/// `omnirule build`, so an engine reads one format and says which it wants.
+/// in postcard; format 2 (this engine) in the hand-written encoding of [`body`](self::body),
+/// smaller and faster to load (`docs/performance.md`). Bundles are rebuilt from their `.rules`
+/// sources by `omnirule build`, so an engine reads one format and says which it wants.
 pub const FORMAT_VERSION: u16 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
@@ -357,4 +357,3 @@ fn content_hash(body: &[u8]) -> [u8; 32] {
     }
     hasher.finalize().into()
 }
-

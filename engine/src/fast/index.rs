@@ -55,7 +55,8 @@ struct FieldIndex {
 
 /// The leaves that test one field, as (field, leaf number) grouped by field in field order,
 /// leaves in their own order within a group: a counting sort, since fields are slot numbers
-/// (a comparison sort of a thousand leaves was a fifth of compiling a trigger).
+/// (a comparison sort of the leaves was a large part of compiling a trigger, which its
+/// first event waits on; `docs/performance.md`).
 fn group_by_field(leaves: &[Leaf<'_>]) -> Vec<(u16, usize)> {
     let keyed: Vec<(u16, usize)> = leaves
         .iter()
@@ -317,8 +318,8 @@ impl Iterator for Candidates<'_> {
 #[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::graph::CmpOp;
     use crate::fast::pred::Scalar;
+    use crate::graph::CmpOp;
     use proptest::prelude::*;
 
     /// Numbers where classes meet: literals, their neighbours, zeros of both signs, infinities.

@@ -11,10 +11,10 @@
 //! keep using the general evaluator; a compiled condition is exactly equivalent to it (the
 //! engine's tests run every evaluation both ways and compare).
 
+use crate::fields::{FieldView, Presence, lookup};
 use crate::graph::{
     CmpOp, Cond, CondId, EventTypeId, Graph, Literal, Node, NodeId, Outcome, QueryId, RuleId,
 };
-use crate::fields::{FieldView, Presence, lookup};
 use crate::names::Names;
 use crate::value::Value;
 use std::collections::HashMap;
@@ -884,8 +884,9 @@ impl Pred {
     }
 }
 
-/// A slot's value (missing past the end). Inlined even in the size-optimised browser build,
-/// as is [`equal`]: a call per leaf was a fifth of evaluating conditions there.
+/// A slot's value (missing past the end). Inlined even in the size-optimised browser build, as
+/// is [`equal`]: a call per leaf there was a large part of evaluating conditions
+/// (`docs/performance.md`).
 #[inline(always)]
 fn slot(v: &[SlotValue], i: u16) -> SlotValue {
     v.get(usize::from(i)).copied().unwrap_or(SlotValue::Missing)

@@ -227,8 +227,8 @@ impl Program {
 
 /// Per field slot, the number of distinct strings compared with it in `pairs` of (field,
 /// symbol). Linear: the pairs are counted by field first, then each field's symbols checked
-/// against the last field that counted them (a sort of every pair was a fifth of compiling a
-/// trigger).
+/// against the last field that counted them (a sort of every pair was a large part of
+/// compiling a trigger, which its first event waits on; `docs/performance.md`).
 fn distinct_per_field(pairs: &[(u16, u32)]) -> Vec<usize> {
     let fields = pairs
         .iter()

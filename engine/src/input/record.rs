@@ -31,8 +31,8 @@
 //! through an integer (beyond ±2^53) as JSON text instead.
 
 use super::Profile;
-use crate::fields::{Fields, Presence};
 use crate::bundle::Bundle;
+use crate::fields::{Fields, Presence};
 use crate::graph::{Field, Millis, Type};
 use crate::input::Event;
 use crate::value::{MAX_TIME_MS, Value};

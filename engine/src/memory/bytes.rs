@@ -13,8 +13,9 @@
 //!
 //! `seq` and `str` start with their length as a LEB128 varint, `int` is a zigzag varint,
 //! `option` a byte (0 or 1) before its value, `f64` eight bytes little-endian, `bool` a byte.
-//! By hand because serde's derived code and postcard's were a fifth of what memory cost the
-//! browser package, and because the memory is written on every event a browser stores.
+//! By hand because serde's derived code and postcard's were a large part of what the memory
+//! cost the browser package in size (`docs/performance.md`), and because the memory is written
+//! on every event a browser stores.
 
 use super::{Atom, Firing, Memory, MemoryError, RememberedEvent, check_time, from_tape, to_tape};
 use crate::graph::Millis;

@@ -88,7 +88,6 @@ fn query_free(query: &Query, free: &[Slots]) -> Slots {
 }
 
 impl Plan {
-
     /// The index into `graph.triggers` of the trigger of event type `e`.
     pub(crate) fn trigger_of(&self, e: EventTypeId) -> Option<usize> {
         self.trigger_of.get(e as usize).copied().flatten()
