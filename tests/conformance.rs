@@ -114,10 +114,10 @@ fn every_compiled_graph_survives_its_bundle_bytes() {
 /// gives, and the direct writer of decisions the canonical text of their JSON tree.
 #[test]
 fn in_place_tracking_and_the_direct_writer_agree_with_the_reference_forms() {
-    use omnirule_text::canonical::canonical_json;
     use omnirule_engine::host::{track, track_in_place};
     use omnirule_engine::input::{Event, Profile};
     use omnirule_engine::memory::Memory;
+    use omnirule_text::canonical::canonical_json;
     let mut events = 0;
     for f in &vectors_and_fuzz(100) {
         let Ok(bundle) = vectors::compile(f) else {

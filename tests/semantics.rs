@@ -1,5 +1,9 @@
-//! The language and runtime contracts (`language.md`, `runtime.md`), one test per rule,
-//! over compiled rule sets evaluated by the engine.
+//! Contracts over compiled rule sets that the conformance vectors cannot state. The language's
+//! semantics (what decides, in which order, what memory keeps) are tested once, by the vectors
+//! in `tests/vectors/` on every runtime; here are properties over random histories, what the
+//! compiler makes of a rule set, memory's contents and merge, explanations, input errors, the
+//! host protocol, and the fast path's hints (prepared triggers, constant decision numbers,
+//! field presence).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,7 +11,8 @@
     clippy::indexing_slicing
 )]
 
-use omnirule_engine::input::Event;
+use omnirule_engine::bundle::Bundle;
+use omnirule_engine::input::{Event, Profile};
 use omnirule_engine::memory::Memory;
 use omnirule_engine::{evaluate, explain};
 use omnirule_tests::*;
@@ -19,144 +24,7 @@ fn banner_rule(name: &str, on: &str, when: &str) -> String {
     )
 }
 
-// ----- history ------------------------------------------------------------------------------
-
-#[test]
-fn the_current_event_is_not_part_of_its_own_history() {
-    let b = bundle(&banner_rule("r", "page_view", "seen page_view within 1d"));
-    let mut j = Journey::new(b, customer());
-    assert!(j.send(view("2026-11-20T10:00:00Z", "A", "x")).is_empty());
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "x"))),
-        ["r"]
-    );
-}
-
-#[test]
-fn within_includes_an_event_exactly_that_old_and_nothing_older() {
-    let b = bundle(&banner_rule(
-        "r",
-        "beacon_enter",
-        "seen page_view within 1h",
-    ));
-    let mut j = Journey::new(b.clone(), customer());
-    j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(rules(&j.send(beacon("2026-11-20T11:00:00Z"))), ["r"]);
-    let mut j = Journey::new(b, customer());
-    j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert!(j.send(beacon("2026-11-20T11:00:00.001Z")).is_empty());
-}
-
-#[test]
-fn since_means_after_the_bound_event() {
-    let b = bundle(&banner_rule(
-        "r",
-        "beacon_enter",
-        "seen page_view as v within 7d and not seen purchase since v",
-    ));
-    let mut j = Journey::new(b.clone(), customer());
-    // A purchase before the view does not count.
-    let d = j.play([
-        purchase("2026-11-19T10:00:00Z", "A"),
-        view("2026-11-20T10:00:00Z", "A", "x"),
-        beacon("2026-11-21T10:00:00Z"),
-    ]);
-    assert_eq!(rules(&d), ["r"]);
-    // A purchase after it does.
-    let mut j = Journey::new(b, customer());
-    let d = j.play([
-        view("2026-11-20T10:00:00Z", "A", "x"),
-        purchase("2026-11-20T11:00:00Z", "A"),
-        beacon("2026-11-21T10:00:00Z"),
-    ]);
-    assert!(d.is_empty());
-}
-
-#[test]
-fn history_is_ordered_by_time_then_id() {
-    // Two events at the same instant: the one with the larger id comes later.
-    let b = bundle(
-        "rule r {\n  on beacon_enter\n  when seen page_view as v within 1d\n  do banner { slot: \"s\", text: \"{v.sku}\" }\n}\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let t = "2026-11-20T10:00:00Z";
-    j.send(
-        json!({"type": "page_view", "id": "b", "time": t, "sku": "B", "category": "x", "price": 1}),
-    );
-    j.send(
-        json!({"type": "page_view", "id": "a", "time": t, "sku": "A", "category": "x", "price": 1}),
-    );
-    let d = j.send(beacon("2026-11-20T11:00:00Z"));
-    assert_eq!(param(&d, "r", "text"), "B");
-}
-
-#[test]
-fn the_newest_binding_wins_and_older_ones_are_tried_when_it_fails() {
-    let b = bundle(
-        "rule r {\n  on beacon_enter\n  when seen page_view as v within 7d where v.category == \"knit\"\n   and not seen purchase since v where purchase.sku == v.sku\n  do offer { code: \"K\", sku: v.sku }\n}\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let d = j.play([
-        view("2026-11-18T10:00:00Z", "OLD", "knit"),
-        view("2026-11-19T10:00:00Z", "NEW", "knit"),
-        view("2026-11-19T11:00:00Z", "TEE", "tshirt"),
-    ]);
-    assert!(d.is_empty());
-    let d = j.send(beacon("2026-11-20T10:00:00Z"));
-    assert_eq!(param(&d, "r", "sku"), "NEW");
-    // Buying NEW makes the rule fall back to the older view.
-    j.send(purchase("2026-11-20T11:00:00Z", "NEW"));
-    let d = j.send(beacon("2026-11-20T12:00:00Z"));
-    assert_eq!(param(&d, "r", "sku"), "OLD");
-}
-
-#[test]
-fn where_names_the_candidate_by_its_event_type() {
-    let b = bundle(&banner_rule(
-        "r",
-        "beacon_enter",
-        "seen page_view within 1d where page_view.price > 50",
-    ));
-    let mut j = Journey::new(b, customer());
-    let mut cheap = view("2026-11-20T10:00:00Z", "A", "x");
-    cheap["price"] = json!(20);
-    let d = j.play([cheap, beacon("2026-11-20T11:00:00Z")]);
-    assert!(d.is_empty());
-    let mut dear = view("2026-11-20T12:00:00Z", "B", "x");
-    dear["price"] = json!(80);
-    let d = j.play([dear, beacon("2026-11-20T13:00:00Z")]);
-    assert_eq!(rules(&d), ["r"]);
-}
-
-#[test]
-fn count_sum_last_and_time_since() {
-    let b = bundle(
-        r#"rule r {
-  on beacon_enter
-  when count(purchase within 30d) >= 2
-  do banner { slot: "s", text: "{count(purchase within 30d)} {sum(purchase.amount within 30d)} {last(purchase within 30d) is present} {time_since(purchase) / 1h}" }
-}
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    let d = j.play([
-        purchase("2026-11-18T10:00:00Z", "A"),
-        purchase("2026-11-19T10:00:00Z", "B"),
-        beacon("2026-11-19T13:00:00Z"),
-    ]);
-    assert_eq!(param(&d, "r", "text"), "2 20 true 3");
-}
-
-#[test]
-fn empty_history_counts_zero_and_sums_zero() {
-    let b = bundle(&banner_rule(
-        "r",
-        "beacon_enter",
-        "count(purchase within 30d) == 0 and sum(purchase.amount within 30d) == 0 and time_since(purchase) is missing",
-    ));
-    let mut j = Journey::new(b, customer());
-    assert_eq!(rules(&j.send(beacon("2026-11-20T10:00:00Z"))), ["r"]);
-}
+// ----- keyed history queries: a property --------------------------------------------------
 
 /// Queries keyed on a field (`where x.f == "literal"`, alone or in an `and`) next to twins
 /// that say the same without a key (`(x.f == "literal") == true`). Several keyed queries share
@@ -210,9 +78,8 @@ const KEYED_TWINS: [(&str, &str); 11] = [
     ),
 ];
 
-fn keyed_twins_bundle() -> &'static omnirule_engine::bundle::Bundle {
-    static BUNDLE: std::sync::OnceLock<omnirule_engine::bundle::Bundle> =
-        std::sync::OnceLock::new();
+fn keyed_twins_bundle() -> &'static Bundle {
+    static BUNDLE: std::sync::OnceLock<Bundle> = std::sync::OnceLock::new();
     BUNDLE.get_or_init(|| {
         let mut src = String::new();
         for (i, (keyed, plain)) in KEYED_TWINS.iter().enumerate() {
@@ -298,300 +165,6 @@ fn the_keyed_twins_do_fire() {
     assert_eq!(fired, want);
 }
 
-// ----- missing values -----------------------------------------------------------------------
-
-#[test]
-fn any_comparison_with_a_missing_value_is_false_not_equal_too() {
-    let b = bundle(&format!(
-        "{}{}{}{}",
-        banner_rule("eq", "page_view", "event.tag == \"x\""),
-        banner_rule("ne", "page_view", "event.tag != \"x\""),
-        banner_rule("gt", "page_view", "profile.score > 0 or profile.score <= 0"),
-        banner_rule(
-            "absent",
-            "page_view",
-            "event.tag is missing and not (event.tag is present)"
-        ),
-    ));
-    let mut j = Journey::new(b, customer());
-    let d = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(rules(&d), ["absent"]);
-}
-
-#[test]
-fn coalesce_binds_tighter_than_comparison() {
-    let b = bundle(&banner_rule(
-        "r",
-        "page_view",
-        "event.tag ?? \"none\" == \"none\"",
-    ));
-    let mut j = Journey::new(b, customer());
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "x"))),
-        ["r"]
-    );
-    let mut tagged = view("2026-11-20T10:01:00Z", "B", "x");
-    tagged["tag"] = json!("sale");
-    assert!(j.send(tagged).is_empty());
-}
-
-#[test]
-fn arithmetic_with_a_missing_value_is_missing() {
-    let b = bundle(&format!(
-        "{}{}",
-        banner_rule("a", "page_view", "(profile.score + 1) is missing"),
-        banner_rule("b", "page_view", "(profile.score ?? 0) + 1 == 1"),
-    ));
-    let mut j = Journey::new(b, customer());
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "x"))),
-        ["a", "b"]
-    );
-}
-
-// ----- caps, groups, priorities --------------------------------------------------------------
-
-#[test]
-fn limit_counts_firings_in_the_window_before_now() {
-    let b = bundle(
-        "rule r {\n  on page_view\n  do banner { slot: \"s\", text: \"t\" }\n  limit 2 per 1h\n}\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let fired: Vec<bool> = [
-        "2026-11-20T10:00:00Z",
-        "2026-11-20T10:10:00Z",
-        "2026-11-20T10:20:00Z",
-        "2026-11-20T11:00:00Z", // the 10:00 firing is exactly 1h old: still inside
-        "2026-11-20T11:10:01Z", // 10:00 and 10:10 are now outside the hour
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, t)| !j.send(view(t, &format!("S{i}"), "x")).is_empty())
-    .collect();
-    assert_eq!(fired, [true, true, false, false, true]);
-}
-
-#[test]
-fn once_means_once_ever() {
-    let b =
-        bundle("rule r {\n  on page_view\n  do banner { slot: \"s\", text: \"t\" }\n  once\n}\n");
-    let mut j = Journey::new(b, customer());
-    assert_eq!(j.send(view("2026-11-20T10:00:00Z", "A", "x")).len(), 1);
-    assert!(j.send(view("2027-11-20T10:00:00Z", "B", "x")).is_empty());
-}
-
-#[test]
-fn decisions_come_in_priority_order_then_file_order() {
-    let b = bundle(
-        r#"rule low { on page_view do banner { slot: "a", text: "low" } priority -1 }
-rule first { on page_view do banner { slot: "b", text: "first" } }
-rule high { on page_view do banner { slot: "c", text: "high" } priority 5 }
-rule second { on page_view do banner { slot: "d", text: "second" } }
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    let d = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(rules(&d), ["high", "first", "second", "low"]);
-}
-
-#[test]
-fn a_group_lets_one_rule_fire_per_event_ties_go_to_file_order() {
-    let b = bundle(
-        r#"group hero
-rule a { on page_view do banner { slot: "hero", text: "a" } group hero priority 1 }
-rule b { on page_view do banner { slot: "hero", text: "b" } group hero priority 1 }
-rule c { on page_view do banner { slot: "hero", text: "c" } group hero }
-rule free { on page_view do banner { slot: "side", text: "free" } }
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    let d = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(rules(&d), ["a", "free"]);
-    assert_eq!(d[0].group.as_deref(), Some("hero"));
-}
-
-#[test]
-fn a_rule_whose_condition_fails_leaves_the_group_to_the_next() {
-    let b = bundle(
-        r#"group hero
-rule a { on page_view when event.category == "knit" do banner { slot: "hero", text: "a" } group hero priority 9 }
-rule b { on page_view do banner { slot: "hero", text: "b" } group hero }
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "tee"))),
-        ["b"]
-    );
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "knit"))),
-        ["a"]
-    );
-}
-
-#[test]
-fn a_group_cap_applies_across_its_rules() {
-    let b = bundle(
-        r#"group hero limit 2 per 1d
-rule a { on page_view when event.category == "knit" do banner { slot: "hero", text: "a" } group hero priority 9 }
-rule b { on page_view do banner { slot: "hero", text: "b" } group hero }
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "knit"))),
-        ["a"]
-    );
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "tee"))),
-        ["b"]
-    );
-    assert!(j.send(view("2026-11-20T10:02:00Z", "C", "knit")).is_empty());
-    assert_eq!(
-        rules(&j.send(view("2026-11-21T10:01:00Z", "D", "knit"))),
-        ["a"]
-    );
-}
-
-// ----- schedules and timezones ---------------------------------------------------------------
-
-#[test]
-fn hours_include_the_start_and_exclude_the_end_in_local_time() {
-    let b = bundle(
-        "rule r { on page_view do banner { slot: \"s\", text: \"t\" } hours 09:00 .. 21:00 }\n",
-    );
-    let mut j = Journey::new(b, customer());
-    // Paris is UTC+1 in November.
-    let at = |j: &mut Journey, t: &str| !j.send(view(t, t, "x")).is_empty();
-    assert!(!at(&mut j, "2026-11-20T07:59:59Z"));
-    assert!(at(&mut j, "2026-11-20T08:00:00Z"));
-    assert!(at(&mut j, "2026-11-20T19:59:59Z"));
-    assert!(!at(&mut j, "2026-11-20T20:00:00Z"));
-}
-
-#[test]
-fn hours_follow_daylight_saving_time() {
-    let b = bundle(
-        "rule r { on page_view do banner { slot: \"s\", text: \"t\" } hours 09:00 .. 10:00 }\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let at = |j: &mut Journey, t: &str| !j.send(view(t, t, "x")).is_empty();
-    // Saturday 28 March 2026: UTC+1, so 09:00 local is 08:00 UTC.
-    assert!(at(&mut j, "2026-03-28T08:30:00Z"));
-    assert!(!at(&mut j, "2026-03-28T07:30:00Z"));
-    // Monday 30 March 2026, after the change: UTC+2, so 09:00 local is 07:00 UTC.
-    assert!(at(&mut j, "2026-03-30T07:30:00Z"));
-    assert!(!at(&mut j, "2026-03-30T08:30:00Z"));
-}
-
-#[test]
-fn hours_may_wrap_past_midnight() {
-    let b = bundle(
-        "rule r { on page_view do banner { slot: \"s\", text: \"t\" } hours 22:00 .. 02:00 }\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let at = |j: &mut Journey, t: &str| !j.send(view(t, t, "x")).is_empty();
-    assert!(at(&mut j, "2026-11-20T21:00:00Z")); // 22:00 local
-    assert!(at(&mut j, "2026-11-21T00:59:00Z")); // 01:59 local
-    assert!(!at(&mut j, "2026-11-21T01:00:00Z")); // 02:00 local
-    assert!(!at(&mut j, "2026-11-20T12:00:00Z"));
-}
-
-#[test]
-fn days_and_active_dates_include_both_ends_in_local_time() {
-    let b = bundle(
-        "rule r { on page_view do banner { slot: \"s\", text: \"t\" } days mon .. fri active 2026-11-02 .. 2026-11-27 }\n",
-    );
-    let mut j = Journey::new(b, customer());
-    let at = |j: &mut Journey, t: &str| !j.send(view(t, t, "x")).is_empty();
-    // Sunday 1 November 23:30 UTC is Monday 2 November 00:30 in Paris: first active day.
-    assert!(at(&mut j, "2026-11-01T23:30:00Z"));
-    assert!(!at(&mut j, "2026-11-01T22:30:00Z"));
-    // Saturday 21 November: not a weekday.
-    assert!(!at(&mut j, "2026-11-21T12:00:00Z"));
-    // Friday 27 November, the last active day, and Saturday 28 November just after.
-    assert!(at(&mut j, "2026-11-27T22:59:00Z"));
-    assert!(!at(&mut j, "2026-11-30T12:00:00Z"));
-}
-
-// ----- splits ---------------------------------------------------------------------------------
-
-#[test]
-fn splits_bucket_with_fnv1a_of_name_and_unit() {
-    let b = bundle(
-        r#"rule r {
-  on page_view
-  do split win_back_test by profile.id {
-    50% control
-    50% "ten": offer { code: "BACK10" }
-  }
-}
-"#,
-    );
-    // Buckets computed by hand: c1 → 5496 ("ten"), c3 → 734 (control).
-    let mut j = Journey::new(b.clone(), json!({"id": "c1", "tier": "t", "labels": []}));
-    let d = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(d[0].variant.as_deref(), Some("ten"));
-    assert_eq!(d[0].experiment.as_deref(), Some("win_back_test"));
-    assert_eq!(d[0].action.as_deref(), Some("offer"));
-    let mut j = Journey::new(b, json!({"id": "c3", "tier": "t", "labels": []}));
-    let d = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(d.len(), 1, "control is reported so hosts can log exposure");
-    assert_eq!(d[0].variant.as_deref(), Some("control"));
-    assert_eq!(d[0].action, None);
-}
-
-// ----- consent --------------------------------------------------------------------------------
-
-#[test]
-fn a_rule_without_its_consents_neither_fires_nor_records_history() {
-    let b = bundle(
-        "rule r {\n  on page_view\n  consent marketing\n  when seen page_view within 1d\n  do banner { slot: \"s\", text: \"t\" }\n}\n",
-    );
-    let no_consent = json!({"id": "c2", "tier": "t", "labels": [], "consents": []});
-    let mut j = Journey::new(b.clone(), no_consent);
-    j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert!(j.send(view("2026-11-20T10:01:00Z", "B", "x")).is_empty());
-    assert_eq!(
-        j.memory.event_count(),
-        0,
-        "nothing remembered without consent"
-    );
-    let mut j = Journey::new(b, customer());
-    j.send(view("2026-11-20T10:00:00Z", "A", "x"));
-    assert_eq!(j.memory.event_count(), 1);
-    assert_eq!(
-        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "x"))),
-        ["r"]
-    );
-}
-
-// ----- de-duplication and order ----------------------------------------------------------------
-
-#[test]
-fn an_event_whose_id_was_seen_changes_nothing() {
-    let b = bundle("rule r { on page_view do banner { slot: \"s\", text: \"t\" } }\n");
-    let mut j = Journey::new(b, customer());
-    let e = view("2026-11-20T10:00:00Z", "A", "x");
-    assert_eq!(j.send(e.clone()).len(), 1);
-    let before = j.memory.to_bytes();
-    assert!(j.send(e).is_empty());
-    assert_eq!(j.memory.to_bytes(), before);
-}
-
-#[test]
-fn an_out_of_order_event_sees_only_the_history_before_it() {
-    let b = bundle(
-        "rule r {\n  on beacon_enter\n  when seen page_view as v within 7d\n  do banner { slot: \"s\", text: \"{v.sku}\" }\n}\n",
-    );
-    let mut j = Journey::new(b, customer());
-    j.send(view("2026-11-18T10:00:00Z", "EARLY", "x"));
-    j.send(view("2026-11-20T10:00:00Z", "LATE", "x"));
-    // A beacon that happened on the 19th arrives late.
-    let d = j.send(beacon("2026-11-19T10:00:00Z"));
-    assert_eq!(param(&d, "r", "text"), "EARLY");
-}
-
 // ----- memory: retention, minimisation, merge ---------------------------------------------------
 
 #[test]
@@ -620,26 +193,6 @@ fn memory_keeps_only_the_fields_queries_read_and_only_as_long_as_needed() {
     // Four days later the view is older than any query can reach: it is pruned.
     j.send(view("2026-11-24T10:00:00Z", "B", "tee"));
     assert_eq!(j.memory.event_count(), 1);
-}
-
-#[test]
-fn a_million_events_keep_memory_bounded() {
-    let b = bundle(&banner_rule(
-        "r",
-        "beacon_enter",
-        "count(page_view within 1h) > 3",
-    ));
-    let profile = omnirule_engine::input::Profile::from_json(&b, &customer()).unwrap();
-    let mut memory = Memory::default();
-    let start = 1_790_000_000_000i64;
-    // One event a second for 20,000 seconds in debug builds: memory must stay at one hour.
-    for i in 0..20_000i64 {
-        let e = json!({"type": "page_view", "id": format!("e{i}"), "time": start + i * 1000,
-                       "sku": "A", "category": "x", "price": 1});
-        let e = Event::from_json(&b, &e).unwrap();
-        memory = evaluate(&b, &memory, &profile, &e).memory;
-    }
-    assert!(memory.event_count() <= 3601, "{}", memory.event_count());
 }
 
 #[test]
@@ -722,9 +275,14 @@ rule needs_location { on page_view consent location do banner { slot: "x", text:
 rule false_condition { on page_view when event.price > 100 and event.category == "x" do banner { slot: "y", text: "y" } }
 rule capped { on page_view do banner { slot: "z", text: "z" } once }
 rule closed { on page_view do banner { slot: "q", text: "q" } hours 09:00 .. 10:00 }
+rule no_unit {
+  on page_view
+  consent marketing
+  do split name_test by profile.first_name { 50% control 50% "ten": offer { code: "N" } }
+}
 "#,
     );
-    let profile = omnirule_engine::input::Profile::from_json(
+    let profile = Profile::from_json(
         &b,
         &json!({"id": "c1", "tier": "t", "labels": [], "consents": ["marketing"]}),
     )
@@ -743,6 +301,7 @@ rule closed { on page_view do banner { slot: "q", text: "q" } hours 09:00 .. 10:
         "event.price > 100",
         "cap_reached",
         "outside_hours",
+        "split_unit_missing",
     ] {
         assert!(
             text.contains(expected),
@@ -766,39 +325,32 @@ fn unknown_event_types_and_wrongly_typed_fields_are_clear_errors() {
     assert!(err.to_string().contains("sku"), "{err}");
 }
 
-#[test]
-fn numbers_in_templates_print_as_javascript_prints_them() {
-    let b = bundle(
-        r#"rule r { on page_view do banner { slot: "s", text: "{event.price} {event.price * 3} {0.1 + 0.2} {1000000000000000000000 + 0} {-0 + 0}" } }
-"#,
-    );
-    let mut j = Journey::new(b, customer());
-    let mut e = view("2026-11-20T10:00:00Z", "A", "x");
-    e["price"] = json!(79.9);
-    let d = j.send(e);
-    assert_eq!(
-        param(&d, "r", "text"),
-        "79.9 239.70000000000002 0.30000000000000004 1e+21 0"
-    );
-}
+// ----- determinism ----------------------------------------------------------------------------
 
 #[test]
 fn evaluation_is_deterministic() {
     let b = bundle(
         r#"rule r {
   on beacon_enter
-  when seen page_view as v within 7d
+  when seen page_view as v within 7d where v.category == "knit"
+   and not seen purchase since v where purchase.sku == v.sku
   do offer { code: "X", sku: v.sku, message: "{v.sku} at {now}" }
 }
 "#,
     );
     let run = || {
         let mut j = Journey::new(b.clone(), customer());
-        let d = j.play([
-            view("2026-11-20T10:00:00Z", "A", "x"),
-            beacon("2026-11-21T10:00:00Z"),
-        ]);
-        (serde_json::to_string(&d).unwrap(), j.memory.to_bytes())
+        let mut out = Vec::new();
+        for e in [
+            view("2026-11-18T10:00:00Z", "OLD", "knit"),
+            view("2026-11-19T10:00:00Z", "NEW", "knit"),
+            beacon("2026-11-20T10:00:00Z"),
+            purchase("2026-11-20T11:00:00Z", "NEW"),
+            beacon("2026-11-20T12:00:00Z"),
+        ] {
+            out.push(serde_json::to_string(&j.send(e)).unwrap());
+        }
+        (out, j.memory.to_bytes(), j.memory.to_json())
     };
     assert_eq!(run(), run());
 }
@@ -884,4 +436,143 @@ fn a_customer_whose_consents_allow_no_rule_leaves_no_trace_at_all() {
     l.send(view("2026-11-20T10:00:00Z", "A", "x"));
     assert_eq!(l.memory.seen_ids().count(), 1);
     assert_eq!(l.memory.event_count(), 0);
+}
+
+// ----- the fast path: built per trigger on first use, and the hints it leaves ------------------
+
+#[test]
+fn loading_prepares_no_trigger_and_an_event_prepares_only_its_own() {
+    let b = bundle(
+        &(banner_rule("cheap_view", "page_view", "event.price <= 10")
+            + &banner_rule("big_purchase", "purchase", "event.amount > 100")),
+    );
+    let mut j = Journey::new(b, customer());
+    assert_eq!(j.bundle.prepared_triggers(), 0);
+
+    assert_eq!(
+        rules(&j.send(view("2026-11-20T10:00:00Z", "A", "x"))),
+        ["cheap_view"]
+    );
+    assert_eq!(j.bundle.prepared_triggers(), 1);
+    assert_eq!(
+        rules(&j.send(view("2026-11-20T10:01:00Z", "B", "x"))),
+        ["cheap_view"]
+    );
+    assert_eq!(j.bundle.prepared_triggers(), 1);
+    assert!(j.send(purchase("2026-11-20T10:02:00Z", "A")).is_empty());
+    assert_eq!(j.bundle.prepared_triggers(), 2);
+    // Both conditions compiled, each in its own trigger's plan.
+    assert_eq!(j.bundle.compiled_conditions(), 2);
+}
+
+#[test]
+fn decisions_with_literal_params_are_numbered_by_their_action_call() {
+    let b = bundle(
+        r#"rule constant { on page_view do banner { slot: "s", text: "constant" } }
+rule computed { on page_view do banner { slot: "s", text: event.sku } }
+"#,
+    );
+    let mut j = Journey::new(b, customer());
+    let first = j.send(view("2026-11-20T10:00:00Z", "A", "x"));
+    let again = j.send(view("2026-11-20T10:01:00Z", "B", "x"));
+    assert_eq!(rules(&first), ["constant", "computed"]);
+    let number = |d: &omnirule_engine::Decision| j.bundle.constant_decision(d);
+    let n = number(&first[0]).expect("literal params are constant");
+    assert!((n as usize) < j.bundle.constant_decisions());
+    // The same call's decision on another event: the same number, the same shared params.
+    assert_eq!(number(&again[0]), Some(n));
+    assert!(std::sync::Arc::ptr_eq(&first[0].params, &again[0].params));
+    // Params read from the event are computed per event: no number.
+    assert_eq!(number(&first[1]), None);
+    assert_eq!(param(&again, "computed", "text"), &json!("B"));
+
+    // Explanations take the general evaluator: the same number.
+    let profile = Profile::from_json(&j.bundle, &customer()).unwrap();
+    let event = Event::from_json(&j.bundle, &view("2026-11-20T10:02:00Z", "C", "x")).unwrap();
+    let (explained, _) = explain(&j.bundle, &Memory::default(), &profile, &event);
+    assert_eq!(number(&explained.decisions[0]), Some(n));
+    // The same rules loaded again are another bundle: its numbers are its own.
+    let other = Bundle::from_bytes(&j.bundle.to_bytes()).unwrap();
+    assert_eq!(other.constant_decision(&first[0]), None);
+    let theirs = evaluate(&other, &Memory::default(), &profile, &event).decisions;
+    assert_eq!(other.constant_decision(&theirs[0]), Some(n));
+    assert_eq!(number(&theirs[0]), None);
+    // A decision read back from its JSON is equal, and carries no number.
+    let back: omnirule_engine::Decision =
+        serde_json::from_value(serde_json::to_value(&first[0]).unwrap()).unwrap();
+    assert_eq!(back, first[0]);
+    assert_eq!(number(&back), None);
+}
+
+/// Parsed inputs carry a hint of where each declared field sits among their fields; a field is
+/// found alike whether the event has every field, lacks some that sort before it, was built
+/// from Rust, or was parsed against another bundle whose fields sort differently.
+#[test]
+fn a_field_is_found_wherever_the_event_came_from() {
+    use omnirule_engine::value::Value as V;
+    // page_view's fields in name order: category, dwell, price, seen_at, sku, tag, tags; `aaa`
+    // sorts first, so in the other bundle every other field's rank moves by one.
+    let build = |extra_field: &str| {
+        bundle_of(&format!(
+            r#"schema {{
+  timezone "Europe/Paris"
+  consent marketing, location
+  profile {{ tier: string, labels: set<string> }}
+  event page_view {{
+    {extra_field}sku: string, category: string, price: number, tag: string?,
+    tags: set<string>?, dwell: duration?, seen_at: time?
+  }}
+  action banner {{ slot: string, text: string }}
+}}
+{}{}{}"#,
+            banner_rule("price_10", "page_view", "event.price == 10"),
+            banner_rule("sku_a", "page_view", "event.sku == \"A\""),
+            banner_rule("tag_new", "page_view", "event.tag == \"new\""),
+        ))
+    };
+    let (bundle, other) = (build(""), build("aaa: number?, "));
+    let profile = Profile::from_json(&bundle, &customer()).unwrap();
+    let fired = |event: &Event| {
+        let decisions = evaluate(&bundle, &Memory::default(), &profile, event).decisions;
+        rules(&decisions)
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+    };
+    let full = json!({"type": "page_view", "id": "v1", "time": "2026-11-20T10:00:00Z",
+        "sku": "A", "category": "x", "price": 10, "tag": "new", "dwell": 5000,
+        "seen_at": "2026-11-20T09:00:00Z", "tags": ["a"]});
+    let all = ["price_10", "sku_a", "tag_new"];
+    assert_eq!(fired(&Event::from_json(&bundle, &full).unwrap()), all);
+
+    // Without dwell and seen_at, price, sku and tag sit one or two places earlier.
+    let mut sparse = full.clone();
+    sparse.as_object_mut().unwrap().remove("dwell");
+    sparse.as_object_mut().unwrap().remove("seen_at");
+    assert_eq!(fired(&Event::from_json(&bundle, &sparse).unwrap()), all);
+    // Without tag, its rule does not fire, and tags (after it) is not mistaken for it.
+    let mut no_tag = sparse.clone();
+    no_tag.as_object_mut().unwrap().remove("tag");
+    assert_eq!(
+        fired(&Event::from_json(&bundle, &no_tag).unwrap()),
+        ["price_10", "sku_a"]
+    );
+
+    // The same event built from Rust, and parsed against the other bundle.
+    let from_rust = Event::new(
+        bundle.event_type("page_view").unwrap(),
+        "v1",
+        1_795_168_800_000, // 2026-11-20T10:00:00Z
+        [
+            ("sku".to_string(), V::string("A")),
+            ("price".to_string(), V::Number(10.0)),
+            ("tag".to_string(), V::string("new")),
+        ],
+    );
+    assert_eq!(fired(&from_rust), all);
+    let mut with_aaa = sparse.clone();
+    with_aaa["aaa"] = json!(1);
+    let elsewhere = Event::from_json(&other, &with_aaa).unwrap();
+    assert_eq!(fired(&elsewhere), all);
+    assert_eq!(elsewhere.field("price"), Some(&V::Number(10.0)));
 }

@@ -9,9 +9,9 @@
 
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
-use omnirule_text::canonical::canonical_json;
 use omnirule_engine::host::track;
 use omnirule_engine::memory::Memory;
+use omnirule_text::canonical::canonical_json;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

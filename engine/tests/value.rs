@@ -63,4 +63,3 @@ fn language_comparisons() {
     assert_eq!(Value::Number(1.0).lang_cmp(&Value::string("a")), None);
     assert!(!Value::Missing.lang_eq(&Value::Missing));
 }
-

@@ -100,9 +100,9 @@ def vector(name, profile, events, expect, remembered=None, fired=None):
     return v
 
 
-def family(topic, about, rules, vectors):
+def family(topic, about, rules, vectors, schema=SCHEMA):
     return {"format": "omnirule-vectors", "version": 1, "topic": topic, "about": about,
-            "rules": SCHEMA + "\n" + rules, "vectors": vectors}
+            "rules": schema + "\n" + rules, "vectors": vectors}
 
 
 # ----- windows: `within D` includes an event exactly D old -----------------------------------
@@ -516,9 +516,449 @@ def group_caps():
                   "stopped by its own cap leaves the group to the next rule.", rules, vs)
 
 
+# ----- history: order, the current event, candidates, history functions ---------------------
+
+def ms_of(event):
+    """An event's time in ms since the epoch (the oracle's own reading of RFC 3339)."""
+    t = dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(milliseconds=1)
+
+
+class History:
+    """One customer's history as the language reads it: the earlier events, in (time, id)
+    order; the current event is not part of its own history. Each family's vectors stay inside
+    its windows, so pruning never decides."""
+
+    def __init__(self):
+        self.events = []
+
+    def add(self, event):
+        self.events.append(event)
+
+    def before(self, now_event, type_, within=None):
+        """The `type_` events before `now_event` (within `within` of it), newest first."""
+        now = (ms_of(now_event), now_event["id"])
+        out = [e for e in self.events if e["type"] == type_ and (ms_of(e), e["id"]) < now
+               and (within is None or now[0] - ms_of(e) <= within)]
+        return sorted(out, key=lambda e: (ms_of(e), e["id"]), reverse=True)
+
+
+def queries():
+    rules = (banner_rule("again", "purchase", "seen purchase within 1d")
+             + banner_rule("newest", "beacon_enter", "seen page_view as v within 1d",
+                           text="{v.sku} {v.time}")
+             + banner_rule("dear", "beacon_enter",
+                           "seen page_view within 1d where page_view.price > 50")
+             + banner_rule("stats", "beacon_enter", "count(purchase within 30d) >= 2",
+                           text="{count(purchase within 30d)} {sum(purchase.amount within 30d)} "
+                                "{last(purchase within 30d) is present} "
+                                "{time_since(purchase within 30d) / 1h}")
+             + banner_rule("latest", "beacon_enter", "seen purchase as p within 30d",
+                           text="{p.sku} {p.time}")
+             + banner_rule("empty", "beacon_enter",
+                           "count(purchase within 30d) == 0 and sum(purchase.amount within 30d) == 0"
+                           " and time_since(purchase within 30d) is missing"
+                           " and last(purchase within 30d) is missing"))
+
+    def decide(h, e):
+        ds = []
+        if e["type"] == "purchase" and h.before(e, "purchase", DAY):
+            ds.append(banner("again", "s", "again"))
+        if e["type"] == "beacon_enter":
+            views = h.before(e, "page_view", DAY)
+            if views:
+                v = views[0]
+                ds.append(banner("newest", "s", f"{v['sku']} {rfc3339(ms_of(v))}"))
+            if any(v["price"] > 50 for v in views):
+                ds.append(banner("dear", "s", "dear"))
+            ps = h.before(e, "purchase", 30 * DAY)
+            if len(ps) >= 2:
+                total = sum(float(p["amount"]) for p in ps)
+                hours = (ms_of(e) - ms_of(ps[0])) / HOUR
+                ds.append(banner("stats", "s",
+                                 f"{len(ps)} {js_number(total)} true {js_number(hours)}"))
+            if ps:
+                ds.append(banner("latest", "s", f"{ps[0]['sku']} {rfc3339(ms_of(ps[0]))}"))
+            else:
+                ds.append(banner("empty", "s", "empty"))
+        h.add(e)
+        return ds
+
+    cases = [
+        ("a purchase is not part of its own history",
+         [purchase(T0, "A"), purchase(T0 + MINUTE, "B")]),
+        ("views at one instant are in id order: the larger id is the newer",
+         [view(T0, "B", eid="b"), view(T0, "A", eid="a"), beacon(T0 + HOUR)]),
+        ("the same views arriving the other way round",
+         [view(T0, "A", eid="a"), view(T0, "B", eid="b"), beacon(T0 + HOUR)]),
+        ("`where` names the candidate by its event type",
+         [view(T0, "A", price=20), beacon(T0 + HOUR), view(T0 + 2 * HOUR, "B", price=80),
+          beacon(T0 + 3 * HOUR)]),
+        ("count, sum, last and time_since; over no history 0, 0, missing and missing",
+         [beacon(T0 - 3 * DAY), purchase(T0 - 2 * DAY, "A", amount=10),
+          purchase(T0 - DAY, "B", amount=12.5), beacon(T0 - DAY + 3 * HOUR)]),
+        ("a purchase arriving late is history for the beacons after it in time",
+         [purchase(T0 - 2 * HOUR, "A", amount=5), beacon(T0), purchase(T0 - HOUR, "B", amount=7),
+          beacon(T0 + HOUR + 30 * MINUTE)]),
+    ]
+    vs = []
+    for name, events in cases:
+        h = History()
+        vs.append(vector(name, customer(), events, [decide(h, e) for e in events]))
+    return family("queries", "History is the earlier events in (time, id) order, not the current "
+                  "one; `seen ... as v` binds the newest match; inside `where` the candidate is "
+                  "named by its type; `count`, `sum`, `last`, `time_since` over no history are 0, "
+                  "0, missing, missing.", rules, vs)
+
+
+# ----- bindings: the newest choice that makes the whole condition hold ----------------------
+
+def bindings():
+    rules = ('segment knit_fan = seen page_view as v within 7d where v.category == "knit"\n\n'
+             "rule sweater {\n"
+             "  on beacon_enter\n"
+             '  when seen page_view as v within 7d where v.category == "knit"\n'
+             "   and not seen purchase since v where purchase.sku == v.sku\n"
+             '  do offer { code: "K", sku: v.sku }\n'
+             "}\n"
+             + banner_rule("any_view", "beacon_enter", "seen page_view as v within 7d and knit_fan",
+                           text="{v.sku}"))
+
+    def key(e):
+        return (ms_of(e), e["id"])
+
+    def decide(h, e):
+        ds = []
+        if e["type"] == "beacon_enter":
+            views = h.before(e, "page_view", 7 * DAY)
+            knit = [v for v in views if v["category"] == "knit"]
+            bought = h.before(e, "purchase")
+            for v in knit:
+                if not any(key(p) > key(v) and p["sku"] == v["sku"] for p in bought):
+                    ds.append({"rule": "sweater", "action": "offer",
+                               "params": {"code": "K", "sku": v["sku"]}, "group": None,
+                               "experiment": None, "variant": None})
+                    break
+            if knit:
+                ds.append(banner("any_view", "s", views[0]["sku"]))
+        h.add(e)
+        return ds
+
+    cases = [
+        ("the rule's own binding is the newest view; the segment's is its own",
+         [view(T0, "K1", "knit"), view(T0 + HOUR, "T1", "tee"), beacon(T0 + 2 * HOUR)]),
+        ("bought since: the older view is tried, and then none is left",
+         [view(T0, "OLD", "knit"), view(T0 + DAY, "NEW", "knit"),
+          view(T0 + DAY + HOUR, "TEE", "tshirt"), beacon(T0 + 2 * DAY),
+          purchase(T0 + 2 * DAY + HOUR, "NEW"), beacon(T0 + 2 * DAY + 2 * HOUR),
+          purchase(T0 + 2 * DAY + 3 * HOUR, "OLD"), beacon(T0 + 2 * DAY + 4 * HOUR)]),
+        ("a purchase at the view's instant with a smaller id is before it",
+         [view(T0, "S", "knit", eid="v1"), purchase(T0, "S", eid="p1"), beacon(T0 + HOUR)]),
+        ("a purchase at the view's instant with a larger id is after it",
+         [view(T0, "S", "knit", eid="v1"), purchase(T0, "S", eid="w1"), beacon(T0 + HOUR)]),
+        ("a purchase of another sku leaves the view",
+         [view(T0, "S", "knit"), purchase(T0 + HOUR, "X"), beacon(T0 + 2 * HOUR)]),
+    ]
+    import random
+    rng = random.Random(20261129)
+    for k in range(12):
+        events = []
+        for i in range(rng.randint(6, 14)):
+            at = T0 + rng.randint(0, 96) * HOUR
+            kind = rng.choice(["view", "view", "purchase", "beacon"])
+            sku = rng.choice(["S1", "S2", "S3"])
+            if kind == "view":
+                events.append(view(at, sku, rng.choice(["knit", "knit", "tee"]), eid=f"v{i}"))
+            elif kind == "purchase":
+                events.append(purchase(at, sku, eid=f"p{i}"))
+            else:
+                events.append(beacon(at, eid=f"b{i}"))
+        events.sort(key=lambda e: (ms_of(e), e["id"]))
+        if k % 3 == 2:
+            rng.shuffle(events)  # arriving out of order
+        events.append(beacon(T0 + 97 * HOUR, eid="b_last"))
+        cases.append((f"random history {k}{' (out of order)' if k % 3 == 2 else ''}", events))
+    vs = []
+    for name, events in cases:
+        h = History()
+        vs.append(vector(name, customer(), events, [decide(h, e) for e in events]))
+    return family("bindings", "`seen E as v` binds the newest match for which the rest of the "
+                  "condition holds, trying older ones in turn; `since v` means after v in (time, "
+                  "id) order; a segment's bindings are its own.", rules, vs)
+
+
+# ----- de-duplication: an event whose id was seen changes nothing -----------------------------
+
+def dedup():
+    rules = (banner_rule("any", "page_view, beacon_enter", extra="limit 10 per 1d")
+             + banner_rule("recall", "beacon_enter", "seen page_view as v within 1d",
+                           text="{v.sku}"))
+    # A duplicate that moved the memory's newest time two days on would prune the view (kept
+    # 1d) and the firings: `recall` and `fired` show that it did not.
+    events = [view(T0, "A", eid="v1"), view(T0, "A", eid="v1"),
+              view(T0 + 2 * DAY, "B", eid="v1"), beacon(T0 + HOUR, eid="b1"),
+              beacon(T0 + HOUR, eid="b1"), beacon(T0 + 2 * DAY, eid="b1"),
+              beacon(T0 + 2 * HOUR, eid="b2")]
+    fired_now = [banner("any", "s", "any"), banner("recall", "s", "A")]
+    expect = [[banner("any", "s", "any")], [], [], fired_now, [], [], fired_now]
+    v = vector("a remembered type and an unread one, each sent again, later and changed",
+               customer(), events, expect, remembered=["v1"],
+               fired=[["any", "b1"], ["any", "b2"], ["any", "v1"]])
+    return family("dedup", "An event whose id was seen yields no decision and leaves memory as it "
+                  "was, whatever its time and content.", rules, [v])
+
+
+# ----- groups: conditions, caps across rules, written order -----------------------------------
+
+def group_conditions():
+    rules = ("group hero limit 2 per 1d\n\n"
+             "rule a {\n  on page_view\n  when event.category == \"knit\"\n"
+             "  do banner { slot: \"hero\", text: \"a\" }\n  group hero\n  priority 9\n}\n"
+             "rule b {\n  on page_view\n  do banner { slot: \"hero\", text: \"b\" }\n"
+             "  group hero\n}\n"
+             "rule free {\n  on page_view\n"
+             "  do banner { slot: \"side\", text: \"free\" }, offer { code: \"C\" }\n"
+             "  priority -1\n}\n")
+    free = [banner("free", "side", "free"),
+            {"rule": "free", "action": "offer", "params": {"code": "C"}, "group": None,
+             "experiment": None, "variant": None}]
+    patterns = [
+        [("knit", 0), ("tee", MINUTE), ("knit", 2 * MINUTE), ("knit", DAY + MINUTE)],
+        [("tee", 0), ("knit", MINUTE)],
+        [("knit", 0), ("knit", HOUR), ("knit", 2 * HOUR), ("tee", DAY), ("tee", DAY + 1)],
+        [("tee", 0), ("tee", 1), ("tee", 2)],
+    ]
+    vs = []
+    for pat in patterns:
+        hero, events, expect = [], [], []
+        for cat, off in pat:
+            now = T0 + off
+            ds = []
+            for name, holds in [("a", cat == "knit"), ("b", True)]:
+                if holds and sum(1 for _, t in hero if now - t <= DAY) < 2:
+                    hero.append((name, now))
+                    ds.append(banner(name, "hero", name, group="hero"))
+                    break
+            events.append(view(now, category=cat))
+            expect.append(ds + free)
+        last = T0 + pat[-1][1]
+        fired = sorted([name, f"v-{t}"] for name, t in hero if last - t <= DAY)
+        vs.append(vector("views: " + ", ".join(f"{c} at +{o}ms" for c, o in pat), customer(),
+                         events, expect, remembered=[], fired=fired))
+    return family("group_conditions", "In a group the first rule whose condition holds fires; "
+                  "the group's cap counts all its rules; a rule without a cap leaves no firing "
+                  "record; a rule's actions come in written order.", rules, vs)
+
+
+# ----- splits: control is a firing, a missing unit is no firing --------------------------------
+
+def split_caps():
+    rules = """rule by_id {
+  on page_view
+  do split win_back_test by profile.id {
+    50% control
+    50% "ten": offer { code: "BACK10" }
+  }
+  once
+}
+rule by_name {
+  on page_view
+  consent marketing
+  do split name_test by profile.first_name {
+    50% control
+    50% "ten": offer { code: "NAME10" }
+  }
+}
+"""
+
+    def arm(rule, experiment, unit, code):
+        if fnv1a32(f"{experiment}:{unit}".encode("utf-8")) % 10000 < 5000:
+            return {"rule": rule, "action": None, "params": {}, "group": None,
+                    "experiment": experiment, "variant": "control"}
+        return {"rule": rule, "action": "offer", "params": {"code": code}, "group": None,
+                "experiment": experiment, "variant": "ten"}
+
+    vs = []
+    for profile in [customer("c1"), customer("c3"), customer("c3", first_name="Ana"),
+                    customer("c1", first_name="Zoë"), customer("c4", first_name=""),
+                    customer("c2", consents=[], first_name="Ana")]:
+        events = [view(T0), view(T0 + HOUR)]
+        by_name = []
+        if "first_name" in profile and "marketing" in profile["consents"]:
+            by_name = [arm("by_name", "name_test", profile["first_name"], "NAME10")]
+        expect = [[arm("by_id", "win_back_test", profile["id"], "BACK10")] + by_name, by_name]
+        vs.append(vector(f"{profile['id']}, first name {json.dumps(profile.get('first_name'))}, "
+                         f"consents {profile['consents']}", profile, events, expect,
+                         fired=[["by_id", events[0]["id"]]]))
+    return family("split_caps", "A control decision counts as a firing for the rule's cap; a "
+                  "split whose unit is missing does not fire.", rules, vs)
+
+
+# ----- retention needs every consent of a rule that reads the type ---------------------------
+
+def retention_consent():
+    rules = (banner_rule("both", "beacon_enter", "seen page_view within 1d",
+                         extra="consent marketing, location")
+             + banner_rule("mkt", "beacon_enter", "seen purchase within 1d",
+                           extra="consent marketing"))
+    vs = []
+    for consents in [[], ["marketing"], ["location"], ["marketing", "location"]]:
+        c = set(consents)
+        events = [view(T0, eid="v1"), purchase(T0 + MINUTE, eid="p1"), beacon(T0 + HOUR)]
+        ds, remembered = [], []
+        if {"marketing", "location"} <= c:
+            ds.append(banner("both", "s", "both"))
+            remembered.append("v1")
+        if "marketing" in c:
+            ds.append(banner("mkt", "s", "mkt"))
+            remembered.append("p1")
+        vs.append(vector(f"consents {consents}", customer(consents=consents), events,
+                         [[], [], ds], remembered=remembered))
+    return family("retention_consent", "Memory keeps an event type for a customer only with "
+                  "every consent of some rule that reads it.", rules, vs)
+
+
+# ----- schedule edges: `active` dates, DST transition instants, to the millisecond -----------
+
+def schedule_edges():
+    paris = ZoneInfo("Europe/Paris")
+    rules = (banner_rule("november_weekdays", "beacon_enter",
+                         extra="days mon .. fri\nactive 2026-11-02 .. 2026-11-27")
+             + banner_rule("one_am", "beacon_enter", extra="hours 01:00 .. 02:00")
+             + banner_rule("two_am", "beacon_enter", extra="hours 02:00 .. 03:00")
+             + banner_rule("three_am", "beacon_enter", extra="hours 03:00 .. 04:00")
+             + banner_rule("nine_am", "beacon_enter", extra="hours 09:00 .. 10:00"))
+    hours = [("one_am", 1), ("two_am", 2), ("three_am", 3), ("nine_am", 9)]
+    instants = [
+        # The first and last active days, in local time, and the weekend between.
+        "2026-11-01T22:30:00Z", "2026-11-01T22:59:59.999Z", "2026-11-01T23:00:00Z",
+        "2026-11-01T23:30:00Z", "2026-11-21T12:00:00Z", "2026-11-27T22:59:59.999Z",
+        "2026-11-27T23:00:00Z", "2026-11-30T12:00:00Z",
+        # Hours' ends to the millisecond, before and after the spring change.
+        "2026-03-28T07:59:59.999Z", "2026-03-28T08:00:00Z", "2026-03-28T08:59:59.999Z",
+        "2026-03-28T09:00:00Z", "2026-03-30T07:00:00Z", "2026-03-30T08:30:00Z",
+        # The changes themselves: 01:00Z on 29 March is 03:00 local; on 25 October, 02:00 local.
+        "2026-03-29T00:00:00Z", "2026-03-29T00:59:59.999Z", "2026-03-29T01:00:00Z",
+        "2026-03-29T01:59:59.999Z", "2026-03-29T02:00:00Z", "2026-10-24T23:59:59.999Z",
+        "2026-10-25T00:00:00Z", "2026-10-25T00:59:59.999Z", "2026-10-25T01:00:00Z",
+        "2026-10-25T01:59:59.999Z", "2026-10-25T02:00:00Z", "2026-10-26T07:30:00Z",
+        "2026-10-26T08:30:00Z",
+    ]
+    vs = []
+    for iso in instants:
+        b = beacon(0)
+        b["time"] = iso
+        ms = ms_of(b)
+        b = beacon(ms)
+        local = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(paris)
+        ds = []
+        if (dt.date(2026, 11, 2) <= local.date() <= dt.date(2026, 11, 27)
+                and local.weekday() <= 4):
+            ds.append(banner("november_weekdays", "s", "november_weekdays"))
+        for name, h in hours:
+            if local.hour == h:
+                ds.append(banner(name, "s", name))
+        vs.append(vector(f"{iso} ({local.strftime('%a %d %b %H:%M:%S')}.{ms % 1000:03d} "
+                         f"{local.strftime('%Z')} in Paris)", customer(), [b], [ds]))
+    return family("schedule_edges", "`active` dates include both ends in local time; `hours` "
+                  "include the start and exclude the end to the millisecond; an offset change "
+                  "applies from its instant on.", rules, vs)
+
+
+# ----- operators on missing and present values, functions, time arithmetic -------------------
+
+OPERATORS_SCHEMA = """schema {
+  timezone "Europe/Paris"
+  consent marketing, location
+  profile { first_name: string? pii, tier: string, score: number?, labels: set<string> }
+  event page_view {
+    sku: string, category: string, price: number, tag: string?,
+    tags: set<string>?, dwell: duration?, seen_at: time?, flag: bool?
+  }
+  action banner { slot: string, text: string }
+}
+"""
+
+
+def operators():
+    def tags(e):
+        return None if e.get("tags") is None else set(e["tags"])
+
+    def seen_at(e):
+        return None if e.get("seen_at") is None else ms_of({"time": e["seen_at"]})
+
+    checks = [
+        ("coalesce_first", 'event.tag ?? "none" == "none"',
+         lambda p, e: e.get("tag") in (None, "none")),
+        ("tag_ne", 'event.tag != "x"', lambda p, e: e.get("tag") not in (None, "x")),
+        ("arith_missing", "(profile.score + 1) is missing", lambda p, e: p.get("score") is None),
+        ("coalesce_arith", "(profile.score ?? 0) + 1 == 1",
+         lambda p, e: (0 if p.get("score") is None else p["score"]) + 1 == 1),
+        ("div_by_zero", "(event.price / 0) is missing", lambda p, e: True),
+        ("functions", 'starts_with(lower(event.sku), "sw") and contains(event.sku, "-")'
+                      ' and ends_with(upper(event.sku), "1") and len(event.sku) == 4',
+         lambda p, e: (e["sku"].lower().startswith("sw") and "-" in e["sku"]
+                       and e["sku"].upper().endswith("1") and len(e["sku"]) == 4)),
+        ("sale_in_tags", '"sale" in event.tags', lambda p, e: "sale" in (tags(e) or set())),
+        ("tags_contain_sale", 'contains(event.tags, "sale")',
+         lambda p, e: "sale" in (tags(e) or set())),
+        ("two_tags", "len(event.tags) == 2", lambda p, e: len(tags(e) or ()) == 2),
+        ("sku_in_list", 'event.sku in [event.category, "SW-1"]',
+         lambda p, e: e["sku"] in (e["category"], "SW-1")),
+        ("tag_in_list", 'event.tag in ["x", "y"]', lambda p, e: e.get("tag") in ("x", "y")),
+        ("time_back", "now - (now - event.seen_at) == event.seen_at",
+         lambda p, e: seen_at(e) is not None),
+        ("dwell_doubled", "event.dwell * 2 == 2m", lambda p, e: e.get("dwell") == MINUTE),
+        ("dwell_ratio", "(event.dwell * 2) / event.dwell == 2",
+         lambda p, e: e.get("dwell") not in (None, 0)),
+        ("not_flag", "not event.flag", lambda p, e: e.get("flag") is not True),
+        ("and_flag", "event.price >= 0 and event.flag", lambda p, e: e.get("flag") is True),
+        ("or_flag", "event.flag or event.tag is missing",
+         lambda p, e: e.get("flag") is True or e.get("tag") is None),
+        ("flag_ne_true", "event.flag != true", lambda p, e: e.get("flag") is False),
+    ]
+    rules = "".join(banner_rule(n, "page_view", w) for n, w, _ in checks)
+    rules += banner_rule("template", "page_view",
+                         text="[{event.tag}] {event.seen_at} {event.flag} {profile.score}")
+
+    def template(p, e):
+        flag = {None: "", True: "true", False: "false"}[e.get("flag")]
+        at = "" if seen_at(e) is None else rfc3339(seen_at(e))
+        score = "" if p.get("score") is None else js_number(float(p["score"]))
+        return f"[{e.get('tag') or ''}] {at} {flag} {score}"
+
+    cases = [
+        ({}, {}),
+        ({"score": 0}, {"tag": "none", "sku": "sw-1"}),
+        ({"score": 5}, {"tag": "y", "tags": ["sale", "new", "sale"], "dwell": MINUTE,
+                        "seen_at": "2026-11-20T09:00:00+01:00", "flag": True, "sku": "SW-12"}),
+        ({"score": None}, {"tag": "x", "tags": [], "dwell": 0, "flag": False, "sku": "SWX1",
+                           "price": 0}),
+        ({"score": -1.5}, {"tags": ["new"], "dwell": 90 * MINUTE, "seen_at": "2026-11-19T23:30:00Z",
+                           "sku": "knit", "category": "knit"}),
+        ({"score": 0.1}, {"tag": "y", "tags": ["sale"], "flag": True, "price": 0, "sku": "Sw-1"}),
+        ({}, {"tags": ["sale", "new"], "seen_at": "2026-11-20T10:00:00.250Z", "flag": False,
+              "tag": ""}),
+    ]
+    vs = []
+    for fields, extra in cases:
+        p = customer(**fields)
+        e = view(T0, **{k: v for k, v in extra.items() if k in ("sku", "category", "price")})
+        e.update({k: v for k, v in extra.items() if k not in ("sku", "category", "price")})
+        ds = [banner(n, "s", n) for n, _, f in checks if f(p, e)]
+        ds.append(banner("template", "s", template(p, e)))
+        vs.append(vector(f"profile {json.dumps(fields)}, event {json.dumps(extra)}", p, [e],
+                         [ds]))
+    return family("operators", "`??` binds tighter than `==`; arithmetic on missing and division "
+                  "by zero are missing; `and`, `or`, `not` read missing as false; `in` and the "
+                  "functions on strings, lists and sets; time and duration arithmetic; missing "
+                  "interpolates as nothing.", rules, vs, schema=OPERATORS_SCHEMA)
+
+
 def all_families():
     return [windows(), splits(), numbers(), missing(), caps(), schedules(), unicode_strings(),
-            consent(), group_caps()] + ordering()
+            consent(), group_caps(), queries(), bindings(), dedup(), group_conditions(),
+            split_caps(), retention_consent(), schedule_edges(), operators()] + ordering()
 
 
 def main():

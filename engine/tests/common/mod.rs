@@ -1,5 +1,7 @@
-//! Terse construction of rule graphs for the engine's tests (no compiler involved), and a
-//! `Journey` that plays events for one customer.
+//! Terse construction of rule graphs for the engine's tests, which cannot use the compiler:
+//! hostile and handmade graphs, and `rich_graph` for encodings. (A graph the language can
+//! write is better written in it: `tests/` compiles rule sets.) And a `Journey` that plays
+//! events for one customer.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,7 +21,7 @@ pub const MIN: Millis = 60_000;
 pub const HOUR: Millis = 3_600_000;
 pub const DAY: Millis = 86_400_000;
 
-pub fn field(name: &str, ty: Type, optional: bool) -> Field {
+fn field(name: &str, ty: Type, optional: bool) -> Field {
     Field {
         name: name.into(),
         ty,
@@ -102,8 +104,6 @@ pub const BANNER: ActionId = 1;
 /// A graph under construction.
 pub struct G {
     pub g: Graph,
-    /// Retention entries set explicitly (otherwise derived from the queries).
-    pub retention: Vec<Option<Retention>>,
 }
 
 impl Default for G {
@@ -114,11 +114,9 @@ impl Default for G {
 
 impl G {
     pub fn new() -> G {
-        let schema = shop_schema();
-        let n = schema.events.len();
         G {
             g: Graph {
-                schema,
+                schema: shop_schema(),
                 nodes: Vec::new(),
                 queries: Vec::new(),
                 conds: Vec::new(),
@@ -135,7 +133,6 @@ impl G {
                 },
                 limits: Limits::default(),
             },
-            retention: vec![None; n],
         }
     }
 
@@ -155,9 +152,6 @@ impl G {
     }
     pub fn b(&mut self, v: bool) -> NodeId {
         self.node(Node::Lit(Literal::Bool(v)))
-    }
-    pub fn dur(&mut self, v: Millis) -> NodeId {
-        self.node(Node::Lit(Literal::Duration(v)))
     }
     pub fn ev(&mut self, f: &str) -> NodeId {
         self.node(Node::EventField(f.into()))
@@ -271,21 +265,6 @@ impl G {
         (self.g.rules.len() - 1) as RuleId
     }
 
-    pub fn retain(
-        &mut self,
-        event: EventTypeId,
-        keep: Option<Millis>,
-        fields: &[&str],
-        consents: Vec<Vec<ConsentId>>,
-    ) {
-        self.retention[event as usize] = Some(Retention {
-            event,
-            keep,
-            fields: fields.iter().map(|s| s.to_string()).collect(),
-            consents,
-        });
-    }
-
     /// Triggers (priority descending, then file order) and retention (per queried type: the
     /// longest `within`, else the type's `retain`, else 30 days; all declared fields; everyone),
     /// then the graph.
@@ -312,9 +291,6 @@ impl G {
         }
         self.g.retention = (0..n)
             .map(|i| {
-                if let Some(r) = &self.retention[i] {
-                    return r.clone();
-                }
                 let et = &self.g.schema.events[i];
                 let qs: Vec<&Query> = self
                     .g
@@ -352,7 +328,7 @@ impl G {
 
 /// Parses an RFC 3339 instant.
 pub fn t(s: &str) -> Millis {
-    omnirule_engine::value::parse_time(s).unwrap()
+    omnirule_text::time::parse_time(s).unwrap()
 }
 
 pub fn customer() -> J {
