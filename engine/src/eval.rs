@@ -1181,7 +1181,9 @@ fn call(f: Func, a: &Value, b: &Value) -> Value {
         }
         (Func::Len, Value::String(s), _) => Value::Number(s.chars().count() as f64),
         (Func::Len, Value::List(items), _) => Value::Number(items.len() as f64),
-        (Func::Contains, Value::String(h), Value::String(n)) => Value::Bool(h.contains(n.as_ref())),
+        (Func::Contains, Value::String(h), Value::String(n)) => {
+            Value::Bool(omnirule_text::search::contains(h, n))
+        }
         (Func::Contains, Value::List(items), x) if !x.is_missing() => {
             Value::Bool(items.iter().any(|i| i.lang_eq(x)))
         }

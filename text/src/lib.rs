@@ -1,5 +1,6 @@
 //! Domain-free text code shared by the Omnirule engine and its hosts: JSON text, decimals,
-//! numbers as JavaScript prints them, Unicode case mapping, stable sorting, and RFC 3339 time.
+//! numbers as JavaScript prints them, Unicode case mapping, substring search, stable sorting,
+//! and RFC 3339 time.
 //!
 //! Why a crate of its own: none of this knows about rules, and the engine's `src/` should read
 //! as the engine. Why hand-written rather than serde_json's reader and printer, `str::parse`,
@@ -17,6 +18,7 @@ mod case;
 mod decimal;
 pub mod json;
 pub mod number;
+pub mod search;
 pub mod sort;
 pub mod time;
 

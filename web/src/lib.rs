@@ -23,13 +23,13 @@ mod render;
 mod storage;
 
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::decision::write_decision;
-use omnirule_text::canonical::canonical_json;
 use omnirule_engine::decision::Decision;
+use omnirule_engine::decision::write_decision;
 use omnirule_engine::host::{self, Decided};
 use omnirule_engine::input::{Document, Event, Profile, record};
-use omnirule_text::json::write_uint;
 use omnirule_engine::memory::Memory;
+use omnirule_text::canonical::canonical_json;
+use omnirule_text::json::write_uint;
 use wasm_bindgen::prelude::*;
 
 pub use render::personalise;

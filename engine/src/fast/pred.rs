@@ -549,9 +549,7 @@ fn flip(op: CmpOp) -> CmpOp {
 /// The field slots of one evaluation, each looked up on first use.
 pub(crate) struct FieldValues<'a> {
     preds: &'a Preds,
-    profile_id: &'a str,
-    profile: FieldView<'a>,
-    event: FieldView<'a>,
+    inputs: Inputs<'a>,
     /// The slots, in place when a trigger's conditions read few fields (most do: a schema
     /// has a few dozen fields), so an evaluation allocates nothing for them.
     values: Slots,
@@ -607,9 +605,11 @@ impl<'a> FieldValues<'a> {
     ) -> Self {
         FieldValues {
             preds,
-            profile_id,
-            profile,
-            event,
+            inputs: Inputs {
+                profile_id,
+                profile,
+                event,
+            },
             values: Slots::None,
             all: false,
         }
@@ -637,26 +637,31 @@ impl<'a> FieldValues<'a> {
     }
 
     fn fill(&mut self, slots: impl Iterator<Item = usize>) {
-        let (preds, profile_id, profile, event) =
-            (self.preds, self.profile_id, self.profile, self.event);
+        let (preds, inputs) = (self.preds, &self.inputs);
         let values = self.values.get_or_make(preds.fields.len());
         for i in slots {
             if let Some(slot) = values.get_mut(i)
                 && *slot == SlotValue::Unresolved
             {
-                *slot = resolve(preds, profile_id, profile, event, i);
+                *slot = resolve(preds, inputs, i);
             }
         }
     }
 }
 
-fn resolve(
-    preds: &Preds,
-    profile_id: &str,
-    profile: FieldView<'_>,
-    event: FieldView<'_>,
-    i: usize,
-) -> SlotValue {
+/// What field slots are read from: the profile's id and fields, and the event's fields.
+struct Inputs<'a> {
+    profile_id: &'a str,
+    profile: FieldView<'a>,
+    event: FieldView<'a>,
+}
+
+fn resolve(preds: &Preds, inputs: &Inputs<'_>, i: usize) -> SlotValue {
+    let Inputs {
+        profile_id,
+        profile,
+        event,
+    } = inputs;
     let value = match preds.fields.get(i) {
         None => None,
         Some(FieldRef::Event(name, rank)) => field(event.fields, event.present, name, *rank),
