@@ -7,7 +7,10 @@
 //! omnirule-bench native DATA      # only the native table (engine beside the hand-written code)
 //! omnirule-bench profile DATA [N] # only evaluates N-rule events for ~5 s (with
 //!                                 # OMNIRULE_PROFILE_LOAD=1: only loads the bundle): run it
-//!                                 # under `perf record` or `valgrind --tool=callgrind`
+//!                                 # under `perf record` or `valgrind --tool=callgrind`;
+//!                                 # with OMNIRULE_PROFILE_PASSES=P: a warm-up pass and then
+//!                                 # exactly P passes over the events (what
+//!                                 # scripts/bench-instructions.sh counts)
 //! ```
 //! DATA is the peers' generated workload folder (`N/rules.json`, `events.json`).
 
@@ -246,6 +249,22 @@ fn profile(data: &Path, n: Option<&String>) -> Result<(), String> {
         return Ok(());
     }
     let empty = Memory::default();
+    if let Some(passes) = std::env::var_os("OMNIRULE_PROFILE_PASSES") {
+        // A fixed amount of work, for counting instructions: two runs that differ only in
+        // `passes` differ only by that many passes of evaluation (the warm-up pass builds the
+        // triggers' fast paths in both).
+        let passes: usize = passes
+            .to_str()
+            .and_then(|p| p.parse().ok())
+            .ok_or("OMNIRULE_PROFILE_PASSES: a number")?;
+        for _ in 0..=passes {
+            for (profile, event, _) in &inputs {
+                std::hint::black_box(evaluate(&bundle, &empty, profile, event));
+            }
+        }
+        println!("{} events x {passes} passes (+1 warm-up)", inputs.len());
+        return Ok(());
+    }
     let start = Instant::now();
     let mut count = 0usize;
     while start.elapsed().as_secs_f64() < 5.0 {
