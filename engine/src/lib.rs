@@ -14,7 +14,7 @@
 //! - `fast`: the lazily compiled fast path of each trigger.
 //! - [`bundle`]: the container (bytes, hash, JSON form) holding a graph, its plan and fast path.
 //! - [`input`]: profiles and events decoded against a bundle. [`memory`]: what is kept about a
-//!   customer. `history`: remembered events grouped for keyed queries. [`schedule`]: local time.
+//!   customer. `history`: remembered events grouped for keyed queries. `schedule`: local time.
 //! - [`eval`]: evaluation. [`host`]: the JSON protocol every runtime calls.
 //!
 //! `tests/architecture.rs` holds the stack to this order.
@@ -40,7 +40,7 @@ pub mod input;
 pub mod memory;
 
 mod history;
-pub mod schedule;
+mod schedule;
 
 pub mod eval;
 
