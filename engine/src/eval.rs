@@ -38,7 +38,7 @@ use crate::input::{Event, Profile};
 use crate::memory::{Firing, Memory, RememberedEvent};
 use crate::plan::Plan;
 use crate::schedule::{self, ScheduleMiss};
-use crate::value::{MAX_TIME_MS, Value, number};
+use crate::value::{Value, number, time_in_range};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -1125,7 +1125,7 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
 
 fn time(t: Option<i64>) -> Value {
     match t {
-        Some(t) if t.abs() <= MAX_TIME_MS => Value::Time(t),
+        Some(t) if time_in_range(t) => Value::Time(t),
         _ => Value::Missing,
     }
 }

@@ -11,7 +11,7 @@
 use crate::bundle::Bundle;
 use crate::fields::{FieldView, Fields, Presence, lookup, sort_fields};
 use crate::graph::{EventTypeId, Field, Millis, Type};
-use crate::value::{MAX_TIME_MS, Value};
+use crate::value::{MAX_TIME_MS, Value, time_in_range};
 use omnirule_text::json::{Top, number_text};
 use omnirule_text::time::parse_time;
 use std::borrow::Cow;
@@ -501,7 +501,7 @@ pub(crate) fn time_from_json(j: &serde_json::Value) -> Result<Millis, String> {
             .ok_or_else(|| format!("{} is not a whole number of milliseconds", number_text(n)))?,
         other => return Err(format!("got {}", describe(other))),
     };
-    if ms.abs() > MAX_TIME_MS {
+    if !time_in_range(ms) {
         return Err("it is outside the range of ±8.64e15 ms".into());
     }
     Ok(ms)

@@ -34,7 +34,7 @@
 
 use crate::bundle::Bundle;
 use crate::graph::{Cap, Millis};
-use crate::value::{MAX_TIME_MS, Value, number_json};
+use crate::value::{Value, number_json, time_in_range};
 use omnirule_text::time::format_time;
 use std::cmp::Ordering;
 use std::fmt;
@@ -589,7 +589,7 @@ impl Memory {
 }
 
 fn check_time(t: Millis) -> Result<(), MemoryError> {
-    if t.abs() <= MAX_TIME_MS {
+    if time_in_range(t) {
         Ok(())
     } else {
         Err(MemoryError::Decode(format!("time {t} is out of range")))

@@ -20,12 +20,16 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// Milliseconds in a day.
-pub const DAY_MS: i64 = 86_400_000;
-
 /// Instants outside ±8.64e15 ms (JavaScript's `Date` range, about ±273,790 years) are refused
 /// on input, so times always format and round-trip.
 pub const MAX_TIME_MS: i64 = 8_640_000_000_000_000;
+
+/// Whether `t` is an instant the engine accepts (within ±[`MAX_TIME_MS`]). The one range check
+/// for times: `t.abs()` would overflow for `i64::MIN` (a panic in debug builds, a wrap to a
+/// negative number, and so acceptance, in release and wasm builds).
+pub fn time_in_range(t: i64) -> bool {
+    (-MAX_TIME_MS..=MAX_TIME_MS).contains(&t)
+}
 
 /// A runtime value.
 #[derive(Debug, Clone, PartialEq, Default)]

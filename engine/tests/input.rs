@@ -50,6 +50,10 @@ const VALUES: &[&str] = &[
     "12.0",
     "9007199254740993",
     "1795168800000",
+    "-9223372036854775808",
+    "9223372036854775807",
+    "8640000000000000",
+    "-8640000000000001",
     "\"\"",
     "\"page_view\"",
     "\"purchase\"",
@@ -82,13 +86,13 @@ fn documents() -> impl Strategy<Value = String> {
         // Well-formed events and profiles with one member changed or added.
         (0..KEYS.len(), 0..VALUES.len()).prop_map(|(k, v)| {
             object(&[
-                (0, 14),
-                (1, 10),
+                (0, 18),
+                (1, 14),
                 (2, 8),
-                (4, 14),
-                (10, 14),
+                (4, 18),
+                (10, 18),
                 (5, 4),
-                (13, 14),
+                (13, 18),
                 (k, v),
             ])
         }),
@@ -136,4 +140,29 @@ fn the_last_of_duplicate_members_counts_and_escaped_names_are_names() {
         err.to_string(),
         "the event must be a JSON object, got an array"
     );
+}
+
+/// Times at and past the ends of the range, and the ends of `i64`: refused with a sentence, in
+/// every build profile (the range check must not overflow), by the tree and the text path.
+#[test]
+fn times_at_the_ends_of_i64_are_refused_not_overflowed() {
+    let bundle = G::new().bundle();
+    for (time, ok) in [
+        ("-9223372036854775808", false),
+        ("9223372036854775807", false),
+        ("-8640000000000001", false),
+        ("8640000000000001", false),
+        ("-8640000000000000", true),
+        ("8640000000000000", true),
+        ("-9.3e18", false),
+    ] {
+        let text = format!(r#"{{"type": "page_view", "id": "e1", "time": {time}, "sku": "S", "category": "c", "price": 1}}"#);
+        let tree = Event::from_json(&bundle, &serde_json::from_str(&text).unwrap());
+        let doc = Event::from_document(&bundle, &Document::parse(&text).unwrap());
+        assert_eq!(tree, doc, "{time}");
+        assert_eq!(tree.is_ok(), ok, "{time}: {tree:?}");
+        if let Err(e) = tree {
+            assert!(e.to_string().contains("time"), "{time}: {e}");
+        }
+    }
 }

@@ -35,7 +35,7 @@ use crate::bundle::Bundle;
 use crate::fields::{Fields, Presence};
 use crate::graph::{Field, Millis, Type};
 use crate::input::Event;
-use crate::value::{MAX_TIME_MS, Value};
+use crate::value::{Value, time_in_range};
 use omnirule_text::time::parse_time;
 use std::sync::Arc;
 
@@ -175,7 +175,7 @@ fn time(item: &Item<'_>) -> Option<Millis> {
         Item::Number(n) => integer_ms(*n)?,
         _ => return None,
     };
-    (ms.abs() <= MAX_TIME_MS).then_some(ms)
+    time_in_range(ms).then_some(ms)
 }
 
 /// The value a declared field of type `t` holds, when the item is one the JSON path accepts.

@@ -458,6 +458,28 @@ mod tests {
 
     const MAX_TIME: Millis = crate::value::MAX_TIME_MS;
 
+    /// Times at the ends of `i64` (damaged or hostile bytes) are refused, not overflowed: the
+    /// range check must not negate `i64::MIN`.
+    #[test]
+    fn times_at_the_ends_of_i64_are_refused() {
+        for t in [i64::MIN, i64::MAX, -MAX_TIME - 1, MAX_TIME + 1] {
+            let m = Memory {
+                newest: Some(t),
+                events: Vec::new(),
+                firings: Vec::new(),
+                seen: vec![(Arc::from("e1"), t)],
+            };
+            assert!(Memory::from_bytes(&m.to_bytes()).is_err(), "{t}");
+        }
+        let edge = Memory {
+            newest: Some(-MAX_TIME),
+            events: Vec::new(),
+            firings: Vec::new(),
+            seen: vec![(Arc::from("e1"), -MAX_TIME)],
+        };
+        assert_eq!(Memory::from_bytes(&edge.to_bytes()).ok(), Some(edge));
+    }
+
     fn arb_memory() -> impl Strategy<Value = Memory> {
         let name = "[a-z]{0,5}".prop_map(Arc::<str>::from);
         let time = prop_oneof![(-MAX_TIME..=MAX_TIME), Just(0i64), Just(-1i64)];
