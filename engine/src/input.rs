@@ -20,6 +20,11 @@ use std::sync::Arc;
 
 pub mod record;
 
+/// The longest event id and customer id accepted, in bytes. Ids are remembered (for
+/// de-duplication, in firings, as the store's key), so their length bounds what one event can
+/// add to a customer's memory; a UUID is 36 bytes, a POS receipt number fewer.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Why a profile or event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
@@ -36,6 +41,13 @@ pub enum InputError {
         field: String,
         expected: String,
         got: String,
+    },
+    /// An id longer than [`MAX_ID_BYTES`].
+    TooLong {
+        what: &'static str,
+        field: String,
+        bytes: usize,
+        max: usize,
     },
     /// A time that is not RFC 3339 nor integer milliseconds in range.
     BadTime {
@@ -69,6 +81,15 @@ impl fmt::Display for InputError {
             } => write!(
                 f,
                 "the {what}'s field `{field}` should be {expected}, got {got}"
+            ),
+            InputError::TooLong {
+                what,
+                field,
+                bytes,
+                max,
+            } => write!(
+                f,
+                "the {what}'s field `{field}` is {bytes} bytes long; at most {max} are accepted"
             ),
             InputError::BadTime {
                 what,
@@ -171,7 +192,7 @@ impl Event {
                 known: schema.events.iter().map(|e| e.name.clone()).collect(),
             });
         };
-        let id = required_string(obj, "id", WHAT)?;
+        let id = required_id(obj, WHAT)?;
         let time = match obj.member("time") {
             None | Some(serde_json::Value::Null) => {
                 return Err(InputError::MissingField {
@@ -287,7 +308,7 @@ impl Profile {
 
     fn from_members(bundle: &Bundle, obj: &impl Members) -> Result<Profile, InputError> {
         const WHAT: &str = "profile";
-        let id = required_string(obj, "id", WHAT)?;
+        let id = required_id(obj, WHAT)?;
         let consents = match obj.member("consents") {
             None | Some(serde_json::Value::Null) => Vec::new(),
             Some(serde_json::Value::Array(items)) => {
@@ -370,12 +391,16 @@ fn not_an_object(what: &'static str, json: &serde_json::Value) -> InputError {
     }
 }
 
-fn required_string<'a>(
-    obj: &'a impl Members,
-    field: &str,
-    what: &'static str,
-) -> Result<&'a str, InputError> {
+/// The input's `id`: a string of at most [`MAX_ID_BYTES`].
+fn required_id<'a>(obj: &'a impl Members, what: &'static str) -> Result<&'a str, InputError> {
+    let field = "id";
     match obj.member(field) {
+        Some(serde_json::Value::String(s)) if s.len() > MAX_ID_BYTES => Err(InputError::TooLong {
+            what,
+            field: field.into(),
+            bytes: s.len(),
+            max: MAX_ID_BYTES,
+        }),
         None | Some(serde_json::Value::Null) => Err(InputError::MissingField {
             what,
             field: field.into(),

@@ -156,7 +156,9 @@ fn times_at_the_ends_of_i64_are_refused_not_overflowed() {
         ("8640000000000000", true),
         ("-9.3e18", false),
     ] {
-        let text = format!(r#"{{"type": "page_view", "id": "e1", "time": {time}, "sku": "S", "category": "c", "price": 1}}"#);
+        let text = format!(
+            r#"{{"type": "page_view", "id": "e1", "time": {time}, "sku": "S", "category": "c", "price": 1}}"#
+        );
         let tree = Event::from_json(&bundle, &serde_json::from_str(&text).unwrap());
         let doc = Event::from_document(&bundle, &Document::parse(&text).unwrap());
         assert_eq!(tree, doc, "{time}");

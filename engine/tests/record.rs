@@ -386,3 +386,42 @@ fn a_record_is_exactly_its_members() {
     huge.extend(u32::MAX.to_le_bytes());
     assert_eq!(Profile::from_record(&bundle, &huge), None);
 }
+
+/// Ids at the limit decode either way; one byte more is refused by the JSON path with a
+/// sentence, and the record path declines (so the host sends JSON and gets that sentence).
+#[test]
+fn ids_longer_than_the_limit_are_refused_by_both_paths() {
+    use omnirule_engine::input::MAX_ID_BYTES;
+    let bundle = G::new().bundle();
+    for len in [MAX_ID_BYTES, MAX_ID_BYTES + 1, 1 << 20] {
+        let id = "é".repeat(len / 2) + &"x".repeat(len % 2);
+        assert_eq!(id.len(), len);
+        let profile: Object = vec![("id", Js::String(id.clone()))];
+        let event: Object = vec![
+            ("type", Js::String("purchase".into())),
+            ("id", Js::String(id.clone())),
+            ("time", Js::Number(1_795_168_800_000.0)),
+            ("sku", Js::String("SW-1".into())),
+            ("amount", Js::Number(79.0)),
+            ("channel", Js::String("pos".into())),
+        ];
+        let ok = len <= MAX_ID_BYTES;
+        let p_json = Profile::from_json(
+            &bundle,
+            &serde_json::from_str(&json_text(&profile)).unwrap(),
+        );
+        let p_record = Profile::from_record(&bundle, &profile_record(&bundle, &profile).unwrap());
+        assert_eq!(p_json.is_ok(), ok, "{len}: {p_json:?}");
+        assert_eq!(p_record.is_some(), ok, "{len}");
+        let e_json = Event::from_json(&bundle, &serde_json::from_str(&json_text(&event)).unwrap());
+        let e_record = Event::from_record(&bundle, &event_record(&bundle, &event).unwrap());
+        assert_eq!(e_json.is_ok(), ok, "{len}: {e_json:?}");
+        assert_eq!(e_record.is_some(), ok, "{len}");
+        if !ok {
+            assert_eq!(
+                e_json.unwrap_err().to_string(),
+                format!("the event's field `id` is {len} bytes long; at most 256 are accepted")
+            );
+        }
+    }
+}

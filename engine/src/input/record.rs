@@ -34,7 +34,7 @@ use super::Profile;
 use crate::bundle::Bundle;
 use crate::fields::{Fields, Presence};
 use crate::graph::{Field, Millis, Type};
-use crate::input::Event;
+use crate::input::{Event, MAX_ID_BYTES};
 use crate::value::{Value, time_in_range};
 use omnirule_text::time::parse_time;
 use std::sync::Arc;
@@ -236,7 +236,7 @@ impl Profile {
     /// is not one [`Profile::from_json`] would accept as it stands: the host then sends JSON.
     pub fn from_record(bundle: &Bundle, record: &[u8]) -> Option<Profile> {
         let mut reader = Reader { bytes: record };
-        let id = reader.string()?;
+        let id = reader.string().filter(|id| id.len() <= MAX_ID_BYTES)?;
         let mut consents: Vec<Arc<str>> = match reader.item()? {
             Item::Absent => Vec::new(),
             Item::Strings(items) => items.into_iter().map(Arc::from).collect(),
@@ -265,7 +265,7 @@ impl Event {
         let mut reader = Reader { bytes: record };
         let event_type = reader.u32()?;
         let declared = bundle.graph().schema.events.get(event_type as usize)?;
-        let id = reader.string()?;
+        let id = reader.string().filter(|id| id.len() <= MAX_ID_BYTES)?;
         let time = time(&reader.item()?)?;
         let names = bundle.plan().names();
         let (shared, order) = (
