@@ -17,6 +17,16 @@ function page(title) {
 `;
 }
 
+/** Whether a path is valid percent-encoded text (a real shop answers 404 to the rest). */
+function decodes(pathname) {
+  try {
+    decodeURIComponent(pathname);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts the origin on 127.0.0.1 (port 0: any free port); resolves `{ address, port, close }`. */
 export function startOrigin() {
   const server = http.createServer((req, res) => {
@@ -27,7 +37,7 @@ export function startOrigin() {
     } else if (url.pathname === "/api/stock") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ "SW-1": 3, slot: "<h1 data-omnirule-slot=\"hero\">json</h1>" }));
-    } else if (url.pathname === "/" || url.pathname.startsWith("/products/")) {
+    } else if (url.pathname === "/" || (url.pathname.startsWith("/products/") && decodes(url.pathname))) {
       const body = page(url.pathname === "/" ? "Home" : decodeURIComponent(url.pathname.slice(10)));
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(body);

@@ -31,6 +31,10 @@ const MEMORY_COOKIE_LIMIT = 3800;
 const MEMORY_COOKIE = "omnirule_mem";
 const PROFILE_COOKIE = "omnirule_profile";
 const PROFILE_HEADER = "x-omnirule-profile";
+/** The largest body `/omnirule/track` reads, counted on the bytes received. */
+const MAX_EVENT_BYTES = 64 * 1024;
+/** The longest customer id the engine accepts (`MAX_ID_BYTES`), in bytes. */
+const MAX_ID_BYTES = 256;
 
 // ----- signed tokens: base64url(payload) "." base64url(HMAC-SHA256(secret, purpose:payload)) ---
 
@@ -53,9 +57,15 @@ function b64url(bytes) {
   return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
+/** The bytes of base64url text, or null for anything else (never an exception). */
 function unb64url(text) {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  const s = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  let s;
+  try {
+    s = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    return null;
+  }
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
@@ -74,7 +84,8 @@ async function verify(env, purpose, token) {
   if (dot < 0) return null;
   const body = token.slice(0, dot);
   const sig = unb64url(token.slice(dot + 1));
-  if (sig === null) return null;
+  // An HMAC-SHA256 is 32 bytes: anything else is not a signature of ours.
+  if (sig === null || sig.length !== 32) return null;
   const ok = await crypto.subtle.verify("HMAC", await hmacKey(env), sig, encoder.encode(`${purpose}:${body}`));
   return ok ? unb64url(body) : null;
 }
@@ -104,11 +115,8 @@ async function visitor(env, request) {
     if (bytes === null) {
       rejected.push("profile");
     } else {
-      try {
-        profile = JSON.parse(new TextDecoder().decode(bytes));
-      } catch {
-        rejected.push("profile");
-      }
+      profile = profileOf(bytes);
+      if (profile === null) rejected.push("profile");
     }
   }
   let memory = null;
@@ -120,6 +128,26 @@ async function visitor(env, request) {
     if (memory === null) rejected.push("memory");
   }
   return { profile, memory, rejected };
+}
+
+/**
+ * A signed profile's payload as a profile: a JSON object with a string `id` the engine
+ * accepts, or null. The signature says who made it, not that it is well formed.
+ */
+function profileOf(bytes) {
+  let profile;
+  try {
+    profile = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return null;
+  }
+  const ok =
+    profile !== null &&
+    typeof profile === "object" &&
+    !Array.isArray(profile) &&
+    typeof profile.id === "string" &&
+    encoder.encode(profile.id).length <= MAX_ID_BYTES;
+  return ok ? profile : null;
 }
 
 /**
@@ -183,7 +211,12 @@ function json(status, body, headers = {}) {
 function pageEvent(url, now) {
   const m = /^\/products\/([^/]+)$/.exec(url.pathname);
   if (!m) return null;
-  const sku = decodeURIComponent(m[1]);
+  let sku;
+  try {
+    sku = decodeURIComponent(m[1]);
+  } catch {
+    return null; // not a product of the catalog: the origin answers for the path
+  }
   const product = catalog[sku];
   if (!product) return null;
   return { type: "page_view", id: crypto.randomUUID(), time: now, sku, ...product };
@@ -227,11 +260,11 @@ async function track(request, env) {
   if (v.profile === null) {
     return json(401, { error: "no profile: send the signed X-Omnirule-Profile header or cookie" });
   }
-  const length = Number(request.headers.get("content-length") ?? "0");
-  if (length > 64 * 1024) return json(413, { error: "the event is larger than 64 KiB" });
+  const text = await bodyText(request, MAX_EVENT_BYTES);
+  if (text === null) return json(413, { error: "the event is larger than 64 KiB" });
   let event;
   try {
-    event = await request.json();
+    event = JSON.parse(text);
   } catch (e) {
     return json(400, { error: `the body is not JSON: ${e.message}` });
   }
@@ -247,6 +280,34 @@ async function track(request, env) {
   }
   const c = await memoryCookie(env, v.profile, result.memoryJson, result.memoryBytes);
   return json(200, result.out, { ...cookieHeader(c), ...trimHeader(c) });
+}
+
+/**
+ * The request's body as text, or null once more than `limit` bytes have arrived: counted on
+ * the bytes read, since `Content-Length` may be absent (chunked) or wrong.
+ */
+async function bodyText(request, limit) {
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function trimHeader(c) {
@@ -301,9 +362,13 @@ async function memoryReport(request, env) {
     return json(400, { error: `rejected: the ${v.rejected.join(" and ")} signature does not match` });
   }
   if (v.profile === null) return json(401, { error: "no profile" });
-  engine.forget();
-  engine.setProfile(v.profile);
-  if (v.memory !== null) engine.merge(v.memory);
+  try {
+    engine.forget();
+    engine.setProfile(v.profile);
+    if (v.memory !== null) engine.merge(v.memory);
+  } catch (e) {
+    return json(400, { error: e.message });
+  }
   return new Response(engine.memoryJson(), { headers: { "content-type": "application/json" } });
 }
 

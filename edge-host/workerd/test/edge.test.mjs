@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -182,6 +183,59 @@ test("tampered cookies and profiles are rejected, not trusted", async () => {
   const f = await forged.page("/products/SW-1");
   assert.equal(f.res.headers.get("x-omnirule-rejected"), "profile");
   assert.equal(hero(f.html), "Welcome to the shop");
+});
+
+test("malformed tokens, cookies, paths and bodies get a clean answer, never a 500", async () => {
+  const status = async (v, pathname) => {
+    const r = await v.page(pathname);
+    assert.notEqual(r.res.status, 500, `${pathname}: ${r.html.slice(0, 200)}`);
+    return r;
+  };
+  // Tokens that are not base64url, or whose signature is not 32 bytes.
+  for (const token of ["e30.a", "x.y", ".", "e30.", "e30", "%%%.%%%", "e30.AAAA", "a.b.c"]) {
+    const header = new Visitor(null);
+    header.headers["x-omnirule-profile"] = token;
+    const h = await status(header, "/products/SW-1");
+    assert.equal(h.res.headers.get("x-omnirule-rejected"), "profile", token);
+    const cookie = new Visitor(null);
+    cookie.jar.set("omnirule_profile", token);
+    const c = await status(cookie, "/");
+    assert.equal(c.res.headers.get("x-omnirule-rejected"), "profile", token);
+    const t = await cookie.track({ type: "page_view" });
+    assert.equal(t.res.status, 400, token);
+  }
+  // Signed payloads that are no profile: not an object, no string id, an id the engine refuses.
+  for (const payload of ["null", "[]", "5", '"ana"', "{}", '{"id": 5}', `{"id": "${"x".repeat(257)}"}`, "\xff"]) {
+    const v = new Visitor(null);
+    v.headers["x-omnirule-profile"] = sign("profile", Buffer.from(payload, "latin1"));
+    const r = await status(v, "/products/SW-1");
+    assert.equal(r.res.headers.get("x-omnirule-rejected"), "profile", payload);
+    assert.equal((await v.fetch("/omnirule/memory")).status, 400, payload);
+  }
+  // A memory cookie that is not a token.
+  const mem = new Visitor(ana);
+  mem.jar.set("omnirule_mem", "a.b");
+  assert.equal((await status(mem, "/")).res.headers.get("x-omnirule-rejected"), "memory");
+  // A path that is not percent-encoded text, for a signed-in visitor.
+  const path = await status(new Visitor(ana), "/products/%ZZ");
+  assert.equal(path.res.status, 404);
+  // A body over the limit is refused on the bytes that arrive, whatever Content-Length says
+  // (here none: the body is chunked).
+  const big = JSON.stringify({ type: "page_view", id: "big", sku: "x".repeat(70 * 1024) });
+  const chunked = await new Promise((resolve, reject) => {
+    const url = new URL(edge.url + "/omnirule/track");
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: "POST",
+        headers: { "x-omnirule-profile": profileToken(ana), "content-type": "application/json" } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode));
+      });
+    req.on("error", reject);
+    for (let i = 0; i < big.length; i += 8192) req.write(big.slice(i, i + 8192));
+    req.end();
+  });
+  assert.equal(chunked, 413);
 });
 
 test("non-HTML responses pass through untouched", async () => {
