@@ -33,6 +33,12 @@ const PROFILE_COOKIE = "omnirule_profile";
 const PROFILE_HEADER = "x-omnirule-profile";
 /** The largest body `/omnirule/track` reads, counted on the bytes received. */
 const MAX_EVENT_BYTES = 64 * 1024;
+/**
+ * How far into the future an event's `time` may be (the `OMNIRULE_MAX_FUTURE_MS` binding, by
+ * default five minutes): a page's clock may run a little ahead, but an event dated years ahead
+ * would make the memory prune everything older than it.
+ */
+const DEFAULT_MAX_FUTURE_MS = 5 * 60 * 1000;
 /** The longest customer id the engine accepts (`MAX_ID_BYTES`), in bytes. */
 const MAX_ID_BYTES = 256;
 
@@ -271,6 +277,13 @@ async function track(request, env) {
   if (event && typeof event === "object" && !Array.isArray(event)) {
     event.id ??= crypto.randomUUID();
     event.time ??= Date.now();
+    const at = typeof event.time === "string" ? Date.parse(event.time) : event.time;
+    const ahead = Number(env.OMNIRULE_MAX_FUTURE_MS ?? DEFAULT_MAX_FUTURE_MS);
+    if (typeof at === "number" && at > Date.now() + ahead) {
+      return json(422, {
+        error: `the event's time ${JSON.stringify(event.time)} is more than ${ahead} ms in the future`,
+      });
+    }
   }
   let result;
   try {

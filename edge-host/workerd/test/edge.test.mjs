@@ -262,6 +262,14 @@ test("the track endpoint refuses bad input with a clear JSON error", async () =>
   assert.match(typed.body.error, /price/);
   const anonymous = new Visitor(null);
   assert.equal((await anonymous.track({ type: "page_view" })).res.status, 401);
+  // An event dated beyond the allowed clock skew (five minutes) is refused, not remembered.
+  for (const time of ["9999-12-31T23:59:59Z", Date.now() + 3_600_000]) {
+    const future = await v.track({ type: "page_view", id: `f-${time}`, time, sku: "A", category: "x", price: 1 });
+    assert.equal(future.res.status, 422, String(time));
+    assert.match(future.body.error, /in the future/);
+  }
+  const soon = await v.track({ type: "page_view", id: "soon", time: Date.now() + 60_000, sku: "A", category: "x", price: 1 });
+  assert.equal(soon.res.status, 200);
 });
 
 test("the memory cookie stays bounded: the oldest events go first", async () => {
