@@ -37,8 +37,8 @@ work=$(mktemp -d "$TARGET_DIR/tmp/bench-store.XXXXXX")
 cargo run -q -p omnirule-cli -- build examples/02-knitwear-in-store -o "$work/knitwear.bundle" >/dev/null
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-OMNIRULE_ADMIN_TOKEN=$token RUST_LOG=${RUST_LOG:-warn} "$store" --listen 127.0.0.1:0 --data-dir "$work/data" \
-  --bundle "$work/knitwear.bundle" \
+OMNIRULE_ADMIN_TOKEN=$token RUST_LOG=${RUST_LOG:-info} "$store" --listen 127.0.0.1:0 --data-dir "$work/data" \
+  --bundle "$work/knitwear.bundle" ${STORE_ARGS:-} \
   --module "$TARGET_DIR/wasm32-unknown-unknown/wasm/omnirule_abi.wasm" >"$work/out" 2>"$work/err" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -9,7 +9,7 @@
 //! - [`server`]: the API's operations (blocking: engine calls, SQLite).
 //! - [`service`]: the HTTP service (axum on hyper and tokio, tower layers), TLS, shutdown.
 //! - [`auth`]: tokens and scopes; [`config`]: the config file and the environment.
-//! - [`metrics`]: Prometheus (OpenMetrics) text, process metrics.
+//! - [`metrics`]: Prometheus (OpenMetrics) text, process metrics; [`logs`]: tracing to stderr.
 
 pub mod auth;
 pub mod bundles;
@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod guest;
 pub mod locks;
+pub mod logs;
 pub mod metrics;
 pub mod server;
 pub mod service;
@@ -214,6 +215,7 @@ pub fn start(config: Config) -> Result<Prepared, String> {
         metrics,
         readers: std::sync::Mutex::new(readers),
         stopping: std::sync::atomic::AtomicBool::new(false),
+        cpu: Arc::new(tokio::sync::Semaphore::new(server::cpu_slots())),
     });
     Ok(Prepared {
         addr,

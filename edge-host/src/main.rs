@@ -97,20 +97,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn init_logs(format: LogFormat, filter: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(filter.unwrap_or("info")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.with_ansi(false).init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
 /// Defaults < file < environment < flags.
 fn configure(args: Args) -> Result<Config, String> {
     let file = match &args.config {
@@ -263,7 +249,13 @@ fn main() -> ExitCode {
         })
         .or(file_log.format)
         .unwrap_or_default();
-    init_logs(format, file_log.filter.as_deref());
+    let logs = omnirule_store::logs::init(format, file_log.filter.as_deref());
+    let code = run(args);
+    logs.flush();
+    code
+}
+
+fn run(args: Args) -> ExitCode {
     let config = match configure(args) {
         Ok(c) => c,
         Err(e) => {

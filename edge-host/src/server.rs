@@ -32,6 +32,18 @@ pub struct App {
     pub readers: Mutex<Vec<Reader>>,
     /// Set when shutdown starts: not ready any more.
     pub stopping: AtomicBool,
+    /// Turns on the engine for events (twice the cores), taken in arrival order (tokio's
+    /// semaphore is fair) and given back before the commit: the cores are not shared among
+    /// dozens of runnable threads, so latency is a queue's, not a scheduler lottery's, while
+    /// requests waiting for the disk still share one fsync (group commit).
+    pub cpu: Arc<tokio::sync::Semaphore>,
+}
+
+/// Engine turns: twice the cores.
+pub fn cpu_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .saturating_mul(2)
 }
 
 /// A response.
@@ -256,8 +268,15 @@ struct EventRequest<'a> {
     explain: bool,
 }
 
-pub fn track_event(app: &App, reader: &Reader, body: &[u8]) -> Reply {
-    let reply = track_event_inner(app, reader, body);
+/// `cpu`: the request's turn on the engine (see [`App::cpu`]), given back before the durable
+/// write, so that requests waiting for a commit do not hold the cores.
+pub fn track_event(
+    app: &App,
+    reader: &Reader,
+    body: &[u8],
+    cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Reply {
+    let reply = track_event_inner(app, reader, body, cpu);
     if reply.status == 200 {
         app.metrics.events.inc();
     } else {
@@ -274,7 +293,12 @@ pub fn track_event(app: &App, reader: &Reader, body: &[u8]) -> Reply {
     reply
 }
 
-fn track_event_inner(app: &App, reader: &Reader, body: &[u8]) -> Reply {
+fn track_event_inner(
+    app: &App,
+    reader: &Reader,
+    body: &[u8],
+    cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Reply {
     let request: EventRequest<'_> = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) if e.is_syntax() || e.is_eof() => {
@@ -352,6 +376,7 @@ fn track_event_inner(app: &App, reader: &Reader, body: &[u8]) -> Reply {
                         .is_some_and(Vec::is_empty)
                 })
             });
+    drop(cpu);
     if !nothing_kept && (row.is_none() || profile_changed || out.memory != memory) {
         let write = Write::Upsert {
             id: request.customer.clone(),

@@ -172,8 +172,10 @@ async fn events(State(app): State<Arc<App>>, body: Body) -> Reply {
     let started = Instant::now();
     let reply = match read_body(body, app.config.max_body).await {
         Ok(body) => {
+            // The turn is taken here, in arrival order, before a blocking thread is used.
+            let cpu = app.cpu.clone().acquire_owned().await.ok();
             blocking(&app, move |app| {
-                app.with_reader(|reader| server::track_event(app, reader, &body))
+                app.with_reader(|reader| server::track_event(app, reader, &body, cpu))
             })
             .await
         }

@@ -545,3 +545,64 @@ fn sigterm_with_requests_in_flight_loses_no_acknowledged_event() {
         );
     }
 }
+
+#[test]
+fn tls_serves_https_with_the_certificate_files() {
+    use tokio_rustls::rustls;
+    let dir = temp_dir("tls");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join("store.crt"), dir.join("store.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let host = Host::start(
+        &dir,
+        Some(&example_bundle(KNIT).to_bytes()),
+        HostOptions {
+            extra: vec![
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key.display().to_string(),
+            ],
+            ..Default::default()
+        },
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    assert!(try_request_raw(host.addr, "GET", "/livez", &[], b"").is_err());
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let https = |method: &str, path: &str, body: &[u8]| -> String {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let sock = TcpStream::connect(host.addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        write!(
+            tls,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        tls.write_all(body).unwrap();
+        let mut out = Vec::new();
+        // A peer that closes without close_notify ends the stream with an error, after the data.
+        let _ = tls.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let r = https("GET", "/livez", b"");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let r = https("POST", "/v1/events", &event_body("c1", "e-1"));
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("\"decisions\""), "{r}");
+}
