@@ -606,3 +606,60 @@ fn tls_serves_https_with_the_certificate_files() {
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     assert!(r.contains("\"decisions\""), "{r}");
 }
+
+#[test]
+fn a_request_has_a_whole_request_deadline_not_a_per_read_one() {
+    // A client that sends its body a byte at a time, each byte well within any per-read
+    // timeout, is cut at the request timeout with a JSON 408; others are served meanwhile.
+    let host = scoped_host("request-timeout", &["--request-timeout-ms", "1000"]);
+    let body = event_body("slow", "slow-1");
+    let mut s = TcpStream::connect(host.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {EVENTS}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.set_nonblocking(false).unwrap();
+    let started = Instant::now();
+    let mut sent = 0;
+    let mut answer = Vec::new();
+    while started.elapsed() < Duration::from_secs(5) && sent < body.len() {
+        if s.write_all(&body[sent..sent + 1]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        let r = request_raw(host.addr, "GET", "/livez", &[], b"");
+        assert_eq!(r.status, 200);
+        // Has the host answered yet?
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 4096];
+        if let Ok(n) = s.read(&mut b) {
+            answer.extend_from_slice(&b[..n]);
+        }
+        s.set_nonblocking(false).unwrap();
+        if !answer.is_empty() {
+            break;
+        }
+    }
+    let _ = s.read_to_end(&mut answer);
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut after {elapsed:?} with {sent} of {} bytes sent",
+        body.len()
+    );
+    let r = request_raw(
+        host.addr,
+        "GET",
+        "/v1/customers/slow",
+        &[("Authorization", &bearer(READ))],
+        b"",
+    );
+    assert_eq!(r.status, 404, "a timed-out event is not stored");
+}
