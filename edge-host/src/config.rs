@@ -58,6 +58,7 @@ pub struct FileHttp {
     pub request_timeout_ms: Option<u64>,
     pub header_timeout_ms: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
+    pub engine_concurrency: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
 }
 

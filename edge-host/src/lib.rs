@@ -62,6 +62,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// API requests served at once; more wait their turn (within `request_timeout`).
     pub max_concurrent: usize,
+    /// Events evaluated at once (the engine's turns); the commit waits outside them.
+    pub engine_concurrency: usize,
     /// At shutdown, how long in-flight requests get to finish.
     pub shutdown_grace: Duration,
     /// Serve HTTPS with these files.
@@ -87,6 +89,7 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_concurrent: 256,
+            engine_concurrency: server::cpu_slots(),
             shutdown_grace: Duration::from_secs(8),
             tls: None,
         }
@@ -202,6 +205,7 @@ pub fn start(config: Config) -> Result<Prepared, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let engine_concurrency = config.engine_concurrency.max(1);
     let mut readers = Vec::with_capacity(config.workers);
     for _ in 0..config.workers.max(1) {
         readers.push(db.reader()?);
@@ -215,7 +219,7 @@ pub fn start(config: Config) -> Result<Prepared, String> {
         metrics,
         readers: std::sync::Mutex::new(readers),
         stopping: std::sync::atomic::AtomicBool::new(false),
-        cpu: Arc::new(tokio::sync::Semaphore::new(server::cpu_slots())),
+        cpu: Arc::new(tokio::sync::Semaphore::new(engine_concurrency)),
     });
     Ok(Prepared {
         addr,

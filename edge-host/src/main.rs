@@ -71,6 +71,10 @@ struct Args {
     /// API requests served at once; more wait their turn [default: 256].
     #[arg(long)]
     max_concurrent_requests: Option<usize>,
+    /// Events evaluated at once (taken in arrival order; the durable write waits outside)
+    /// [default: twice the cores].
+    #[arg(long)]
+    engine_concurrency: Option<usize>,
     /// At SIGTERM or SIGINT, how long requests in flight get to finish, in milliseconds
     /// [default: 8000].
     #[arg(long)]
@@ -190,6 +194,11 @@ fn configure(args: Args) -> Result<Config, String> {
         .max_concurrent_requests
         .or(http.max_concurrent_requests)
         .unwrap_or(config.max_concurrent)
+        .max(1);
+    config.engine_concurrency = args
+        .engine_concurrency
+        .or(http.engine_concurrency)
+        .unwrap_or(config.engine_concurrency)
         .max(1);
     config.workers = args
         .workers

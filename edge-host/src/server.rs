@@ -32,7 +32,7 @@ pub struct App {
     pub readers: Mutex<Vec<Reader>>,
     /// Set when shutdown starts: not ready any more.
     pub stopping: AtomicBool,
-    /// Turns on the engine for events (twice the cores), taken in arrival order (tokio's
+    /// Turns on the engine for events (`engine_concurrency`: twice the cores), taken in arrival order (tokio's
     /// semaphore is fair) and given back before the commit: the cores are not shared among
     /// dozens of runnable threads, so latency is a queue's, not a scheduler lottery's, while
     /// requests waiting for the disk still share one fsync (group commit).
