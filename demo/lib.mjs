@@ -134,7 +134,7 @@ async function startStore({ bundle, dataDir, adminToken, timeoutMs = 60000 }) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const h = await (await fetch(`${url}/healthz`)).json();
+      const h = await (await fetch(`${url}/readyz`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
       if (h.ready) break;
     } catch {
       // not ready yet

@@ -145,7 +145,7 @@ try {
     console.log(`\n${bold("Still running (Ctrl-C stops everything):")}`);
     console.log(`   the shop, through the edge:  ${stack.edge.url}/   (open this; a new visitor is signed in as "Mia", without consent)`);
     console.log(`   the shop origin:             ${stack.shop.url}/   (not personalised by the edge)`);
-    console.log(`   the store host:              ${stack.store.url}/v1/customers/ana   (also /healthz, /metrics)`);
+    console.log(`   the store host:              ${stack.store.url}/v1/customers/ana   (send the admin token; also /livez, /readyz, /metrics)`);
     console.log(`   store admin token:           ${stack.adminToken}`);
     await new Promise(() => {}); // until a signal
   }

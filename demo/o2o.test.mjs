@@ -150,7 +150,7 @@ test("a person clicking through the shop: the store buttons close the same loop"
 
 test("everything started is stopped", async () => {
   await stopAll();
-  for (const [name, url] of [["store", `${processes.store.url}/healthz`], ["edge", `${processes.edge.url}/omnirule/health`], ["shop", `${processes.shop.url}/config.json`]]) {
+  for (const [name, url] of [["store", `${processes.store.url}/livez`], ["edge", `${processes.edge.url}/omnirule/health`], ["shop", `${processes.shop.url}/config.json`]]) {
     await assert.rejects(fetch(url, { signal: AbortSignal.timeout(2000) }), `${name} still answers`);
   }
   assert.equal(stack.browser.isConnected(), false, "Chromium is closed");

@@ -7,7 +7,6 @@
 use crate::guest::{Guest, GuestError, LimitKind, Runtime};
 use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -28,12 +27,15 @@ pub struct LoadedBundle {
 
 fn count_limit(metrics: &Metrics, e: &GuestError) {
     if let GuestError::Limit { kind, .. } = e {
-        let c = match kind {
-            LimitKind::Fuel => &metrics.limit_fuel,
-            LimitKind::Memory => &metrics.limit_memory,
-            LimitKind::Timeout => &metrics.limit_timeout,
-        };
-        c.fetch_add(1, Relaxed);
+        metrics.limit_stop(match kind {
+            LimitKind::Fuel => "fuel",
+            LimitKind::Memory => "memory",
+            LimitKind::Timeout => "timeout",
+        });
+        tracing::warn!(
+            limit = kind.as_str(),
+            "an engine call was stopped by a limit"
+        );
     }
 }
 
@@ -42,7 +44,7 @@ pub fn new_guest(runtime: &Runtime, metrics: &Metrics) -> Result<Guest, GuestErr
     let guest = runtime.instantiate();
     match &guest {
         Ok(_) => {
-            metrics.instances.fetch_add(1, Relaxed);
+            metrics.instances.inc();
         }
         Err(e) => count_limit(metrics, e),
     }
@@ -67,7 +69,7 @@ impl LoadedBundle {
         })();
         match outcome {
             Ok((guest, hash, load_fuel)) => {
-                metrics.bundle_loads.fetch_add(1, Relaxed);
+                metrics.bundle_loads.inc();
                 Ok(LoadedBundle {
                     bytes: Arc::new(bytes),
                     hash,
@@ -77,7 +79,7 @@ impl LoadedBundle {
                 })
             }
             Err(e) => {
-                metrics.bundle_load_failures.fetch_add(1, Relaxed);
+                metrics.bundle_load_failures.inc();
                 count_limit(metrics, &e);
                 Err(e)
             }
@@ -198,6 +200,15 @@ pub enum ReplaceError {
     Commit(String),
 }
 
+impl std::fmt::Display for ReplaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplaceError::Guest(g) => write!(f, "{g}"),
+            ReplaceError::Commit(c) => f.write_str(c),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically and durably: a temporary file in the same directory,
 /// synced, renamed over `path`, then the directory synced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -224,7 +235,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Polls `path` every `every` and loads it when its content changes. A file that fails to
-/// load is reported on stderr and in the metrics; the current bundle stays.
+/// load is logged and counted in the metrics; the current bundle stays.
 pub fn watch(
     path: PathBuf,
     every: Duration,
@@ -257,18 +268,19 @@ pub fn watch(
                 match slot.replace(&runtime, bytes.clone(), &metrics, |_| Ok(())) {
                     Ok(r) => {
                         last_failed = None;
-                        eprintln!(
-                            "bundle reloaded from {}: {} (was {})",
-                            path.display(),
-                            r.hash,
-                            r.previous.as_deref().unwrap_or("none")
+                        tracing::info!(
+                            file = %path.display(),
+                            bundle = %r.hash,
+                            previous = r.previous.as_deref().unwrap_or("none"),
+                            "bundle reloaded from its file"
                         );
                     }
                     Err(e) => {
                         last_failed = Some(bytes);
-                        eprintln!(
-                            "bundle file {} not loaded, keeping the current bundle: {e:?}",
-                            path.display()
+                        tracing::error!(
+                            file = %path.display(),
+                            error = %e,
+                            "bundle file not loaded, keeping the current bundle"
                         );
                     }
                 }

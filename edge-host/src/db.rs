@@ -8,12 +8,14 @@
 //!
 //! Writes go through one writer thread that groups whatever writes are waiting into one
 //! transaction (group commit): one `fsync` acknowledges many concurrent events, and every
-//! request still waits for the commit that holds its write. Reads use a connection per HTTP
-//! worker thread (WAL readers do not block the writer, nor it them).
+//! request still waits for the commit that holds its write. Reads use pooled
+//! connections, one per request in flight (WAL readers do not block the writer, nor it them).
 
+use crate::metrics::WriterStats;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Most writes grouped into one transaction.
@@ -33,23 +35,19 @@ pub struct CustomerRow {
 /// A write for the writer thread.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// Store a customer's memory and, when `profile` is `Some`, profile.
+    /// Store a customer's memory and, when `profile` is `Some`, profile. `new`: no row existed
+    /// when the request read it (under the customer's lock), for the customer count.
     Upsert {
         id: String,
         profile: Option<String>,
         memory: Vec<u8>,
         now_ms: i64,
+        new: bool,
     },
     /// Forget a customer.
     Delete { id: String },
-}
-
-/// Statistics of the writer, for the metrics.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    pub commits: std::sync::atomic::AtomicU64,
-    pub rows: std::sync::atomic::AtomicU64,
-    pub failures: std::sync::atomic::AtomicU64,
+    /// Take the write lock and roll back: the readiness check (storage writable).
+    Probe,
 }
 
 struct Job {
@@ -61,8 +59,9 @@ struct Job {
 /// The database: its path (readers open their own connections) and the writer's queue.
 pub struct Db {
     path: PathBuf,
-    jobs: mpsc::Sender<Job>,
-    pub stats: std::sync::Arc<WriterStats>,
+    /// `None` once [`Db::close`] ran: writes are refused.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn sql_err(e: rusqlite::Error) -> String {
@@ -85,8 +84,9 @@ fn configure(conn: &Connection) -> Result<(), String> {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database, checks its integrity, and starts the writer.
-    pub fn open(path: &Path) -> Result<Db, String> {
+    /// Opens (creating if needed) the database, checks its integrity, counts the customers
+    /// (once: later the writer keeps the count in `stats`), and starts the writer.
+    pub fn open(path: &Path, stats: WriterStats) -> Result<Db, String> {
         let conn = Connection::open(path).map_err(sql_err)?;
         configure(&conn)?;
         let check: String = conn
@@ -109,18 +109,39 @@ impl Db {
              PRAGMA user_version = 1;",
         )
         .map_err(sql_err)?;
+        let customers: i64 = conn
+            .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        stats.customers.set(customers);
         let (tx, rx) = mpsc::channel::<Job>();
-        let stats = std::sync::Arc::new(WriterStats::default());
-        let writer_stats = stats.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, rx, &writer_stats))
+            .spawn(move || writer(conn, rx, &stats))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         Ok(Db {
             path: path.to_path_buf(),
-            jobs: tx,
-            stats,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
         })
+    }
+
+    /// Stops the writer once the writes already queued are committed, checkpoints the WAL
+    /// into the database file and closes it. Later writes are refused.
+    pub fn close(&self) {
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 
     /// A read connection (one per worker thread).
@@ -133,9 +154,14 @@ impl Db {
     /// Applies `write` and returns once it is committed (durable): rows changed.
     pub fn write(&self, write: Write) -> Result<usize, String> {
         let (reply, answer) = mpsc::sync_channel(1);
+        let stopped = || "the database writer has stopped".to_string();
         self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .ok_or_else(stopped)?
             .send(Job { write, reply })
-            .map_err(|_| "the database writer has stopped".to_string())?;
+            .map_err(|_| stopped())?;
         answer
             .recv()
             .map_err(|_| "the database writer has stopped".to_string())?
@@ -149,6 +175,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<usiz
             profile,
             memory,
             now_ms,
+            new: _,
         } => tx.execute(
             "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?4)
@@ -159,11 +186,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<usiz
             params![id, profile, memory, now_ms],
         ),
         Write::Delete { id } => tx.execute("DELETE FROM customers WHERE id = ?1", params![id]),
+        Write::Probe => Ok(0),
     }
 }
 
 fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) {
-    use std::sync::atomic::Ordering::Relaxed;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,32 +199,63 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) 
                 Err(_) => break,
             }
         }
+        let probe_only = batch.iter().all(|j| matches!(j.write, Write::Probe));
         let outcome = (|| -> rusqlite::Result<Vec<usize>> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut changed = Vec::with_capacity(batch.len());
             for job in &batch {
                 changed.push(apply(&tx, &job.write)?);
             }
-            tx.commit()?;
+            if probe_only {
+                tx.rollback()?;
+            } else {
+                tx.commit()?;
+            }
             Ok(changed)
         })();
         match outcome {
             Ok(changed) => {
-                stats.commits.fetch_add(1, Relaxed);
-                stats.rows.fetch_add(batch.len() as u64, Relaxed);
+                if !probe_only {
+                    stats.commits.inc();
+                    let mut delta = 0i64;
+                    let mut rows = 0u64;
+                    for (job, n) in batch.iter().zip(&changed) {
+                        match &job.write {
+                            Write::Upsert { new: true, .. } => delta += 1,
+                            Write::Delete { .. } => {
+                                delta -= i64::try_from(*n).unwrap_or(0);
+                            }
+                            _ => {}
+                        }
+                        if !matches!(job.write, Write::Probe) {
+                            rows += 1;
+                        }
+                    }
+                    stats.rows.inc_by(rows);
+                    stats.customers.inc_by(delta);
+                }
                 for (job, n) in batch.into_iter().zip(changed) {
                     let _ = job.reply.send(Ok(n));
                 }
             }
             Err(e) => {
                 // The transaction rolled back: nothing of the batch is stored, nothing acked.
-                stats.failures.fetch_add(1, Relaxed);
+                stats.failures.inc();
                 let message = sql_err(e);
+                tracing::error!(error = %message, writes = batch.len(), "a SQLite transaction failed");
                 for job in batch {
                     let _ = job.reply.send(Err(message.clone()));
                 }
             }
         }
+    }
+    // The queue is closed (shutdown) and everything in it is committed: fold the WAL into the
+    // database file so that a copy of `store.db` alone is complete, then close.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "the WAL checkpoint at shutdown failed");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the database failed");
     }
 }
 
@@ -223,13 +281,6 @@ impl Reader {
                 })
                 .optional()
             })
-            .map_err(sql_err)
-    }
-
-    /// How many customers are stored (for the metrics).
-    pub fn customer_count(&self) -> Result<i64, String> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))
             .map_err(sql_err)
     }
 }

@@ -6,16 +6,21 @@
 //! - [`bundles`]: the current bundle, its instance pool, hot reload with an atomic swap.
 //! - [`db`]: SQLite (WAL, `synchronous=FULL`, group commit).
 //! - [`locks`]: per-customer serialisation.
-//! - [`server`]: the HTTP API; [`http`]: the HTTP/1.1 server under it.
-//! - [`metrics`]: Prometheus text.
+//! - [`server`]: the API's operations (blocking: engine calls, SQLite).
+//! - [`service`]: the HTTP service (axum on hyper and tokio, tower layers), TLS, shutdown.
+//! - [`auth`]: tokens and scopes; [`config`]: the config file and the environment.
+//! - [`metrics`]: Prometheus (OpenMetrics) text, process metrics; [`logs`]: tracing to stderr.
 
+pub mod auth;
 pub mod bundles;
+pub mod config;
 pub mod db;
 pub mod guest;
-pub mod http;
 pub mod locks;
+pub mod logs;
 pub mod metrics;
 pub mod server;
+pub mod service;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,8 +45,8 @@ pub struct Config {
     /// Cache the compiled module on disk, in `cache_dir`.
     pub module_cache: bool,
     pub cache_dir: PathBuf,
-    /// Token for the admin endpoints (none: they are refused).
-    pub admin_token: Option<String>,
+    /// Tokens and their scopes (none: every route but `/livez` answers 401).
+    pub tokens: auth::Tokens,
     pub limits: guest::Limits,
     /// Largest request body, except bundles.
     pub max_body: usize,
@@ -51,6 +56,18 @@ pub struct Config {
     pub workers: usize,
     /// How often the bundle file is checked for changes.
     pub watch_every: Duration,
+    /// Longest time for a whole request (body included).
+    pub request_timeout: Duration,
+    /// Longest time for a connection to send a request head (idle keep-alive included).
+    pub header_timeout: Duration,
+    /// API requests served at once; more wait their turn (within `request_timeout`).
+    pub max_concurrent: usize,
+    /// Events evaluated at once (the engine's turns); the commit waits outside them.
+    pub engine_concurrency: usize,
+    /// At shutdown, how long in-flight requests get to finish.
+    pub shutdown_grace: Duration,
+    /// Serve HTTPS with these files.
+    pub tls: Option<config::TlsFiles>,
 }
 
 impl Config {
@@ -63,12 +80,18 @@ impl Config {
             module,
             module_cache: true,
             cache_dir: data_dir.join("cache"),
-            admin_token: None,
+            tokens: auth::Tokens::default(),
             limits: guest::Limits::default(),
             max_body: 1 << 20,
             max_bundle: 16 << 20,
             workers: 16,
             watch_every: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_concurrent: 256,
+            engine_concurrency: server::cpu_slots(),
+            shutdown_grace: Duration::from_secs(8),
+            tls: None,
         }
     }
 }
@@ -99,26 +122,40 @@ pub fn default_module_candidates() -> Vec<PathBuf> {
     out
 }
 
-/// A running host.
-pub struct Running {
+/// A host ready to serve: state loaded, address bound.
+pub struct Prepared {
     /// The bound address (the port is the real one when 0 was asked for).
     pub addr: SocketAddr,
     pub app: Arc<server::App>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    listener: std::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-impl Running {
-    /// Serves until the process ends.
-    pub fn wait(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+impl Prepared {
+    /// Serves until `shutdown` resolves, lets the requests in flight finish (within the grace
+    /// period), then commits what the writer holds and closes the database. Runs inside a
+    /// tokio runtime.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+        let listener = tokio::net::TcpListener::from_std(self.listener)
+            .map_err(|e| format!("cannot serve on {}: {e}", self.addr))?;
+        let app = self.app.clone();
+        let stopping = async {
+            shutdown.await;
+            app.stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        };
+        service::serve(self.app.clone(), listener, self.tls, stopping).await;
+        let app = self.app.clone();
+        // The writer commits what is queued, checkpoints and closes (blocking: off the executor).
+        let _ = tokio::task::spawn_blocking(move || app.db.close()).await;
+        tracing::info!("database closed");
+        Ok(())
     }
 }
 
-/// Opens the database, compiles the module, loads the bundle (if its file exists), binds and
-/// starts serving.
-pub fn start(config: Config) -> Result<Running, String> {
+/// Opens the database, compiles the module, loads the bundle (if its file exists), reads the
+/// TLS files and binds.
+pub fn start(config: Config) -> Result<Prepared, String> {
     let wasm = std::fs::read(&config.module).map_err(|e| {
         format!(
             "cannot read the engine module {}: {e}; build it with `{BUILD_MODULE}` or pass --module",
@@ -127,29 +164,30 @@ pub fn start(config: Config) -> Result<Running, String> {
     })?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let tls = config.tls.as_ref().map(service::tls_acceptor).transpose()?;
     let cache = config.cache_dir.clone();
     let runtime = Arc::new(guest::Runtime::new(
         &wasm,
         config.module_cache.then_some(cache.as_path()),
         config.limits,
     )?);
-    let db = db::Db::open(&config.data_dir.join("store.db"))?;
-    let metrics = Arc::new(metrics::Metrics::default());
+    let metrics = Arc::new(metrics::Metrics::new());
+    let db = db::Db::open(&config.data_dir.join("store.db"), metrics.writer.clone())?;
     let slot = Arc::new(bundles::BundleSlot::default());
     if config.bundle.exists() {
         let bytes = std::fs::read(&config.bundle)
             .map_err(|e| format!("cannot read the bundle {}: {e}", config.bundle.display()))?;
-        slot.replace(&runtime, bytes, &metrics, |_| Ok(()))
+        let loaded = slot
+            .replace(&runtime, bytes, &metrics, |_| Ok(()))
             .map_err(|e| {
                 format!(
-                    "the bundle {} cannot be loaded: {}",
-                    config.bundle.display(),
-                    match e {
-                        bundles::ReplaceError::Guest(g) => g.to_string(),
-                        bundles::ReplaceError::Commit(c) => c,
-                    }
+                    "the bundle {} cannot be loaded: {e}",
+                    config.bundle.display()
                 )
             })?;
+        tracing::info!(bundle = %loaded.hash, load_fuel = loaded.load_fuel, file = %config.bundle.display(), "bundle loaded");
+    } else {
+        tracing::warn!(file = %config.bundle.display(), "no bundle file: not ready until a bundle is PUT or written");
     }
     bundles::watch(
         config.bundle.clone(),
@@ -159,29 +197,34 @@ pub fn start(config: Config) -> Result<Running, String> {
         metrics.clone(),
     )
     .map_err(|e| format!("cannot start the bundle watcher: {e}"))?;
-    let listener = http::bind(config.listen)
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener
+        .set_nonblocking(true)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let engine_concurrency = config.engine_concurrency.max(1);
     let mut readers = Vec::with_capacity(config.workers);
     for _ in 0..config.workers.max(1) {
         readers.push(db.reader()?);
     }
     let app = Arc::new(server::App {
-        config: config.clone(),
+        config,
         runtime,
         bundle: slot,
         db,
         locks: locks::KeyedLocks::default(),
         metrics,
         readers: std::sync::Mutex::new(readers),
+        stopping: std::sync::atomic::AtomicBool::new(false),
+        cpu: Arc::new(tokio::sync::Semaphore::new(engine_concurrency)),
     });
-    let handler: Arc<dyn http::Handler> = app.clone();
-    let accept = std::thread::Builder::new()
-        .name("http-accept".into())
-        .spawn(move || http::serve(listener, handler))
-        .map_err(|e| format!("cannot start the accept thread: {e}"))?;
-    let workers = vec![accept];
-    Ok(Running { addr, app, workers })
+    Ok(Prepared {
+        addr,
+        app,
+        listener,
+        tls,
+    })
 }

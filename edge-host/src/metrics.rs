@@ -1,9 +1,16 @@
-//! Counters and a latency histogram, rendered as Prometheus text (`GET /metrics`).
+//! Metrics (`GET /metrics`), kept with `prometheus-client` and rendered as OpenMetrics text.
+//!
+//! Everything is a counter or gauge updated where it happens (the customer count too: the
+//! writer adds and removes as it commits), so a scrape reads atomics and never touches the
+//! database. Process metrics (`process_*`) are read from `/proc/self` at each scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the event latency histogram.
@@ -11,196 +18,330 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Default)]
-pub struct Metrics {
-    /// (route, status code) → count.
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
-    /// Error code → count, for `POST /v1/events`.
-    event_errors: Mutex<BTreeMap<String, u64>>,
-    pub events: AtomicU64,
-    pub decisions: AtomicU64,
-    pub limit_fuel: AtomicU64,
-    pub limit_memory: AtomicU64,
-    pub limit_timeout: AtomicU64,
-    pub instances: AtomicU64,
-    pub bundle_loads: AtomicU64,
-    pub bundle_load_failures: AtomicU64,
-    /// Histogram of `POST /v1/events` latency: cumulative counts per bucket, then +Inf.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    latency_sum_us: AtomicU64,
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+    pub code: u16,
 }
 
-/// Values read from elsewhere when rendering.
-pub struct Gauges<'a> {
-    pub bundle_hash: Option<&'a str>,
-    pub module_hash: &'a str,
-    pub customers: Option<i64>,
-    pub locks_active: usize,
-    pub db_commits: u64,
-    pub db_rows: u64,
-    pub db_failures: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BundleLabels {
+    pub bundle: String,
+    pub module: String,
+}
+
+/// The writer's counters (shared with [`crate::db`]).
+#[derive(Clone, Debug, Default)]
+pub struct WriterStats {
+    /// SQLite commits (each groups one or more writes).
+    pub commits: Counter,
+    /// Rows written or deleted.
+    pub rows: Counter,
+    /// Transactions that failed (nothing of them was acknowledged).
+    pub failures: Counter,
+    /// Customers stored: counted once at start, then kept by the writer.
+    pub customers: Gauge,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    event_errors: Family<CodeLabels, Counter>,
+    limit_stops: Family<LimitLabels, Counter>,
+    pub events: Counter,
+    pub decisions: Counter,
+    pub instances: Counter,
+    pub bundle_loads: Counter,
+    pub bundle_load_failures: Counter,
+    auth_refusals: Family<CodeLabels, Counter>,
+    event_duration: Histogram,
+    pub writer: WriterStats,
+    pub customers_in_flight: Gauge,
+    bundle_info: Family<BundleLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
-    pub fn request(&self, route: &'static str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((route, status))
-            .or_default() += 1;
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RouteLabels, Counter>::default();
+        let event_errors = Family::<CodeLabels, Counter>::default();
+        let limit_stops = Family::<LimitLabels, Counter>::default();
+        for limit in ["fuel", "memory", "timeout"] {
+            // Present (at 0) before any stop.
+            drop(limit_stops.get_or_create(&LimitLabels { limit }));
+        }
+        let m = Metrics {
+            registry: Registry::default(),
+            requests,
+            event_errors,
+            limit_stops,
+            events: Counter::default(),
+            decisions: Counter::default(),
+            instances: Counter::default(),
+            bundle_loads: Counter::default(),
+            bundle_load_failures: Counter::default(),
+            auth_refusals: Family::default(),
+            event_duration: Histogram::new(BUCKETS),
+            writer: WriterStats::default(),
+            customers_in_flight: Gauge::default(),
+            bundle_info: Family::default(),
+        };
+        registry.register(
+            "omnirule_events",
+            "Events evaluated and stored (acknowledged with 200)",
+            m.events.clone(),
+        );
+        registry.register(
+            "omnirule_decisions",
+            "Decisions returned for acknowledged events",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "omnirule_instances_created",
+            "Engine module instances created",
+            m.instances.clone(),
+        );
+        registry.register(
+            "omnirule_bundle_loads",
+            "Bundles loaded (start, PUT /v1/bundle, file watch)",
+            m.bundle_loads.clone(),
+        );
+        registry.register(
+            "omnirule_bundle_load_failures",
+            "Bundles refused (decode error or limits)",
+            m.bundle_load_failures.clone(),
+        );
+        registry.register(
+            "omnirule_db_commits",
+            "SQLite commits (each groups one or more writes)",
+            m.writer.commits.clone(),
+        );
+        registry.register(
+            "omnirule_db_rows_written",
+            "Rows written or deleted",
+            m.writer.rows.clone(),
+        );
+        registry.register(
+            "omnirule_db_commit_failures",
+            "SQLite transactions that failed (nothing of them was acknowledged)",
+            m.writer.failures.clone(),
+        );
+        registry.register(
+            "omnirule_limit_stops",
+            "Engine calls stopped by a limit",
+            m.limit_stops.clone(),
+        );
+        registry.register(
+            "omnirule_http_requests",
+            "HTTP requests by route and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "omnirule_event_errors",
+            "Refused events by error code",
+            m.event_errors.clone(),
+        );
+        registry.register(
+            "omnirule_auth_refusals",
+            "Requests refused by authentication (unauthorized) or scope (forbidden)",
+            m.auth_refusals.clone(),
+        );
+        registry.register(
+            "omnirule_event_duration_seconds",
+            "Latency of POST /v1/events, durable write included",
+            m.event_duration.clone(),
+        );
+        registry.register(
+            "omnirule_bundle_info",
+            "The loaded bundle (hash) and engine module (hash)",
+            m.bundle_info.clone(),
+        );
+        registry.register(
+            "omnirule_customers",
+            "Customers stored",
+            m.writer.customers.clone(),
+        );
+        registry.register(
+            "omnirule_customers_in_flight",
+            "Customers with a request running or waiting",
+            m.customers_in_flight.clone(),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
+        Metrics { registry, ..m }
+    }
+
+    pub fn request(&self, route: &'static str, code: u16) {
+        self.requests
+            .get_or_create(&RouteLabels { route, code })
+            .inc();
     }
 
     pub fn event_error(&self, code: &str) {
-        *self
-            .event_errors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(code.to_string())
-            .or_default() += 1;
+        self.event_errors
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn auth_refusal(&self, code: &str) {
+        self.auth_refusals
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn limit_stop(&self, limit: &'static str) {
+        self.limit_stops.get_or_create(&LimitLabels { limit }).inc();
     }
 
     pub fn event_latency(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        let i = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        if let Some(b) = self.buckets.get(i) {
-            b.fetch_add(1, Relaxed);
-        }
-        self.latency_sum_us
-            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+        self.event_duration.observe(took.as_secs_f64());
     }
 
-    pub fn render(&self, g: &Gauges<'_>) -> String {
+    /// The text of a scrape.
+    pub fn render(&self, bundle_hash: Option<&str>, module_hash: &str, in_flight: usize) -> String {
+        self.bundle_info.clear();
+        self.bundle_info
+            .get_or_create(&BundleLabels {
+                bundle: bundle_hash.unwrap_or("").to_string(),
+                module: module_hash.to_string(),
+            })
+            .set(1);
+        self.customers_in_flight
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
-        counter(
-            "omnirule_events_total",
-            "Events evaluated and stored (acknowledged with 200).",
-            self.events.load(Relaxed),
-        );
-        counter(
-            "omnirule_decisions_total",
-            "Decisions returned for acknowledged events.",
-            self.decisions.load(Relaxed),
-        );
-        counter(
-            "omnirule_instances_created_total",
-            "Engine module instances created.",
-            self.instances.load(Relaxed),
-        );
-        counter(
-            "omnirule_bundle_loads_total",
-            "Bundles loaded (start, PUT /v1/bundle, file watch).",
-            self.bundle_loads.load(Relaxed),
-        );
-        counter(
-            "omnirule_bundle_load_failures_total",
-            "Bundles refused (decode error or limits).",
-            self.bundle_load_failures.load(Relaxed),
-        );
-        counter(
-            "omnirule_db_commits_total",
-            "SQLite commits (each groups one or more writes).",
-            g.db_commits,
-        );
-        counter(
-            "omnirule_db_rows_written_total",
-            "Rows written or deleted.",
-            g.db_rows,
-        );
-        counter(
-            "omnirule_db_commit_failures_total",
-            "SQLite transactions that failed (nothing of them was acknowledged).",
-            g.db_failures,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_limit_stops_total Engine calls stopped by a limit.\n# TYPE omnirule_limit_stops_total counter"
-        );
-        for (kind, v) in [
-            ("fuel", &self.limit_fuel),
-            ("memory", &self.limit_memory),
-            ("timeout", &self.limit_timeout),
-        ] {
-            let _ = writeln!(
-                out,
-                "omnirule_limit_stops_total{{limit=\"{kind}\"}} {}",
-                v.load(Relaxed)
-            );
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
         }
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_http_requests_total HTTP requests by route and status.\n# TYPE omnirule_http_requests_total counter"
-        );
-        for ((route, status), v) in self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "omnirule_http_requests_total{{route=\"{route}\",code=\"{status}\"}} {v}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_event_errors_total Refused events by error code.\n# TYPE omnirule_event_errors_total counter"
-        );
-        for (code, v) in self
-            .event_errors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let code = code.replace(['"', '\\', '\n'], "_");
-            let _ = writeln!(out, "omnirule_event_errors_total{{code=\"{code}\"}} {v}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_event_duration_seconds Latency of POST /v1/events, durable write included.\n# TYPE omnirule_event_duration_seconds histogram"
-        );
-        let mut cumulative = 0u64;
-        for (i, b) in self.buckets.iter().enumerate() {
-            cumulative += b.load(Relaxed);
-            let le = BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |v| v.to_string());
-            let _ = writeln!(
-                out,
-                "omnirule_event_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "omnirule_event_duration_seconds_sum {}\nomnirule_event_duration_seconds_count {cumulative}",
-            self.latency_sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_bundle_info The loaded bundle (hash) and engine module (hash).\n# TYPE omnirule_bundle_info gauge\nomnirule_bundle_info{{bundle=\"{}\",module=\"{}\"}} 1",
-            g.bundle_hash.unwrap_or(""),
-            g.module_hash
-        );
-        if let Some(n) = g.customers {
-            let _ = writeln!(
-                out,
-                "# HELP omnirule_customers Customers stored.\n# TYPE omnirule_customers gauge\nomnirule_customers {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP omnirule_customers_in_flight Customers with a request running or waiting.\n# TYPE omnirule_customers_in_flight gauge\nomnirule_customers_in_flight {}",
-            g.locks_active
-        );
         out
+    }
+}
+
+/// `process_*` metrics from `/proc/self` (Linux; nothing elsewhere).
+#[derive(Debug)]
+struct ProcessCollector;
+
+/// Process figures read at a scrape.
+#[derive(Debug, Default)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: i64,
+    virtual_bytes: i64,
+    start_time_seconds: f64,
+    open_fds: i64,
+    max_fds: i64,
+    threads: i64,
+}
+
+fn process_stats() -> Option<ProcessStats> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); field n is at index n - 3.
+    let field = |n: usize| -> Option<f64> { fields.get(n - 3)?.parse::<f64>().ok() };
+    // USER_HZ is 100 and pages are 4 KiB on the Linux platforms the host runs on (reading
+    // them with sysconf would need libc).
+    let ticks = 100.0;
+    let page = 4096.0;
+    let boot_time = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<f64>().ok())?;
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| i64::try_from(d.count()).unwrap_or(0))
+        .unwrap_or(0);
+    let max_fds = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    Some(ProcessStats {
+        cpu_seconds: (field(14)? + field(15)?) / ticks,
+        threads: field(20)? as i64,
+        start_time_seconds: boot_time + field(22)? / ticks,
+        virtual_bytes: field(23)? as i64,
+        resident_bytes: (field(24)? * page) as i64,
+        open_fds,
+        max_fds,
+    })
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(s) = process_stats() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(s.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges: [(&str, &str, ConstGauge<i64>); 5] = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                ConstGauge::new(s.resident_bytes),
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                ConstGauge::new(s.virtual_bytes),
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                ConstGauge::new(s.open_fds),
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                ConstGauge::new(s.max_fds),
+            ),
+            (
+                "process_threads",
+                "Number of OS threads in the process",
+                ConstGauge::new(s.threads),
+            ),
+        ];
+        for (name, help, g) in &gauges {
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let start = ConstGauge::new(s.start_time_seconds);
+        start.encode(encoder.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            None,
+            start.metric_type(),
+        )?)?;
+        Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP API (see `edge-host/README.md`).
+//! The API's operations, as blocking functions (engine calls and SQLite): [`crate::service`]
+//! runs them on tokio's blocking pool (see `edge-host/README.md` for the API).
 //!
 //! Every error is a JSON body `{"error":{"code":"..","message":".."}}` with a 4xx status for
 //! bad input (nothing stored changes) and 5xx when the host cannot serve (no bundle loaded, a
@@ -8,14 +9,13 @@ use crate::Config;
 use crate::bundles::{BundleSlot, LoadedBundle, ReplaceError, new_guest, write_atomically};
 use crate::db::{Db, Reader, Write};
 use crate::guest::{GuestError, Runtime, status};
-use crate::http::{Handler, Request, Response};
 use crate::locks::KeyedLocks;
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest customer id, in bytes.
 const MAX_CUSTOMER_ID: usize = 256;
@@ -30,6 +30,20 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Idle read connections (one is taken per request).
     pub readers: Mutex<Vec<Reader>>,
+    /// Set when shutdown starts: not ready any more.
+    pub stopping: AtomicBool,
+    /// Turns on the engine for events (`engine_concurrency`: twice the cores), taken in arrival order (tokio's
+    /// semaphore is fair) and given back before the commit: the cores are not shared among
+    /// dozens of runnable threads, so latency is a queue's, not a scheduler lottery's, while
+    /// requests waiting for the disk still share one fsync (group commit).
+    pub cpu: Arc<tokio::sync::Semaphore>,
+}
+
+/// Engine turns: twice the cores.
+pub fn cpu_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .saturating_mul(2)
 }
 
 /// A response.
@@ -41,7 +55,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Reply {
         Reply {
             status,
             body: body.into(),
@@ -50,18 +64,18 @@ impl Reply {
         }
     }
 
-    fn value(status: u16, v: &serde_json::Value) -> Reply {
+    pub fn value(status: u16, v: &serde_json::Value) -> Reply {
         Reply::json(status, v.to_string())
     }
 
-    fn error(status: u16, code: &str, message: impl AsRef<str>) -> Reply {
+    pub fn error(status: u16, code: &str, message: impl AsRef<str>) -> Reply {
         Reply::value(
             status,
             &serde_json::json!({"error": {"code": code, "message": message.as_ref()}}),
         )
     }
 
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }
@@ -75,6 +89,18 @@ fn now_ms() -> i64 {
 }
 
 impl App {
+    /// Runs `f` with a read connection from the pool.
+    pub fn with_reader(&self, f: impl FnOnce(&Reader) -> Reply) -> Reply {
+        match self.reader() {
+            Ok(reader) => {
+                let reply = f(&reader);
+                self.put_reader(reader);
+                reply
+            }
+            Err(m) => db_error(&m),
+        }
+    }
+
     fn reader(&self) -> Result<Reader, String> {
         let idle = self
             .readers
@@ -95,133 +121,8 @@ impl App {
     }
 }
 
-impl From<Reply> for Response {
-    fn from(r: Reply) -> Response {
-        Response {
-            status: r.status,
-            content_type: r.content_type,
-            headers: r.headers,
-            body: r.body,
-        }
-    }
-}
-
-impl Handler for App {
-    fn body_limit(&self, _method: &str, path: &str) -> usize {
-        if path == "/v1/bundle" {
-            self.config.max_bundle
-        } else {
-            self.config.max_body
-        }
-    }
-
-    fn handle(&self, request: Request) -> Response {
-        let (route, reply) = match self.reader() {
-            Ok(reader) => {
-                let out = handle(self, &reader, &request);
-                self.put_reader(reader);
-                out
-            }
-            Err(m) => ("other", db_error(&m)),
-        };
-        self.metrics.request(route, reply.status);
-        reply.into()
-    }
-
-    fn refuse(&self, status: u16, code: &str, message: &str) -> Response {
-        self.metrics.request("refused", status);
-        Reply::error(status, code, message).into()
-    }
-}
-
-/// Routes a request; returns the route label (for the metrics) and the reply.
-fn handle(app: &App, reader: &Reader, req: &Request) -> (&'static str, Reply) {
-    let (method, path) = (req.method.as_str(), req.path.as_str());
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    const GET: &str = "GET";
-    const POST: &str = "POST";
-    const PUT: &str = "PUT";
-    const DELETE: &str = "DELETE";
-    match (segments.as_slice(), method) {
-        (["healthz"], GET) => ("healthz", healthz(app)),
-        (["metrics"], GET) => ("metrics", metrics(app, reader)),
-        (["v1", "events"], POST) => {
-            let started = Instant::now();
-            let reply = track_event(app, reader, req);
-            app.metrics.event_latency(started.elapsed());
-            ("events", reply)
-        }
-        (["v1", "customers", id], GET) => {
-            ("customer_get", with_id(id, |id| customer(app, reader, id)))
-        }
-        (["v1", "customers", id], DELETE) => (
-            "customer_delete",
-            admin(app, req).unwrap_or_else(|| with_id(id, |id| forget(app, id))),
-        ),
-        (["v1", "customers", id, "merge"], POST) => (
-            "customer_merge",
-            admin(app, req).unwrap_or_else(|| with_id(id, |id| merge(app, reader, req, id))),
-        ),
-        (["v1", "bundle"], GET) => ("bundle_get", bundle_info(app)),
-        (["v1", "bundle"], PUT) => (
-            "bundle_put",
-            admin(app, req).unwrap_or_else(|| put_bundle(app, req)),
-        ),
-        (["healthz"] | ["metrics"], _) => ("other", not_allowed("GET")),
-        (["v1", "events"], _) => ("other", not_allowed("POST")),
-        (["v1", "customers", _], _) => ("other", not_allowed("GET, DELETE")),
-        (["v1", "customers", _, "merge"], _) => ("other", not_allowed("POST")),
-        (["v1", "bundle"], _) => ("other", not_allowed("GET, PUT")),
-        _ => (
-            "other",
-            Reply::error(404, "not_found", format!("no route for {method} {path}")),
-        ),
-    }
-}
-
-fn not_allowed(allow: &'static str) -> Reply {
-    Reply::error(405, "method_not_allowed", format!("allowed: {allow}")).header("Allow", allow)
-}
-
-/// `None` when the request carries the admin token, else the refusal.
-fn admin(app: &App, req: &Request) -> Option<Reply> {
-    let Some(token) = app.config.admin_token.as_deref() else {
-        return Some(Reply::error(
-            403,
-            "admin_disabled",
-            "admin endpoints are disabled: start the host with --admin-token or OMNIRULE_ADMIN_TOKEN",
-        ));
-    };
-    let given = req
-        .header("Authorization")
-        .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(t) if constant_time_eq(t.as_bytes(), token.as_bytes()) => None,
-        Some(_) => Some(
-            Reply::error(401, "unauthorized", "the admin token is wrong")
-                .header("WWW-Authenticate", "Bearer"),
-        ),
-        None => Some(
-            Reply::error(
-                401,
-                "unauthorized",
-                "this endpoint needs the admin token: `Authorization: Bearer <token>`",
-            )
-            .header("WWW-Authenticate", "Bearer"),
-        ),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Percent-decodes and checks a customer id from the path.
-fn with_id(raw: &str, f: impl FnOnce(&str) -> Reply) -> Reply {
+pub fn with_id(raw: &str, f: impl FnOnce(&str) -> Reply) -> Reply {
     match decode_id(raw) {
         Ok(id) => f(&id),
         Err(m) => Reply::error(400, "bad_customer_id", m),
@@ -304,44 +205,47 @@ fn no_bundle() -> Reply {
 }
 
 fn db_error(m: &str) -> Reply {
+    tracing::error!(error = %m, "storage error");
     Reply::error(503, "storage_error", m)
 }
 
-fn healthz(app: &App) -> Reply {
+/// `GET /readyz` (and `/healthz`): 200 when a bundle is loaded and the storage takes a write
+/// lock, 503 otherwise (and from the start of a shutdown).
+pub fn readiness(app: &App) -> Reply {
     let bundle = app.bundle.current();
+    let storage = app.db.write(Write::Probe);
+    let stopping = app.stopping.load(std::sync::atomic::Ordering::SeqCst);
+    let ready = bundle.is_some() && storage.is_ok() && !stopping;
     Reply::value(
-        200,
+        if ready { 200 } else { 503 },
         &serde_json::json!({
-            "status": "ok",
-            "ready": bundle.is_some(),
+            "status": if ready { "ok" } else if stopping { "stopping" } else { "not_ready" },
+            "ready": ready,
             "bundle": bundle.as_ref().map(|b| b.hash.clone()),
+            "storage": match &storage { Ok(_) => "writable".to_string(), Err(e) => e.clone() },
             "module": app.runtime.module_hash(),
             "module_from_cache": app.runtime.from_cache(),
         }),
     )
 }
 
-fn metrics(app: &App, reader: &Reader) -> Reply {
+/// `GET /metrics`: counters and gauges kept as things happen (nothing is counted here).
+pub fn metrics(app: &App) -> Reply {
     let bundle = app.bundle.current();
-    let stats = &app.db.stats;
-    let text = app.metrics.render(&Gauges {
-        bundle_hash: bundle.as_ref().map(|b| b.hash.as_str()),
-        module_hash: app.runtime.module_hash(),
-        customers: reader.customer_count().ok(),
-        locks_active: app.locks.active(),
-        db_commits: stats.commits.load(Relaxed),
-        db_rows: stats.rows.load(Relaxed),
-        db_failures: stats.failures.load(Relaxed),
-    });
+    let text = app.metrics.render(
+        bundle.as_ref().map(|b| b.hash.as_str()),
+        app.runtime.module_hash(),
+        app.locks.active(),
+    );
     Reply {
         status: 200,
         body: text.into_bytes(),
-        content_type: "text/plain; version=0.0.4",
+        content_type: crate::metrics::CONTENT_TYPE,
         headers: Vec::new(),
     }
 }
 
-fn bundle_info(app: &App) -> Reply {
+pub fn bundle_info(app: &App) -> Reply {
     match app.bundle.current() {
         Some(b) => Reply::value(
             200,
@@ -364,10 +268,17 @@ struct EventRequest<'a> {
     explain: bool,
 }
 
-fn track_event(app: &App, reader: &Reader, req: &Request) -> Reply {
-    let reply = track_event_inner(app, reader, req);
+/// `cpu`: the request's turn on the engine (see [`App::cpu`]), given back before the durable
+/// write, so that requests waiting for a commit do not hold the cores.
+pub fn track_event(
+    app: &App,
+    reader: &Reader,
+    body: &[u8],
+    cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Reply {
+    let reply = track_event_inner(app, reader, body, cpu);
     if reply.status == 200 {
-        app.metrics.events.fetch_add(1, Relaxed);
+        app.metrics.events.inc();
     } else {
         let code = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()
@@ -382,8 +293,13 @@ fn track_event(app: &App, reader: &Reader, req: &Request) -> Reply {
     reply
 }
 
-fn track_event_inner(app: &App, reader: &Reader, req: &Request) -> Reply {
-    let request: EventRequest<'_> = match serde_json::from_slice(&req.body) {
+fn track_event_inner(
+    app: &App,
+    reader: &Reader,
+    body: &[u8],
+    cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Reply {
+    let request: EventRequest<'_> = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) if e.is_syntax() || e.is_eof() => {
             return Reply::error(
@@ -460,12 +376,14 @@ fn track_event_inner(app: &App, reader: &Reader, req: &Request) -> Reply {
                         .is_some_and(Vec::is_empty)
                 })
             });
+    drop(cpu);
     if !nothing_kept && (row.is_none() || profile_changed || out.memory != memory) {
         let write = Write::Upsert {
             id: request.customer.clone(),
             profile: profile.filter(|_| profile_changed),
             memory: out.memory,
             now_ms: now_ms(),
+            new: row.is_none(),
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);
@@ -477,7 +395,7 @@ fn track_event_inner(app: &App, reader: &Reader, req: &Request) -> Reply {
         .unwrap_or(0);
     app.metrics
         .decisions
-        .fetch_add(u64::try_from(decisions).unwrap_or(0), Relaxed);
+        .inc_by(u64::try_from(decisions).unwrap_or(0));
     Reply::json(200, out.result)
         .header("X-Omnirule-Bundle", bundle.hash.clone())
         .header("X-Omnirule-Fuel", out.fuel.to_string())
@@ -526,7 +444,7 @@ fn with_any_guest<R>(
 }
 
 /// `GET /v1/customers/{id}`: what is kept about a customer.
-fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
+pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
     let row = match reader.customer(id) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -564,7 +482,7 @@ fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
 }
 
 /// `DELETE /v1/customers/{id}`: forget a customer (memory and profile).
-fn forget(app: &App, id: &str) -> Reply {
+pub fn forget(app: &App, id: &str) -> Reply {
     let _customer = app.locks.lock(id);
     match app.db.write(Write::Delete { id: id.to_string() }) {
         Ok(n) => Reply::value(200, &serde_json::json!({"customer": id, "deleted": n > 0})),
@@ -575,11 +493,11 @@ fn forget(app: &App, id: &str) -> Reply {
 /// `POST /v1/customers/{id}/merge`: merge memory from another channel. The body is a memory:
 /// its bytes (`OMNIMEM...`), its JSON form, or an object with a `memory` member holding the
 /// JSON form (e.g. what `GET /v1/customers/{id}` returns elsewhere).
-fn merge(app: &App, reader: &Reader, req: &Request, id: &str) -> Reply {
-    let incoming = if req.body.starts_with(b"OMNIMEM") {
-        req.body.clone()
+pub fn merge(app: &App, reader: &Reader, body: &[u8], id: &str) -> Reply {
+    let incoming = if body.starts_with(b"OMNIMEM") {
+        body.to_vec()
     } else {
-        let value: serde_json::Value = match serde_json::from_slice(&req.body) {
+        let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
                 return Reply::error(
@@ -617,6 +535,7 @@ fn merge(app: &App, reader: &Reader, req: &Request, id: &str) -> Reply {
             profile: None,
             memory: out.memory,
             now_ms: now_ms(),
+            new: row.is_none(),
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);
@@ -633,17 +552,20 @@ fn merge(app: &App, reader: &Reader, req: &Request, id: &str) -> Reply {
 }
 
 /// `PUT /v1/bundle`: validate in a fresh instance, write the bundle file, swap.
-fn put_bundle(app: &App, req: &Request) -> Reply {
-    let bytes = req.body.clone();
+pub fn put_bundle(app: &App, bytes: Vec<u8>) -> Reply {
     let path = app.config.bundle.clone();
     match app.bundle.replace(&app.runtime, bytes, &app.metrics, |b| {
         write_atomically(&path, b)
     }) {
-        Ok(r) => Reply::value(
-            200,
-            &serde_json::json!({"hash": r.hash, "previous": r.previous, "load_fuel": r.load_fuel}),
-        ),
+        Ok(r) => {
+            tracing::info!(bundle = %r.hash, previous = r.previous.as_deref().unwrap_or("none"), load_fuel = r.load_fuel, "bundle loaded (PUT /v1/bundle)");
+            Reply::value(
+                200,
+                &serde_json::json!({"hash": r.hash, "previous": r.previous, "load_fuel": r.load_fuel}),
+            )
+        }
         Err(ReplaceError::Guest(e)) => {
+            tracing::warn!(error = %e, "a bundle was refused (PUT /v1/bundle)");
             let mut reply = guest_error(&e);
             // Whatever stopped it, a bundle that cannot be loaded is the client's bad input.
             if reply.status >= 500 {

@@ -234,7 +234,7 @@ fn delete_forgets_a_customer_and_needs_the_token() {
         Some(&profile("c1")),
         &view("w-1", "2026-11-20T10:00:00Z"),
     );
-    let r = request(host.addr, "DELETE", "/v1/customers/c1", &[], b"");
+    let r = request_raw(host.addr, "DELETE", "/v1/customers/c1", &[], b"");
     assert_eq!(r.status, 401);
     assert_eq!(r.code(), "unauthorized");
     let r = request(
@@ -264,7 +264,7 @@ fn delete_forgets_a_customer_and_needs_the_token() {
 }
 
 #[test]
-fn admin_endpoints_are_disabled_without_a_configured_token() {
+fn without_a_configured_token_every_route_but_livez_is_refused() {
     let dir = temp_dir("no-token");
     let host = Host::start(
         &dir,
@@ -275,20 +275,33 @@ fn admin_endpoints_are_disabled_without_a_configured_token() {
         },
     );
     for (method, path) in [
+        ("POST", "/v1/events"),
+        ("GET", "/v1/customers/c1"),
         ("DELETE", "/v1/customers/c1"),
         ("POST", "/v1/customers/c1/merge"),
         ("PUT", "/v1/bundle"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
     ] {
-        let r = request(
-            host.addr,
-            method,
-            path,
-            &[("Authorization", "Bearer ")],
-            b"{}",
-        );
-        assert_eq!(r.status, 403, "{method} {path}");
-        assert_eq!(r.code(), "admin_disabled");
+        for auth in [
+            &[][..],
+            &[("Authorization", "Bearer ")][..],
+            &[("Authorization", "Bearer anything")][..],
+        ] {
+            let r = request_raw(host.addr, method, path, auth, b"{}");
+            assert_eq!(r.status, 401, "{method} {path}");
+            assert_eq!(r.code(), "unauthorized");
+        }
     }
+    assert_eq!(
+        request_raw(host.addr, "GET", "/livez", &[], b"").status,
+        200
+    );
+    assert!(
+        host.stderr().contains("no token is configured"),
+        "{}",
+        host.stderr()
+    );
 }
 
 #[test]
@@ -313,7 +326,7 @@ fn merge_brings_online_memory_into_the_store() {
 
     // Refused without the token, and with a memory that is not one: nothing changes.
     let before = host.get("/v1/customers/c1").body;
-    let r = request(
+    let r = request_raw(
         host.addr,
         "POST",
         "/v1/customers/c1/merge",
@@ -364,7 +377,7 @@ fn put_bundle_swaps_and_bad_bundles_are_refused() {
     let host = knit_host("put-bundle");
     let old = example_bundle(KNIT);
     let new = bundle_of(&example_rules(KNIT).replace("KNIT20", "KNIT25"));
-    let r = request(host.addr, "PUT", "/v1/bundle", &[], &new.to_bytes());
+    let r = request_raw(host.addr, "PUT", "/v1/bundle", &[], &new.to_bytes());
     assert_eq!(r.status, 401);
     let mut corrupt = new.to_bytes();
     let n = corrupt.len();
@@ -543,7 +556,11 @@ fn metrics_are_prometheus_text() {
     host.event("c1", None, &enter("s-1", "2026-11-22T15:30:00Z"));
     let r = host.get("/metrics");
     assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let m = r.text();
     for needle in [
         "omnirule_events_total 2",
@@ -633,7 +650,7 @@ fn keep_alive_connections_are_served_side_by_side() {
                     let p = profile(&format!("ka{c}"));
                     let body = json!({"customer": format!("ka{c}"), "profile": p, "event": enter(&format!("s{i}"), "2026-11-22T15:30:00Z")}).to_string();
                     let t = std::time::Instant::now();
-                    write!(w, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+                    write!(w, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
                     let mut line = String::new();
                     reader.read_line(&mut line).unwrap();
                     assert!(line.starts_with("HTTP/1.1 200"), "{line}");

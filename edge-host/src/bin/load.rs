@@ -39,6 +39,9 @@ struct Args {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// A token with the `events` scope. Default: $OMNIRULE_TOKEN, else $OMNIRULE_ADMIN_TOKEN.
+    #[arg(long)]
+    token: Option<String>,
 }
 
 struct Client {
@@ -58,9 +61,15 @@ impl Client {
     }
 
     /// POSTs `body` and returns the status.
-    fn post(&mut self, addr: SocketAddr, path: &str, body: &[u8]) -> std::io::Result<u16> {
+    fn post(
+        &mut self,
+        addr: SocketAddr,
+        path: &str,
+        token: &str,
+        body: &[u8],
+    ) -> std::io::Result<u16> {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         self.writer.write_all(head.as_bytes())?;
@@ -148,11 +157,17 @@ fn main() -> ExitCode {
             .map(|d| d.as_millis().to_string())
             .unwrap_or_default()
     }));
+    let token: Arc<str> = Arc::from(
+        args.token
+            .or_else(|| std::env::var("OMNIRULE_TOKEN").ok())
+            .or_else(|| std::env::var("OMNIRULE_ADMIN_TOKEN").ok())
+            .unwrap_or_default(),
+    );
     let issued = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|w| {
-            let (issued, tag) = (issued.clone(), tag.clone());
+            let (issued, tag, token) = (issued.clone(), tag.clone(), token.clone());
             let addr = args.addr;
             std::thread::spawn(move || -> (Vec<u64>, u64) {
                 let mut latencies = Vec::new();
@@ -176,7 +191,7 @@ fn main() -> ExitCode {
                     *n += 1;
                     i += 1;
                     let t = Instant::now();
-                    match client.post(addr, "/v1/events", body.as_bytes()) {
+                    match client.post(addr, "/v1/events", &token, body.as_bytes()) {
                         Ok(200) => {
                             latencies
                                 .push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));

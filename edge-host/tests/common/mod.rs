@@ -138,6 +138,8 @@ pub struct HostOptions {
     pub token: Option<&'static str>,
     pub module: Option<PathBuf>,
     pub extra: Vec<String>,
+    /// Environment variables for the host.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for HostOptions {
@@ -146,6 +148,7 @@ impl Default for HostOptions {
             token: Some(TOKEN),
             module: None,
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -182,6 +185,7 @@ impl Host {
             .arg("50")
             .args(&options.extra)
             .env_remove("OMNIRULE_ADMIN_TOKEN")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap());
         if let Some(t) = options.token {
@@ -191,7 +195,11 @@ impl Host {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let Some(addr) = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
+        else {
             let _ = child.wait();
             return Err(format!(
                 "the host did not start: {}",
@@ -239,6 +247,16 @@ impl Host {
         self.post_json("/v1/events", &body)
     }
 
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL on Unix
         let _ = self.child.wait();
@@ -284,8 +302,40 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), with the admin token
+/// unless `headers` has an `Authorization` header.
 pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let auth = format!("Bearer {TOKEN}");
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        all.push(("Authorization", auth.as_str()));
+    }
+    try_request_raw(addr, method, path, &all, body)
+}
+
+/// A request with exactly `headers` (no token added).
+pub fn request_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    try_request_raw(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), headers as given.
+pub fn try_request_raw(
     addr: SocketAddr,
     method: &str,
     path: &str,
