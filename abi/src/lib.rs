@@ -90,6 +90,7 @@ fn input_error_code(e: &InputError) -> &'static str {
         InputError::UnknownEventType { .. } => "unknown_event_type",
         InputError::MissingField { .. } => "missing_field",
         InputError::WrongType { .. } => "wrong_type",
+        InputError::TooLong { .. } => "too_long",
         InputError::BadTime { .. } => "bad_time",
     }
 }

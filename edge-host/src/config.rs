@@ -60,6 +60,7 @@ pub struct FileHttp {
     pub max_concurrent_requests: Option<usize>,
     pub engine_concurrency: Option<usize>,
     pub shutdown_grace_ms: Option<u64>,
+    pub max_future_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

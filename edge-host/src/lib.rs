@@ -66,6 +66,9 @@ pub struct Config {
     pub engine_concurrency: usize,
     /// At shutdown, how long in-flight requests get to finish.
     pub shutdown_grace: Duration,
+    /// How far ahead of this host's clock an event's `time` may be; later ones are refused
+    /// (422 `event_in_future`), so one wrong clock cannot prune a customer's memory away.
+    pub max_future: Duration,
     /// Serve HTTPS with these files.
     pub tls: Option<config::TlsFiles>,
 }
@@ -91,6 +94,7 @@ impl Config {
             max_concurrent: 256,
             engine_concurrency: server::cpu_slots(),
             shutdown_grace: Duration::from_secs(8),
+            max_future: Duration::from_secs(5 * 60),
             tls: None,
         }
     }

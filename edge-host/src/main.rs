@@ -75,6 +75,10 @@ struct Args {
     /// [default: twice the cores].
     #[arg(long)]
     engine_concurrency: Option<usize>,
+    /// How far ahead of this host's clock an event's `time` may be, in milliseconds; later
+    /// events are refused with 422 [default: 300000, five minutes].
+    #[arg(long)]
+    max_future_ms: Option<u64>,
     /// At SIGTERM or SIGINT, how long requests in flight get to finish, in milliseconds
     /// [default: 8000].
     #[arg(long)]
@@ -200,6 +204,9 @@ fn configure(args: Args) -> Result<Config, String> {
         .or(http.engine_concurrency)
         .unwrap_or(config.engine_concurrency)
         .max(1);
+    if let Some(ms) = args.max_future_ms.or(http.max_future_ms) {
+        config.max_future = Duration::from_millis(ms);
+    }
     config.workers = args
         .workers
         .or(file.workers)

@@ -81,6 +81,32 @@ impl Reply {
     }
 }
 
+/// A 422 for an event dated more than `ahead` past this host's clock. Only the `time` member
+/// is read here (the engine checks the rest, and a malformed `time` is its error to report).
+fn refuse_future(event: &RawValue, ahead: std::time::Duration) -> Option<Reply> {
+    #[derive(Deserialize)]
+    struct Time {
+        time: Option<serde_json::Value>,
+    }
+    let time = serde_json::from_str::<Time>(event.get()).ok()?.time?;
+    let at = match &time {
+        serde_json::Value::String(s) => omnirule_text::time::parse_time(s).ok()?,
+        serde_json::Value::Number(n) => n.as_i64()?,
+        _ => return None,
+    };
+    let limit = now_ms().saturating_add(i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX));
+    (at > limit).then(|| {
+        Reply::error(
+            422,
+            "event_in_future",
+            format!(
+                "the event's time {time} is more than {} ms ahead of this host's clock",
+                ahead.as_millis()
+            ),
+        )
+    })
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -320,6 +346,9 @@ fn track_event_inner(
     };
     if let Err(m) = check_id(&request.customer) {
         return Reply::error(400, "bad_customer_id", m);
+    }
+    if let Some(reply) = refuse_future(request.event, app.config.max_future) {
+        return reply;
     }
     let profile = match request.profile.map(|p| profile_for(&request.customer, p)) {
         Some(Ok(p)) => Some(p),

@@ -24,6 +24,13 @@ fn knit_host(name: &str) -> Host {
     )
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
 fn profile(id: &str) -> Value {
     let mut p = example_profile(KNIT);
     p["id"] = json!(id);
@@ -148,6 +155,10 @@ fn bad_input_gets_a_4xx_json_error_and_changes_nothing() {
         ("missing id", event(json!({"type": "beacon_enter", "time": 0, "store": "s", "zone": "z"})), 422, "missing_field"),
         ("bad time", event(json!({"type": "beacon_enter", "id": "x4", "time": "soon", "store": "s", "zone": "z"})), 422, "bad_time"),
         ("event not an object", event(json!("beacon")), 422, "not_an_object"),
+        ("event a century ahead", event(view("x6", "2126-11-20T10:00:00Z")), 422, "event_in_future"),
+        ("event an hour ahead, in ms", event(json!({"type": "beacon_enter", "id": "x7", "time": now_ms() + 3_600_000, "store": "s", "zone": "z"})), 422, "event_in_future"),
+        ("time at the end of i64", event(json!({"type": "beacon_enter", "id": "x8", "time": i64::MIN, "store": "s", "zone": "z"})), 422, "bad_time"),
+        ("id over 256 bytes", event(view(&"x".repeat(257), "2026-11-20T10:00:00Z")), 422, "too_long"),
         ("profile field of the wrong type", json!({"customer": "c1", "profile": {"id": "c1", "tier": 3, "lifetime_value": 1, "labels": []}, "event": enter("x5", "2026-11-22T15:30:00Z")}).to_string().into_bytes(), 422, "wrong_type"),
     ];
     for (what, body, status, code) in cases {
