@@ -332,6 +332,8 @@ struct Ctx<'a> {
     plan: &'a Plan,
     mem: &'a [Arc<RememberedEvent>],
     firings: &'a [Firing],
+    /// The newest time the memory has seen (before this event).
+    newest: Option<Millis>,
     profile: &'a Profile,
     event: &'a Event,
     /// Per schema consent purpose: the profile holds it.
@@ -367,6 +369,7 @@ impl<'a> Ctx<'a> {
             plan: bundle.plan(),
             mem: memory.event_slice(),
             firings: memory.firings(),
+            newest: memory.newest(),
             profile,
             event,
             consent_ok: g
@@ -562,18 +565,45 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether a cap allows one more firing, counting the matching firing records.
+    /// Whether one more firing at `now` keeps the cap: `once`, none before; `limit N per D`,
+    /// fewer than N firings in every window of length D that holds `now` (both ends inclusive,
+    /// as `within`). Events arrive late (a store that was offline), so firings after `now`
+    /// count too: the windows are `[s, s + D]` for every `s` in `[now - D, now]`, and the count
+    /// only grows where a window's end reaches a firing, so the starts worth checking are
+    /// `now - D` and `f - D` for each firing `f` after `now`. In order, no firing is after
+    /// `now` and this is the one window `[now - D, now]`.
+    ///
+    /// An event more than D older than the newest the memory has seen decides nothing under a
+    /// cap: memory keeps firings for 2 × D before the newest (`Memory::prune`), which is what
+    /// the windows of an event up to D late need, and no more.
     fn under_cap(&self, cap: Cap, matches: impl Fn(&Firing) -> bool) -> bool {
         let now = self.now();
         let firings = self.firings;
         match cap {
             Cap::Once => !firings.iter().any(matches),
             Cap::Limit { count, per } => {
-                let from = now.saturating_sub(per);
-                let n = firings
+                if self
+                    .newest
+                    .is_some_and(|newest| now < newest.saturating_sub(per))
+                {
+                    return false;
+                }
+                let count = count as usize;
+                let in_window = |from: Millis| {
+                    let to = from.saturating_add(per);
+                    firings
+                        .iter()
+                        .filter(|f| f.time >= from && f.time <= to && matches(f))
+                        .count()
+                };
+                if in_window(now.saturating_sub(per)) >= count {
+                    return false;
+                }
+                let until = now.saturating_add(per);
+                firings
                     .iter()
-                    .filter(|f| f.time >= from && f.time <= now && matches(f))
-                    .count();
-                n < count as usize
+                    .filter(|f| f.time > now && f.time <= until && matches(f))
+                    .all(|f| in_window(f.time.saturating_sub(per)) < count)
             }
         }
     }

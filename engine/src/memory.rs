@@ -319,9 +319,11 @@ impl Memory {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
+                // Twice the window: an event up to one window late still sees every firing
+                // its windows hold (see the cap check in `eval`).
                 let keep = rule_forever
                     || group_forever
-                    || window.is_some_and(|w| f.time >= newest.saturating_sub(w));
+                    || window.is_some_and(|w| f.time >= newest.saturating_sub(w.saturating_mul(2)));
                 if keep {
                     firings.push(f.clone());
                 }

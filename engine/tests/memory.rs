@@ -267,7 +267,8 @@ fn a_million_events_keep_memory_bounded() {
         "max_events_per_type bounds the hour's 3,600 views"
     );
     assert!(memory.seen_ids().count() <= 100);
-    assert!(memory.firings().len() <= 1);
+    // A cap of one a day, and firings kept for two windows (late events need them): two.
+    assert!(memory.firings().len() <= 2);
     assert!(
         memory.to_bytes().len() < 64 * 1024,
         "{}",

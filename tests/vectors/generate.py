@@ -325,11 +325,12 @@ def caps():
             events.append(b)
             expect.append(ds)
         last = T0 + pat[-1]
-        # Firing records kept: those a cap can still count (once: all of them).
+        # Firing records kept: those the windows of an event up to one window late can still
+        # count, 2 × the window before the newest (once: all of them).
         fired = []
         for name, n, w in caps_def:
             for t in history[name]:
-                if w is None or last - t <= w:
+                if w is None or last - t <= 2 * w:
                     fired.append([name, f"b-{t}"])
         fired.sort(key=lambda f: (f[0], f[1]))
         vs.append(vector("beacons at +" + ", +".join(f"{o}ms" for o in pat), customer(),
@@ -475,6 +476,67 @@ def consent():
 
 # ----- groups with caps ---------------------------------------------------------------------
 
+# ----- late events: a cap holds in every window, whatever order events arrive in ------------
+
+def late_caps():
+    rules = (banner_rule("twice_a_day", "beacon_enter", extra="limit 2 per 1d")
+             + banner_rule("monthly", "beacon_enter", extra="limit 1 per 30d")
+             + banner_rule("once_ever", "beacon_enter", extra="once"))
+    caps_def = [("twice_a_day", 2, DAY), ("monthly", 1, 30 * DAY), ("once_ever", 1, None)]
+    MIN = 60_000
+    # Offsets in arrival order; a smaller one after a larger one is a late event.
+    patterns = [
+        [30 * MIN, 29 * MIN],
+        [30 * MIN, 29 * MIN, 28 * MIN, 27 * MIN],
+        [0, 2 * DAY, DAY],
+        [0, 2 * DAY, DAY + 1],
+        [DAY, 0, 2 * DAY],
+        [0, 3 * DAY, 2 * DAY - 1, 2 * DAY + 1],
+        [10 * DAY, 9 * DAY, 8 * DAY, 11 * DAY],
+        [5 * DAY, 3 * DAY, 4 * DAY + HOUR],
+        [40 * DAY, 5 * DAY, 39 * DAY, 80 * DAY],
+        [HOUR, 0, 2 * HOUR, 3 * HOUR, DAY + 1],
+    ]
+
+    def allowed(times, now, n, w, newest):
+        """One more firing at `now` keeps the cap: brute force over window starts."""
+        if w is None:
+            return len(times) < n
+        if newest is not None and now < newest - w:
+            return False  # more than one window late: the memory cannot be sure
+        # Every window [s, s + w] holding `now`; the count can only change at these starts.
+        starts = {now - w, now} | {t for t in times} | {t - w for t in times}
+        for s in starts:
+            if now - w <= s <= now:
+                if sum(1 for t in times if s <= t <= s + w) >= n:
+                    return False
+        return True
+
+    vs = []
+    for pat in patterns:
+        history = {name: [] for name, _, _ in caps_def}
+        events, expect = [], []
+        newest = None
+        for off in pat:
+            now = T0 + off
+            ds = []
+            for name, n, w in caps_def:
+                if allowed(history[name], now, n, w, newest):
+                    history[name].append(now)
+                    ds.append(banner(name, "s", name))
+            events.append(beacon(now))
+            expect.append(ds)
+            newest = now if newest is None else max(newest, now)
+        fired = sorted([name, f"b-{t}"] for name, n, w in caps_def for t in history[name]
+                       if w is None or newest - t <= 2 * w)
+        vs.append(vector("beacons arriving at +" + ", +".join(f"{o}ms" for o in pat), customer(),
+                         events, expect, remembered=[], fired=fired))
+    return family("late_caps", "Late and out-of-order events: a capped rule never has more than "
+                  "N firings in any window of its length, whatever order events arrive in; an "
+                  "event more than one window older than the newest decides nothing under a cap; "
+                  "memory keeps firings for two windows before the newest.", rules, vs)
+
+
 def group_caps():
     rules = ("group g limit 2 per 1d\n"
              + banner_rule("a", "beacon_enter", extra="priority 2\ngroup g\nlimit 1 per 1d")
@@ -509,7 +571,7 @@ def group_caps():
             expect.append(ds)
         last = T0 + pat[-1]
         fired = sorted([name, f"b-{t}"] for name in ["a", "b", "free"] for t in hist[name]
-                       if last - t <= DAY)
+                       if last - t <= 2 * DAY)
         vs.append(vector("beacons at +" + ", +".join(f"{o}ms" for o in pat), customer(),
                          events, expect, remembered=[], fired=fired))
     return family("group_caps", "A group's cap counts the firings of all its rules; a rule "
@@ -742,7 +804,7 @@ def group_conditions():
             events.append(view(now, category=cat))
             expect.append(ds + free)
         last = T0 + pat[-1][1]
-        fired = sorted([name, f"v-{t}"] for name, t in hero if last - t <= DAY)
+        fired = sorted([name, f"v-{t}"] for name, t in hero if last - t <= 2 * DAY)
         vs.append(vector("views: " + ", ".join(f"{c} at +{o}ms" for c, o in pat), customer(),
                          events, expect, remembered=[], fired=fired))
     return family("group_conditions", "In a group the first rule whose condition holds fires; "
@@ -958,7 +1020,7 @@ def operators():
 def all_families():
     return [windows(), splits(), numbers(), missing(), caps(), schedules(), unicode_strings(),
             consent(), group_caps(), queries(), bindings(), dedup(), group_conditions(),
-            split_caps(), retention_consent(), schedule_edges(), operators()] + ordering()
+            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps()] + ordering()
 
 
 def main():
