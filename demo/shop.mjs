@@ -40,16 +40,19 @@ export function edgeCatalog() {
 
 // ----- signed tokens (edge-host/workerd/README.md) --------------------------------------------
 
-export function sign(secret, purpose, payload) {
+export function sign(secret, purpose, payload, issued = Math.floor(Date.now() / 1000)) {
   const body = Buffer.from(payload).toString("base64url");
-  const sig = crypto.createHmac("sha256", secret).update(`${purpose}:${body}`).digest();
-  return `${body}.${sig.toString("base64url")}`;
+  const sig = crypto.createHmac("sha256", secret).update(`${purpose}:${issued}:${body}`).digest();
+  return `${body}.${issued}.${sig.toString("base64url")}`;
 }
 
+/** The payload of a token signed for `purpose` (the issue time is the edge's to judge). */
 export function verify(secret, purpose, token) {
-  if (typeof token !== "string" || !token.includes(".")) return null;
-  const [body, sig] = token.split(".", 2);
-  const want = crypto.createHmac("sha256", secret).update(`${purpose}:${body}`).digest();
+  if (typeof token !== "string") return null;
+  const parts = token.split(".");
+  if (parts.length !== 3 || !/^[0-9]{1,12}$/.test(parts[1])) return null;
+  const [body, issued, sig] = parts;
+  const want = crypto.createHmac("sha256", secret).update(`${purpose}:${issued}:${body}`).digest();
   const got = Buffer.from(sig, "base64url");
   if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) return null;
   return Buffer.from(body, "base64url");

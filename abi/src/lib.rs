@@ -6,7 +6,8 @@
 //!   releases them with [`omnirule_free`].
 //! - [`omnirule_load_bundle`] decodes and validates a bundle and keeps it in the instance.
 //! - [`omnirule_track`] evaluates one event; [`omnirule_merge`] merges two memories;
-//!   [`omnirule_memory_json`] renders a memory as JSON.
+//!   [`omnirule_memory_json`] renders a memory as JSON; [`omnirule_erase`] turns a memory
+//!   into a tombstone (a deletion that later merges cannot undo).
 //! - Every call returns a [status](Status). Its output (canonical decisions JSON, or an error
 //!   as JSON) is read through [`omnirule_result_ptr`]/[`omnirule_result_len`], and the memory
 //!   bytes it produced through [`omnirule_memory_ptr`]/[`omnirule_memory_len`], both valid
@@ -30,7 +31,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// The ABI version reported by [`omnirule_abi_version`]; bumped on any incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// What a call returns. The result buffer holds an error JSON for every status but `Ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +289,35 @@ pub fn omnirule_merge(a_ptr: usize, a_len: usize, b_ptr: usize, b_len: usize) ->
     })
 }
 
+/// Erases a customer: the memory buffer gets a tombstone (`Memory::erase` at `at_ms`, the
+/// host's clock, or later), the result `{"erased": <ms>, "had_data": bool}` (whether the
+/// memory held anything). Needs no bundle, so a deletion works whatever state the host is in.
+pub fn omnirule_erase(ptr: usize, len: usize, at_ms: i64) -> i32 {
+    with_state(|s| {
+        let Some(bytes) = input(&s.buffers, ptr, len) else {
+            return bad_pointer(s, "memory");
+        };
+        let at_ms = at_ms.clamp(
+            -omnirule_engine::value::MAX_TIME_MS,
+            omnirule_engine::value::MAX_TIME_MS,
+        );
+        match decode_memory(bytes) {
+            Ok(m) => {
+                let tombstone = m.erase(at_ms);
+                s.result = serde_json::json!({
+                    "erased": tombstone.erased(),
+                    "had_data": !m.is_empty(),
+                })
+                .to_string()
+                .into_bytes();
+                s.memory = tombstone.to_bytes();
+                Status::Ok as i32
+            }
+            Err(m) => fail(s, Status::BadMemory, "bad_memory", &m),
+        }
+    })
+}
+
 /// Renders a memory (bytes, JSON, or empty) as its readable JSON form into the result
 /// buffer; the memory buffer gets its bytes (normalised). Needs no bundle.
 pub fn omnirule_memory_json(ptr: usize, len: usize) -> i32 {
@@ -400,6 +430,10 @@ pub mod exports {
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_memory_json(ptr: usize, len: usize) -> i32 {
         super::omnirule_memory_json(ptr, len)
+    }
+    #[unsafe(no_mangle)]
+    pub extern "C" fn omnirule_erase(ptr: usize, len: usize, at_ms: i64) -> i32 {
+        super::omnirule_erase(ptr, len, at_ms)
     }
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_result_ptr() -> usize {

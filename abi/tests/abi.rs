@@ -231,6 +231,33 @@ fn merge_is_the_engine_merge() {
 }
 
 #[test]
+fn erase_is_the_engine_erase_and_needs_no_bundle() {
+    let b = bundle();
+    let evs = events();
+    let web = track(&b, &Memory::default(), &profile(), &evs[0], false)
+        .unwrap()
+        .memory;
+    let newest = web.newest().unwrap();
+    // A fresh instance state: nothing loaded is needed. A clock behind the memory's newest
+    // time erases at the newest time.
+    for (at, erased) in [(newest - 1000, newest), (newest + 5, newest + 5)] {
+        let (p, l) = write_input(&web.to_bytes());
+        assert_eq!(omnirule_erase(p, l, at), 0);
+        assert_eq!(last_outputs().1, web.erase(at).to_bytes());
+        assert_eq!(result(), json!({"erased": erased, "had_data": true}));
+    }
+    let (p, l) = write_input(b"");
+    assert_eq!(
+        omnirule_erase(p, l, i64::MIN),
+        0,
+        "out-of-range clocks are clamped"
+    );
+    assert_eq!(result()["had_data"], false);
+    let (p, l) = write_input(b"OMNIMEM\x07\x00");
+    assert_eq!(omnirule_erase(p, l, 0), Status::BadMemory as i32);
+}
+
+#[test]
 fn the_abi_version_is_reported() {
     assert_eq!(omnirule_abi_version(), ABI_VERSION);
 }

@@ -44,8 +44,15 @@ pub enum Write {
         now_ms: i64,
         new: bool,
     },
-    /// Forget a customer.
-    Delete { id: String },
+    /// Forget a customer: the profile goes, the memory becomes `memory` (a tombstone), the
+    /// row is created if there was none (a deletion must stick even where the customer was
+    /// never seen, against a later merge from another channel).
+    Erase {
+        id: String,
+        memory: Vec<u8>,
+        now_ms: i64,
+        new: bool,
+    },
     /// Take the write lock and roll back: the readiness check (storage writable).
     Probe,
 }
@@ -185,7 +192,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<usiz
                  updated_ms = excluded.updated_ms",
             params![id, profile, memory, now_ms],
         ),
-        Write::Delete { id } => tx.execute("DELETE FROM customers WHERE id = ?1", params![id]),
+        Write::Erase {
+            id,
+            memory,
+            now_ms,
+            new: _,
+        } => tx.execute(
+            "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
+             VALUES (?1, NULL, ?2, ?3, ?3)
+             ON CONFLICT (id) DO UPDATE SET
+                 profile = NULL, memory = excluded.memory, updated_ms = excluded.updated_ms",
+            params![id, memory, now_ms],
+        ),
         Write::Probe => Ok(0),
     }
 }
@@ -219,13 +237,12 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) 
                     stats.commits.inc();
                     let mut delta = 0i64;
                     let mut rows = 0u64;
-                    for (job, n) in batch.iter().zip(&changed) {
-                        match &job.write {
-                            Write::Upsert { new: true, .. } => delta += 1,
-                            Write::Delete { .. } => {
-                                delta -= i64::try_from(*n).unwrap_or(0);
-                            }
-                            _ => {}
+                    for job in &batch {
+                        if matches!(
+                            job.write,
+                            Write::Upsert { new: true, .. } | Write::Erase { new: true, .. }
+                        ) {
+                            delta += 1;
                         }
                         if !matches!(job.write, Write::Probe) {
                             rows += 1;

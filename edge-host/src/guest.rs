@@ -263,6 +263,9 @@ impl Runtime {
             memory_json: instance
                 .get_typed_func(&mut store, "omnirule_memory_json")
                 .map_err(abi)?,
+            erase: instance
+                .get_typed_func(&mut store, "omnirule_erase")
+                .map_err(abi)?,
             result_ptr: instance
                 .get_typed_func(&mut store, "omnirule_result_ptr")
                 .map_err(abi)?,
@@ -356,6 +359,7 @@ pub struct Guest {
     track: TypedFunc<TrackParams, i32>,
     merge: TypedFunc<(u32, u32, u32, u32), i32>,
     memory_json: TypedFunc<(u32, u32), i32>,
+    erase: TypedFunc<(u32, u32, i64), i32>,
     result_ptr: TypedFunc<(), u32>,
     result_len: TypedFunc<(), u32>,
     memory_ptr: TypedFunc<(), u32>,
@@ -500,6 +504,16 @@ impl Guest {
             let at = |i: usize| bufs.get(i).copied().unwrap_or_default();
             let ((ap, al), (bp, bl)) = (at(0), at(1));
             f.call(&mut g.store, (ap, al, bp, bl))
+        })
+    }
+
+    /// Erases a customer: the memory becomes a tombstone dated `at_ms` or later (see
+    /// `omnirule_erase`). Needs no bundle.
+    pub fn erase(&mut self, memory: &[u8], at_ms: i64) -> Result<Output, GuestError> {
+        let f = self.erase.clone();
+        self.run(&[memory], |g, b| {
+            let (p, l) = b.first().copied().unwrap_or_default();
+            f.call(&mut g.store, (p, l, at_ms))
         })
     }
 

@@ -510,11 +510,48 @@ pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
     )
 }
 
-/// `DELETE /v1/customers/{id}`: forget a customer (memory and profile).
-pub fn forget(app: &App, id: &str) -> Reply {
+/// `DELETE /v1/customers/{id}`: forget a customer. The profile goes and the memory becomes a
+/// tombstone (the engine's `Memory::erase`), kept so that no later merge of an older copy
+/// (a browser's, the edge's, another store's) brings anything back. `deleted`: whether
+/// anything was kept before.
+pub fn forget(app: &App, reader: &Reader, id: &str) -> Reply {
     let _customer = app.locks.lock(id);
-    match app.db.write(Write::Delete { id: id.to_string() }) {
-        Ok(n) => Reply::value(200, &serde_json::json!({"customer": id, "deleted": n > 0})),
+    let row = match reader.customer(id) {
+        Ok(r) => r,
+        Err(m) => return db_error(&m),
+    };
+    let memory = row
+        .as_ref()
+        .map(|r| r.memory.as_slice())
+        .unwrap_or_default();
+    let now = now_ms();
+    let bundle = app.bundle.current();
+    let out = match with_any_guest(app, bundle.as_ref(), |g| g.erase(memory, now)) {
+        Ok(o) => o,
+        Err(e) => return guest_error(&e),
+    };
+    let erased = serde_json::from_slice::<serde_json::Value>(&out.result).unwrap_or_default();
+    let had_data = erased
+        .get("had_data")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
+    let had_profile = row.as_ref().is_some_and(|r| r.profile.is_some());
+    let write = Write::Erase {
+        id: id.to_string(),
+        memory: out.memory,
+        now_ms: now,
+        new: row.is_none(),
+    };
+    match app.db.write(write) {
+        Ok(_) => Reply::value(
+            200,
+            &serde_json::json!({
+                "customer": id,
+                "deleted": had_data || had_profile,
+                "erased": erased.get("erased").and_then(serde_json::Value::as_i64)
+                    .map(omnirule_text::time::format_time),
+            }),
+        ),
         Err(m) => db_error(&m),
     }
 }

@@ -199,7 +199,9 @@ async fn customer_get(State(app): State<Arc<App>>, Path(id): Path<String>) -> Re
 
 async fn customer_delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Reply {
     blocking(&app, move |app| {
-        server::with_id(&id, |id| server::forget(app, id))
+        server::with_id(&id, |id| {
+            app.with_reader(|reader| server::forget(app, reader, id))
+        })
     })
     .await
 }

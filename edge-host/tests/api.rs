@@ -261,10 +261,20 @@ fn delete_forgets_a_customer_and_needs_the_token() {
         200,
         "a refused delete deletes nothing"
     );
+    // A copy of the memory taken before the deletion (a browser's, the edge's).
+    let stale = host.get("/v1/customers/c1").json()["memory"].clone();
+    assert_eq!(stale["events"].as_array().map(Vec::len), Some(1));
     let r = host.admin("DELETE", "/v1/customers/c1", b"");
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), json!({"customer": "c1", "deleted": true}));
-    assert_eq!(host.get("/v1/customers/c1").status, 404);
+    assert_eq!(r.json()["deleted"], true);
+    assert!(r.json()["erased"].is_string(), "{:?}", r.json());
+    // What remains is the tombstone: no profile, no events, firings or ids.
+    let kept = host.get("/v1/customers/c1").json();
+    assert_eq!(kept["profile"], serde_json::Value::Null);
+    for k in ["events", "firings", "seen"] {
+        assert_eq!(kept["memory"][k], json!([]), "{k}");
+    }
+    assert_eq!(kept["memory"]["erased"], r.json()["erased"]);
     assert_eq!(
         host.admin("DELETE", "/v1/customers/c1", b"").json()["deleted"],
         false
@@ -272,6 +282,29 @@ fn delete_forgets_a_customer_and_needs_the_token() {
     // Forgotten means forgotten: the profile is gone too.
     let r = host.event("c1", None, &enter("s-1", "2026-11-22T15:30:00Z"));
     assert_eq!(r.code(), "no_profile");
+    // A stale copy merged later brings nothing back.
+    let r = host.admin(
+        "POST",
+        "/v1/customers/c1/merge",
+        stale.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let kept = host.get("/v1/customers/c1").json();
+    for k in ["events", "firings", "seen"] {
+        assert_eq!(kept["memory"][k], json!([]), "{k} after a stale merge");
+    }
+    // A customer never seen here is erased too, against a later merge from elsewhere.
+    let r = host.admin("DELETE", "/v1/customers/nobody", b"");
+    assert_eq!(r.json()["deleted"], false);
+    host.admin(
+        "POST",
+        "/v1/customers/nobody/merge",
+        stale.to_string().as_bytes(),
+    );
+    assert_eq!(
+        host.get("/v1/customers/nobody").json()["memory"]["events"],
+        json!([])
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn fake_module(dir: &std::path::Path, name: &str, track: &str) -> PathBuf {
   (memory (export "memory") 1)
   (global $bump (mut i32) (i32.const 1024))
   (data (i32.const 0) "{{\"hash\":\"fake\"}}")
-  (func (export "omnirule_abi_version") (result i32) i32.const 1)
+  (func (export "omnirule_abi_version") (result i32) i32.const 2)
   (func (export "omnirule_alloc") (param $len i32) (result i32) (local $p i32)
     global.get $bump
     local.set $p
@@ -56,6 +56,7 @@ fn fake_module(dir: &std::path::Path, name: &str, track: &str) -> PathBuf {
     {track})
   (func (export "omnirule_merge") (param i32 i32 i32 i32) (result i32) i32.const 0)
   (func (export "omnirule_memory_json") (param i32 i32) (result i32) i32.const 0)
+  (func (export "omnirule_erase") (param i32 i32 i64) (result i32) i32.const 0)
   (func (export "omnirule_result_ptr") (result i32) i32.const 0)
   (func (export "omnirule_result_len") (result i32) i32.const 15)
   (func (export "omnirule_memory_ptr") (result i32) i32.const 0)

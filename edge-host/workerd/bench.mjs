@@ -13,8 +13,9 @@ if (!bundle) {
 }
 const SECRET = "bench-secret";
 const body = Buffer.from(JSON.stringify({ id: "bench", tier: "silver", consents: ["marketing"] })).toString("base64url");
-const sig = crypto.createHmac("sha256", SECRET).update(`profile:${body}`).digest("base64url");
-const headers = { "x-omnirule-profile": `${body}.${sig}` };
+const issued = Math.floor(Date.now() / 1000);
+const sig = crypto.createHmac("sha256", SECRET).update(`profile:${issued}:${body}`).digest("base64url");
+const headers = { "x-omnirule-profile": `${body}.${issued}.${sig}` };
 
 const origin = await startOrigin();
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];

@@ -42,7 +42,8 @@ const DEFAULT_MAX_FUTURE_MS = 5 * 60 * 1000;
 /** The longest customer id the engine accepts (`MAX_ID_BYTES`), in bytes. */
 const MAX_ID_BYTES = 256;
 
-// ----- signed tokens: base64url(payload) "." base64url(HMAC-SHA256(secret, purpose:payload)) ---
+// ----- signed tokens: base64url(payload) "." issued "." base64url(HMAC-SHA256(secret,
+// purpose ":" issued ":" base64url(payload))), `issued` in seconds since the epoch ----------
 
 const encoder = new TextEncoder();
 let keyPromise;
@@ -77,22 +78,51 @@ function unb64url(text) {
   return out;
 }
 
-async function sign(env, purpose, payload) {
-  const body = b64url(payload);
-  const sig = await crypto.subtle.sign("HMAC", await hmacKey(env), encoder.encode(`${purpose}:${body}`));
-  return `${body}.${b64url(new Uint8Array(sig))}`;
+/**
+ * How long a token is good for after it was issued, in seconds: the `OMNIRULE_TOKEN_MAX_AGE_S`
+ * binding, by default 90 days. A profile token is re-issued at each login, a memory token at
+ * each page the visitor sees.
+ */
+const DEFAULT_TOKEN_MAX_AGE_S = 90 * 24 * 3600;
+/** A token issued this far ahead of the worker's clock is still accepted (clock skew). */
+const TOKEN_SKEW_S = 300;
+
+function nowSeconds() {
+  return Math.floor(Date.now() / 1000);
 }
 
-/** The payload bytes of a token signed for `purpose`, or null when absent or tampered. */
+function tokenMaxAge(env) {
+  const n = Number(env.OMNIRULE_TOKEN_MAX_AGE_S ?? DEFAULT_TOKEN_MAX_AGE_S);
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_TOKEN_MAX_AGE_S;
+}
+
+/** `body "." issued "." mac`, where the MAC covers the purpose, the issue time and the body. */
+async function sign(env, purpose, payload, issued = nowSeconds()) {
+  const body = b64url(payload);
+  const sig = await crypto.subtle.sign(
+    "HMAC", await hmacKey(env), encoder.encode(`${purpose}:${issued}:${body}`));
+  return `${body}.${issued}.${b64url(new Uint8Array(sig))}`;
+}
+
+/**
+ * The payload bytes of a token signed for `purpose`, or null when absent, malformed, tampered,
+ * issued in the future or older than the maximum age. Never throws.
+ */
 async function verify(env, purpose, token) {
   if (typeof token !== "string") return null;
-  const dot = token.indexOf(".");
-  if (dot < 0) return null;
-  const body = token.slice(0, dot);
-  const sig = unb64url(token.slice(dot + 1));
+  const parts = token.split(".");
+  if (parts.length !== 3) return null;
+  const [body, issuedText, sigText] = parts;
+  // At most 12 digits: seconds until the year 33658, and never a float or an exponent.
+  if (!/^[0-9]{1,12}$/.test(issuedText)) return null;
+  const issued = Number(issuedText);
+  const now = nowSeconds();
+  if (issued > now + TOKEN_SKEW_S || now - issued > tokenMaxAge(env)) return null;
+  const sig = unb64url(sigText);
   // An HMAC-SHA256 is 32 bytes: anything else is not a signature of ours.
   if (sig === null || sig.length !== 32) return null;
-  const ok = await crypto.subtle.verify("HMAC", await hmacKey(env), sig, encoder.encode(`${purpose}:${body}`));
+  const ok = await crypto.subtle.verify(
+    "HMAC", await hmacKey(env), sig, encoder.encode(`${purpose}:${issuedText}:${body}`));
   return ok ? unb64url(body) : null;
 }
 
@@ -161,7 +191,7 @@ function profileOf(bytes) {
  * the calls below are synchronous, so no other request interleaves with them.
  */
 function evaluate(profile, memory, event) {
-  engine.forget();
+  engine.reset();
   engine.setProfile(profile);
   if (memory !== null) engine.merge(memory);
   const out = JSON.parse(engine.trackJson(JSON.stringify(event)));
@@ -201,7 +231,7 @@ async function memoryCookie(env, profile, memoryJson, memoryBytes) {
   const tooLarge = token.length > MEMORY_COOKIE_LIMIT;
   const cookie = tooLarge
     ? null
-    : `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=31536000`;
+    : `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`;
   return { cookie, dropped, tooLarge };
 }
 
@@ -376,13 +406,41 @@ async function memoryReport(request, env) {
   }
   if (v.profile === null) return json(401, { error: "no profile" });
   try {
-    engine.forget();
+    engine.reset();
     engine.setProfile(v.profile);
     if (v.memory !== null) engine.merge(v.memory);
   } catch (e) {
     return json(400, { error: e.message });
   }
   return new Response(engine.memoryJson(), { headers: { "content-type": "application/json" } });
+}
+
+/**
+ * `POST /omnirule/forget`: the visitor's memory cookie becomes a tombstone (the engine's
+ * `forget()`), so that what the cookie held is gone and a merge of an older copy elsewhere
+ * brings nothing back. The profile token is the identity service's to revoke.
+ */
+async function forget(request, env) {
+  const v = await visitor(env, request);
+  if (v.rejected.includes("profile")) {
+    return json(400, { error: "rejected: the profile signature does not match" });
+  }
+  if (v.profile === null) return json(401, { error: "no profile" });
+  let tombstone;
+  try {
+    engine.reset();
+    engine.setProfile(v.profile);
+    // A memory cookie that fails its check is erased all the same: nothing of it is read.
+    if (v.memory !== null) engine.merge(v.memory);
+    engine.forget();
+    tombstone = { json: JSON.parse(engine.memoryJson()), bytes: engine.memory() };
+  } catch (e) {
+    return json(400, { error: e.message });
+  }
+  const token = await sign(env, `memory:${v.profile.id}`, tombstone.bytes);
+  return json(200, { erased: tombstone.json.erased }, {
+    "set-cookie": `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`,
+  });
 }
 
 function homeEvent(url, now) {
@@ -406,6 +464,10 @@ export default {
     }
     if (url.pathname === "/omnirule/memory" && request.method === "GET") {
       return memoryReport(request, env);
+    }
+    if (url.pathname === "/omnirule/forget") {
+      if (request.method !== "POST") return json(405, { error: "POST here to forget the visitor" });
+      return forget(request, env);
     }
     if (url.pathname === "/omnirule/health") {
       return json(200, { ok: true });

@@ -28,6 +28,12 @@
 //! - the id of every evaluated event, for `limits.dedup_window` and at most
 //!   `limits.max_dedup_ids` of them (the newest).
 //!
+//! Deletion: [`Memory::erase`] leaves a tombstone, the time of the deletion, which is part of the
+//! merged state (merged by `max`, like `newest`). Pruning drops every entry dated at or before
+//! it, so merging a copy taken before the deletion (a browser's, an edge cookie's, another
+//! store's) brings nothing back, while events dated after it are remembered as usual. An event
+//! dated before the deletion that arrives after it is still evaluated but leaves nothing behind.
+//!
 //! Known limitation: fields that a newer bundle no longer reads stay in events remembered
 //! before the update until those events expire (removing them would make pruning a map
 //! instead of a filter and break the merge laws).
@@ -44,8 +50,12 @@ mod bytes;
 
 /// `b"OMNIMEM"`.
 pub const MAGIC: &[u8; 7] = b"OMNIMEM";
-/// The memory format this engine writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The memory format this engine writes: 1 for a memory without a deletion (the bytes older
+/// engines read), 2 for one with a tombstone (older engines refuse it rather than ignore the
+/// deletion). Both are read.
+pub const FORMAT_VERSION: u16 = 2;
+/// The format of a memory without a deletion.
+const FORMAT_PLAIN: u16 = 1;
 /// The `format` field of the JSON form.
 pub const JSON_FORMAT: &str = "omnirule-memory";
 /// Deepest list nesting in a stored field.
@@ -81,6 +91,8 @@ pub struct Firing {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Memory {
     newest: Option<Millis>,
+    /// When the customer was erased: nothing dated at or before it is kept.
+    erased: Option<Millis>,
     /// Sorted by [`event_order`]; one entry per `(type, id)`.
     events: Vec<Arc<RememberedEvent>>,
     /// Sorted by (rule, time, event, group); unique.
@@ -157,6 +169,38 @@ impl Memory {
         self.newest
     }
 
+    /// When the customer was erased, if ever (see [`Memory::erase`]).
+    pub fn erased(&self) -> Option<Millis> {
+        self.erased
+    }
+
+    /// Forgets everything about the customer, for good: the result is a tombstone dated at the
+    /// later of `at` (the host's clock) and the newest time this memory has seen, so nothing
+    /// already kept survives, and it wins in every later merge over any copy holding older
+    /// data. Needs no bundle: a tombstone holds no entries to prune.
+    pub fn erase(&self, at: Millis) -> Memory {
+        let at = [self.erased, self.newest]
+            .into_iter()
+            .flatten()
+            .fold(at, Millis::max);
+        Memory {
+            newest: self.newest,
+            erased: Some(at),
+            events: Vec::new(),
+            firings: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The version written for this memory (see [`FORMAT_VERSION`]).
+    fn format(&self) -> u16 {
+        if self.erased.is_some() {
+            FORMAT_VERSION
+        } else {
+            FORMAT_PLAIN
+        }
+    }
+
     /// Remembered events, by type, then time, then id.
     pub fn events(&self) -> impl Iterator<Item = &RememberedEvent> {
         self.events.iter().map(AsRef::as_ref)
@@ -189,6 +233,10 @@ impl Memory {
     pub fn merge(&self, other: &Memory, bundle: &Bundle) -> Memory {
         let mut m = Memory {
             newest: match (self.newest, other.newest) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+            erased: match (self.erased, other.erased) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             },
@@ -245,6 +293,17 @@ impl Memory {
         for t in times {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
+        self.drop_erased();
+    }
+
+    /// Drops every entry dated at or before the tombstone: a filter on each entry alone, so it
+    /// keeps merge a join.
+    fn drop_erased(&mut self) {
+        if let Some(at) = self.erased {
+            self.events.retain(|e| e.time > at);
+            self.firings.retain(|f| f.time > at);
+            self.seen.retain(|s| s.1 > at);
+        }
     }
 
     /// Drops what `bundle` no longer needs (see the module documentation). A monotone filter:
@@ -256,6 +315,7 @@ impl Memory {
             self.seen.clear();
             return;
         };
+        self.drop_erased();
         let g = bundle.graph();
         let plan = bundle.plan();
         let max_per = g.limits.max_events_per_type as usize;
@@ -412,7 +472,7 @@ impl Memory {
     /// [`bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.format().to_le_bytes());
         bytes::write(self, &mut out);
         out
     }
@@ -427,13 +487,13 @@ impl Memory {
             .and_then(|s| <[u8; 2]>::try_from(s).ok())
             .map(u16::from_le_bytes)
             .ok_or_else(|| MemoryError::Decode("the header is truncated".into()))?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_PLAIN {
             return Err(MemoryError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let mut m = bytes::read(bytes.get(n + 2..).unwrap_or_default())?;
+        let mut m = bytes::read(bytes.get(n + 2..).unwrap_or_default(), version)?;
         m.normalize();
         Ok(m)
     }
@@ -441,7 +501,7 @@ impl Memory {
     // ----- JSON ------------------------------------------------------------------------------
 
     /// A readable form (what is kept about a customer), pretty-printed: `format`, `version`,
-    /// `newest`, `events` (type, id, time, fields), `firings` (rule, group, time, event) and
+    /// `newest`, `erased` (only in version 2: when the customer was erased), `events` (type, id, time, fields), `firings` (rule, group, time, event) and
     /// `seen` (id, time). Times are RFC 3339. Field values are plain JSON, except times
     /// (`{"time": "..."}`) and durations (`{"duration_ms": n}`), which are tagged so that the
     /// JSON reads back exactly.
@@ -483,17 +543,22 @@ impl Memory {
             .iter()
             .map(|(id, t)| object([("id", text(id)), ("time", J::String(format_time(*t)))]))
             .collect();
-        let doc = object([
+        let mut doc = object([
             ("format", text(JSON_FORMAT)),
-            ("version", J::from(FORMAT_VERSION)),
+            ("version", J::from(self.format())),
             (
                 "newest",
                 self.newest.map_or(J::Null, |t| J::String(format_time(t))),
             ),
-            ("events", J::Array(events)),
-            ("firings", J::Array(firings)),
-            ("seen", J::Array(seen)),
         ]);
+        if let (Some(at), J::Object(members)) = (self.erased, &mut doc) {
+            members.insert("erased".into(), J::String(format_time(at)));
+        }
+        if let J::Object(members) = &mut doc {
+            members.insert("events".into(), J::Array(events));
+            members.insert("firings".into(), J::Array(firings));
+            members.insert("seen".into(), J::Array(seen));
+        }
         omnirule_text::json::to_string_pretty(&doc)
     }
 
@@ -505,7 +570,7 @@ impl Memory {
             return Err(MemoryError::NotAMemory);
         }
         match doc.get("version").and_then(J::as_u64) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if v == u64::from(FORMAT_VERSION) || v == u64::from(FORMAT_PLAIN) => {}
             Some(v) => {
                 return Err(MemoryError::UnsupportedVersion {
                     found: u16::try_from(v).unwrap_or(u16::MAX),
@@ -579,8 +644,21 @@ impl Memory {
                     .map_err(|e| err(&format!("`newest` is not a valid time: {e}")))?,
             ),
         };
+        let erased = match doc.get("erased") {
+            None | Some(J::Null) => None,
+            Some(t) => Some(
+                crate::input::time_from_json(t)
+                    .map_err(|e| err(&format!("`erased` is not a valid time: {e}")))?,
+            ),
+        };
+        if erased.is_some() && doc.get("version").and_then(J::as_u64) == Some(1) {
+            return Err(err(
+                "`erased` needs version 2 (older engines would ignore it)",
+            ));
+        }
         let mut m = Memory {
             newest,
+            erased,
             events,
             firings,
             seen,

@@ -113,14 +113,18 @@ fn damaged_memory_is_an_error_never_a_panic() {
         Memory::from_bytes(b"nope").unwrap_err().to_string(),
         "not an Omnirule memory"
     );
-    let mut v2 = bytes.clone();
-    v2[7] = 2;
+    let mut v3 = bytes.clone();
+    v3[7] = 3;
     assert!(
-        Memory::from_bytes(&v2)
+        Memory::from_bytes(&v3)
             .unwrap_err()
             .to_string()
-            .contains("format 2")
+            .contains("format 3")
     );
+    // Format 2 carries a tombstone after the entries: format 1 bytes labelled 2 are truncated.
+    let mut v2 = bytes.clone();
+    v2[7] = 2;
+    assert!(Memory::from_bytes(&v2).is_err());
     for cut in 0..bytes.len() {
         let _ = Memory::from_bytes(&bytes[..cut]);
     }
@@ -276,6 +280,66 @@ fn a_million_events_keep_memory_bounded() {
     );
 }
 
+// ----- deletion ------------------------------------------------------------------------------
+
+#[test]
+fn a_deletion_sticks_whatever_stale_copy_is_merged_later() {
+    let b = small_limits_bundle();
+    let before = some_memory(&b);
+    assert!(!before.is_empty());
+    let erased_at = before.newest().unwrap() + 1;
+    let tombstone = before.erase(erased_at);
+    assert!(tombstone.is_empty());
+    assert_eq!(tombstone.erased(), Some(erased_at));
+
+    // A browser's or an edge's copy taken before the deletion, merged in either order.
+    for m in [tombstone.merge(&before, &b), before.merge(&tombstone, &b)] {
+        assert!(m.is_empty(), "{}", m.to_json());
+        assert_eq!(m.erased(), Some(erased_at));
+    }
+    // Through both encodings, too.
+    let bytes = Memory::from_bytes(&tombstone.to_bytes()).unwrap();
+    let json = Memory::from_json(&tombstone.to_json()).unwrap();
+    assert_eq!(bytes, tombstone);
+    assert_eq!(json, tombstone);
+    assert!(bytes.merge(&before, &b).is_empty());
+
+    // An event after the deletion is remembered as usual; one dated before it is evaluated
+    // but leaves nothing behind.
+    let profile = Profile::new("c3", ["marketing", "location"], []);
+    let later = Event::new(
+        PURCHASE,
+        "after",
+        erased_at + HOUR,
+        [("sku".to_string(), Value::string("a"))],
+    );
+    let m = evaluate(&b, &tombstone, &profile, &later).memory;
+    assert!(m.contains_id("after"));
+    let late = Event::new(
+        PURCHASE,
+        "before",
+        erased_at - HOUR,
+        [("sku".to_string(), Value::string("a"))],
+    );
+    let m2 = evaluate(&b, &m, &profile, &late).memory;
+    assert!(!m2.contains_id("before"));
+    assert_eq!(m2.merge(&before, &b).to_bytes(), m.to_bytes());
+}
+
+#[test]
+fn a_memory_without_a_deletion_keeps_format_1_and_one_with_it_needs_format_2() {
+    let b = small_limits_bundle();
+    let m = some_memory(&b);
+    assert_eq!(m.to_bytes().get(7..9), Some(&[1u8, 0][..]));
+    assert!(m.to_json().contains("\"version\": 1"));
+    let t = m.erase(0);
+    assert_eq!(t.to_bytes().get(7..9), Some(&[2u8, 0][..]));
+    assert!(t.to_json().contains("\"version\": 2"));
+    // A version-1 JSON memory with `erased` is refused: an older engine would ignore it.
+    let forged = t.to_json().replace("\"version\": 2", "\"version\": 1");
+    assert!(Memory::from_json(&forged).is_err());
+}
+
 // ----- merge laws --------------------------------------------------------------------------------
 
 fn arb_value() -> impl Strategy<Value = serde_json::Value> {
@@ -319,10 +383,12 @@ fn arb_memory() -> impl Strategy<Value = Memory> {
         prop::collection::vec(firing, 0..5),
         prop::collection::vec(seen, 0..8),
         prop::option::of(time()),
+        prop::option::of(time()),
     )
-        .prop_map(|(events, firings, seen, newest)| {
-            let doc = json!({"format": "omnirule-memory", "version": 1, "newest": newest,
-                             "events": events, "firings": firings, "seen": seen});
+        .prop_map(|(events, firings, seen, newest, erased)| {
+            let version = if erased.is_some() { 2 } else { 1 };
+            let doc = json!({"format": "omnirule-memory", "version": version, "newest": newest,
+                             "erased": erased, "events": events, "firings": firings, "seen": seen});
             Memory::from_json(&doc.to_string()).unwrap()
         })
 }

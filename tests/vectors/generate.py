@@ -537,6 +537,50 @@ def late_caps():
                   "memory keeps firings for two windows before the newest.", rules, vs)
 
 
+def erasure():
+    rules = (banner_rule("once_ever", "beacon_enter", extra="once")
+             + banner_rule("browsed", "beacon_enter", "seen page_view within 1d"))
+    erased = T0 + HOUR
+
+    def tombstone(events=(), firings=(), seen=()):
+        return {"format": "omnirule-memory", "version": 2, "newest": rfc3339(erased),
+                "erased": rfc3339(erased), "events": list(events), "firings": list(firings),
+                "seen": list(seen)}
+
+    def remembered_view(ms, eid):
+        return {"type": "page_view", "id": eid, "time": rfc3339(ms), "fields": {}}
+
+    once = banner("once_ever", "s", "once_ever")
+    browsed = banner("browsed", "s", "browsed")
+    vs = []
+    # A stale copy merged into the tombstone: its history, firings and ids (all dated before
+    # the deletion) count for nothing; what happens after it is remembered as usual.
+    v = vector("a stale copy merged into a tombstone brings nothing back", customer(),
+               [beacon(T0 + 2 * HOUR, eid="b-old"), view(T0 + 3 * HOUR),
+                beacon(T0 + 4 * HOUR)],
+               [[once], [], [browsed]],
+               remembered=[f"v-{T0 + 3 * HOUR}"], fired=[["once_ever", "b-old"]])
+    v["memory"] = tombstone(
+        events=[remembered_view(T0, "v-old")],
+        firings=[{"rule": "once_ever", "group": None, "time": rfc3339(T0), "event": "b-old"}],
+        seen=[{"id": "b-old", "time": rfc3339(T0)}])
+    vs.append(v)
+    # Events dated before the deletion that arrive after it are decided, but leave nothing:
+    # not their firings (the cap does not hold them), not their history, not their ids.
+    v = vector("events dated before the deletion are decided and leave nothing behind",
+               customer(),
+               [beacon(T0), beacon(T0 + 30 * MINUTE), view(T0 + 10 * MINUTE),
+                beacon(T0, eid=f"b-{T0}"), beacon(T0 + 2 * HOUR), beacon(T0 + 3 * HOUR)],
+               [[once], [once], [], [once], [once], []],
+               remembered=[], fired=[["once_ever", f"b-{T0 + 2 * HOUR}"]])
+    v["memory"] = tombstone()
+    vs.append(v)
+    return family("erasure", "Deletion: a tombstone (the memory's `erased` time) drops everything "
+                  "dated at or before it, whatever copy is merged in later; events after it are "
+                  "remembered as usual, events before it are decided but leave nothing.",
+                  rules, vs)
+
+
 def group_caps():
     rules = ("group g limit 2 per 1d\n"
              + banner_rule("a", "beacon_enter", extra="priority 2\ngroup g\nlimit 1 per 1d")
@@ -1020,7 +1064,7 @@ def operators():
 def all_families():
     return [windows(), splits(), numbers(), missing(), caps(), schedules(), unicode_strings(),
             consent(), group_caps(), queries(), bindings(), dedup(), group_conditions(),
-            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps()] + ordering()
+            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps(), erasure()] + ordering()
 
 
 def main():

@@ -505,12 +505,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes everything kept about the current visitor: the memory here and in storage.
+    /// Deletes everything kept about the current visitor, for good: the memory becomes a
+    /// tombstone dated now (`Date.now()`, or the newest event time it had seen if that is
+    /// later), which is what is stored (when storage is allowed). Merging a copy taken before
+    /// (from the edge's cookie, another tab, a store) brings nothing back; events dated after
+    /// it are remembered as usual.
     pub fn forget(&mut self) {
+        let now = js_sys::Date::now();
+        let max = omnirule_engine::value::MAX_TIME_MS as f64;
+        // `as` saturates; NaN (no clock) becomes 0, and the memory's newest time still wins.
+        let at = now.clamp(-max, max) as i64;
+        self.memory = self.memory.erase(at);
+        self.persist();
+    }
+
+    /// Drops the memory this engine holds, recording no deletion and touching no storage: for
+    /// a host that reuses one engine for many visitors (the edge worker), before the next one.
+    pub fn reset(&mut self) {
         self.memory = Memory::default();
-        if let Some(v) = &self.visitor {
-            self.storage.remove(v.profile.id());
-        }
     }
 
     /// Whether the current profile's consents allow keeping the memory in `localStorage` (false

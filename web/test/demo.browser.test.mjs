@@ -162,11 +162,13 @@ test("a hostile string in a decision is rendered as text, never as HTML", async 
   await page.screenshot({ path: join(shots, "demo-5-hostile-as-text.png"), fullPage: true });
 });
 
-test("forget() from the page deletes the stored memory", async () => {
+test("forget() from the page deletes the stored memory, leaving only a tombstone", async () => {
   const key = await page.evaluate(() => window.omniruleDemo.engine.storageKey);
-  assert.ok((await storage())[key]);
+  assert.ok(JSON.parse((await storage())[key]).events.length > 0);
   await page.click("#forget");
-  assert.deepEqual(await storage(), {});
+  const tombstone = JSON.parse((await storage())[key]);
+  assert.deepEqual([tombstone.events, tombstone.firings, tombstone.seen], [[], [], []]);
+  assert.ok(tombstone.erased, "the deletion is stored, so a stale copy merged later adds nothing");
   await viewProduct("SW-2");
   // The memory starts afresh (and is stored again, consent still given): no old history.
   assert.equal(await text("#recent"), "");

@@ -215,19 +215,29 @@ test("a repeated event id is a duplicate: no decisions, nothing changes", () => 
   assert.equal(engine.memoryJson(), memory);
 });
 
-test("forget() deletes everything kept about the visitor", () => {
+test("forget() deletes everything kept about the visitor, and a stale copy cannot bring it back", () => {
   const engine = Engine.fromBundle(consentFirst.bytes, { profile: mia });
-  const empty = Engine.fromBundle(consentFirst.bytes).memoryJson();
   engine.track(view("e1", "SW-1", "knitwear", "2026-11-20T10:00:00Z"));
   const recent = engine.track(view("e2", "SW-2", "knitwear", "2026-11-20T10:05:00Z"));
   assert.ok(recent.some((d) => d.rule === "recently_viewed"), "history is used");
-  assert.notEqual(engine.memoryJson(), empty);
+  const stale = engine.memoryJson();
+  const before = Date.now();
   engine.forget();
-  assert.equal(engine.memoryJson(), empty);
-  assert.deepEqual(engine.memory(), Engine.fromBundle(consentFirst.bytes).memory());
+  const tombstone = JSON.parse(engine.memoryJson());
+  assert.deepEqual([tombstone.events, tombstone.firings, tombstone.seen], [[], [], []]);
+  assert.equal(tombstone.version, 2);
+  assert.ok(Date.parse(tombstone.erased) >= before, tombstone.erased);
+  // A copy taken before (another tab, the edge's cookie) merged later adds nothing.
+  engine.merge(stale);
+  assert.deepEqual(JSON.parse(engine.memoryJson()), tombstone);
   // Nothing of the forgotten history is left to act on; the greeting's cap is gone too.
-  const after = engine.track(view("e3", "SW-3", "knitwear", "2026-11-20T10:10:00Z"));
+  const after = engine.track(view("e3", "SW-3", "knitwear", new Date(Date.now() + 1000).toISOString()));
   assert.deepEqual(after.map((d) => d.rule), ["greeting", "generic_banner"]);
+  // Events after the deletion are remembered as usual.
+  assert.deepEqual(JSON.parse(engine.memoryJson()).events.map((e) => e.id), ["e3"]);
+  // reset() only drops what this engine holds: no tombstone.
+  engine.reset();
+  assert.equal(JSON.parse(engine.memoryJson()).erased, undefined);
 });
 
 test("merge() joins memories as the CLI's merge does: commutative and idempotent", () => {
@@ -315,6 +325,7 @@ test("the package: ESM named omnirule, with TypeScript declarations from the Rus
     /static withMemory\(bundle: Uint8Array[^)]*, memory: MemoryData/,
     /merge\(other: MemoryData\): void;/,
     /forget\(\): void;/,
+    /reset\(\): void;/,
     /memory\(\): Uint8Array;/,
     /export function personalise\(decisions: Decision\[\], options\?: PersonaliseOptions/,
     /export interface Decision \{/,

@@ -44,10 +44,10 @@ after(async () => {
 function b64url(buf) {
   return Buffer.from(buf).toString("base64url");
 }
-function sign(purpose, payload) {
+function sign(purpose, payload, issued = Math.floor(Date.now() / 1000)) {
   const body = b64url(payload);
-  const sig = crypto.createHmac("sha256", SECRET).update(`${purpose}:${body}`).digest();
-  return `${body}.${b64url(sig)}`;
+  const sig = crypto.createHmac("sha256", SECRET).update(`${purpose}:${issued}:${body}`).digest();
+  return `${body}.${issued}.${b64url(sig)}`;
 }
 function profileToken(profile) {
   return sign("profile", Buffer.from(JSON.stringify(profile)));
@@ -156,12 +156,12 @@ test("decision text is inserted as text, never as HTML", async () => {
 test("tampered cookies and profiles are rejected, not trusted", async () => {
   const v = new Visitor(ana);
   await v.page("/products/SW-1");
-  const [body, sig] = v.jar.get("omnirule_mem").split(".");
+  const [body, issued, sig] = v.jar.get("omnirule_mem").split(".");
   // Flip one bit of the memory: the signature no longer matches.
   const bytes = Buffer.from(body, "base64url");
   bytes[bytes.length - 1] ^= 1;
-  v.jar.set("omnirule_mem", `${b64url(bytes)}.${sig}`);
-  const tampered = `${b64url(bytes)}.${sig}`;
+  const tampered = `${b64url(bytes)}.${issued}.${sig}`;
+  v.jar.set("omnirule_mem", tampered);
   const r = await v.page("/products/SW-2");
   assert.equal(r.res.headers.get("x-omnirule-rejected"), "memory");
   // The page started from empty memory and replaced the cookie; tamper again for the API.
@@ -178,11 +178,70 @@ test("tampered cookies and profiles are rejected, not trusted", async () => {
   // A forged profile (signed with another secret) is ignored: the page is not personalised.
   const forged = new Visitor(null);
   const body2 = b64url(Buffer.from(JSON.stringify({ id: "mallory", tier: "gold", consents: ["marketing"] })));
-  const badSig = crypto.createHmac("sha256", "wrong").update(`profile:${body2}`).digest();
-  forged.headers["x-omnirule-profile"] = `${body2}.${b64url(badSig)}`;
+  const now = Math.floor(Date.now() / 1000);
+  const badSig = crypto.createHmac("sha256", "wrong").update(`profile:${now}:${body2}`).digest();
+  forged.headers["x-omnirule-profile"] = `${body2}.${now}.${b64url(badSig)}`;
   const f = await forged.page("/products/SW-1");
   assert.equal(f.res.headers.get("x-omnirule-rejected"), "profile");
   assert.equal(hero(f.html), "Welcome to the shop");
+});
+
+test("tokens carry an issue time: expired, future-dated and re-dated tokens are rejected", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const profile = Buffer.from(JSON.stringify(ana));
+  const at = async (issued) => {
+    const v = new Visitor(null);
+    v.headers["x-omnirule-profile"] = sign("profile", profile, issued);
+    return (await v.page("/products/SW-1")).res.headers.get("x-omnirule-rejected");
+  };
+  assert.equal(await at(now), null);
+  assert.equal(await at(now - 89 * 24 * 3600), null, "within the default 90 days");
+  assert.equal(await at(now - 91 * 24 * 3600), "profile", "older than 90 days");
+  assert.equal(await at(now + 3600), "profile", "issued an hour from now");
+  assert.equal(await at(now + 60), null, "a minute of clock skew is fine");
+  // The issue time is under the MAC: re-dating a token breaks it.
+  const [body, , sig] = sign("profile", profile, now - 91 * 24 * 3600).split(".");
+  const redated = new Visitor(null);
+  redated.headers["x-omnirule-profile"] = `${body}.${now}.${sig}`;
+  assert.equal((await redated.page("/")).res.headers.get("x-omnirule-rejected"), "profile");
+  // An old memory cookie (here 100 days) is not read: the page starts from empty memory.
+  const v = new Visitor(ana);
+  await v.page("/products/SW-1");
+  const [mem] = v.jar.get("omnirule_mem").split(".");
+  const old = sign(`memory:${ana.id}`, Buffer.from(mem, "base64url"), now - 100 * 24 * 3600);
+  v.jar.set("omnirule_mem", old);
+  assert.equal((await v.page("/")).res.headers.get("x-omnirule-rejected"), "memory");
+});
+
+test("forget turns the memory cookie into a tombstone that a stale copy cannot undo", async () => {
+  const v = new Visitor(ana);
+  await v.page("/products/SW-1");
+  await v.page("/products/SW-2");
+  const stale = v.jar.get("omnirule_mem");
+  const before = JSON.parse(await (await v.fetch("/omnirule/memory")).text());
+  assert.ok(before.events.length > 0, "something was remembered");
+  assert.equal((await v.fetch("/omnirule/forget")).status, 405);
+  const r = await v.fetch("/omnirule/forget", { method: "POST" });
+  assert.equal(r.status, 200);
+  const { erased } = await r.json();
+  assert.ok(Date.parse(erased) >= Date.parse(before.newest), erased);
+  const after = JSON.parse(await (await v.fetch("/omnirule/memory")).text());
+  assert.deepEqual([after.events, after.firings, after.seen], [[], [], []]);
+  assert.equal(after.erased, erased);
+  // The stale cookie, merged into the tombstone by a store or the browser package, adds
+  // nothing: what it held is dated before the deletion.
+  fs.writeFileSync(path.join(work, "tombstone.json"), JSON.stringify(after));
+  fs.writeFileSync(path.join(work, "stale.json"), JSON.stringify(before));
+  const merged = JSON.parse(execFileSync(CLI, ["merge", bundle,
+    path.join(work, "stale.json"), path.join(work, "tombstone.json")], { encoding: "utf8" }));
+  assert.deepEqual([merged.events, merged.firings, merged.seen, merged.erased],
+    [[], [], [], erased]);
+  // Without a profile there is no one to forget.
+  assert.equal((await new Visitor(null).fetch("/omnirule/forget", { method: "POST" })).status, 401);
+  // The visitor's own stale cookie still reads at the edge (it is theirs, and signed): what
+  // limits that is the fleet's view (see the README).
+  v.jar.set("omnirule_mem", stale);
+  assert.equal((await v.page("/")).res.headers.get("x-omnirule-rejected"), null);
 });
 
 test("malformed tokens, cookies, paths and bodies get a clean answer, never a 500", async () => {
@@ -192,7 +251,9 @@ test("malformed tokens, cookies, paths and bodies get a clean answer, never a 50
     return r;
   };
   // Tokens that are not base64url, or whose signature is not 32 bytes.
-  for (const token of ["e30.a", "x.y", ".", "e30.", "e30", "%%%.%%%", "e30.AAAA", "a.b.c"]) {
+  const bareSig = b64url(crypto.createHmac("sha256", SECRET).update("profile:e30").digest());
+  for (const token of ["e30.a", "x.y", ".", "e30.", "e30", "%%%.%%%", "e30.AAAA", "a.b.c",
+    "e30.1.AAAA", "e30.1e9.a", "e30.-1.a", "e30..a", "e30.1.2.3", `e30.${bareSig}`]) {
     const header = new Visitor(null);
     header.headers["x-omnirule-profile"] = token;
     const h = await status(header, "/products/SW-1");

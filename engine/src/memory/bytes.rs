@@ -11,6 +11,8 @@
 //!         | 5 time: int | 6 list: count (then its count atoms, see `Atom`)
 //! ```
 //!
+//! Format 2 (a memory with a tombstone) is format 1 followed by `erased: int`.
+//!
 //! `seq` and `str` start with their length as a LEB128 varint, `int` is a zigzag varint,
 //! `option` a byte (0 or 1) before its value, `f64` eight bytes little-endian, `bool` a byte.
 //! By hand because serde's derived code and postcard's were a large part of what the memory
@@ -53,6 +55,9 @@ pub(super) fn write(m: &Memory, out: &mut Vec<u8>) {
     for (id, t) in &m.seen {
         w.str(id);
         w.int(*t);
+    }
+    if let Some(at) = m.erased {
+        w.int(at);
     }
 }
 
@@ -120,7 +125,8 @@ impl Writer<'_> {
     }
 }
 
-pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
+/// `version` is 1 or 2 (the caller checked).
+pub(super) fn read(bytes: &[u8], version: u16) -> Result<Memory, MemoryError> {
     let mut r = Reader { bytes };
     let newest = r.option(Reader::time)?;
     let count = r.len()?;
@@ -170,6 +176,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
         let time = r.time()?;
         seen.push((id, time));
     }
+    let erased = if version >= 2 { Some(r.time()?) } else { None };
     if !r.bytes.is_empty() {
         return Err(MemoryError::Decode(format!(
             "{} unexpected trailing bytes",
@@ -178,6 +185,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<Memory, MemoryError> {
     }
     Ok(Memory {
         newest,
+        erased,
         events,
         firings,
         seen,
@@ -436,6 +444,7 @@ mod tests {
         };
         Some(Memory {
             newest,
+            erased: None,
             events,
             firings,
             seen,
@@ -465,6 +474,7 @@ mod tests {
         for t in [i64::MIN, i64::MAX, -MAX_TIME - 1, MAX_TIME + 1] {
             let m = Memory {
                 newest: Some(t),
+                erased: None,
                 events: Vec::new(),
                 firings: Vec::new(),
                 seen: vec![(Arc::from("e1"), t)],
@@ -473,6 +483,7 @@ mod tests {
         }
         let edge = Memory {
             newest: Some(-MAX_TIME),
+            erased: None,
             events: Vec::new(),
             firings: Vec::new(),
             seen: vec![(Arc::from("e1"), -MAX_TIME)],
@@ -517,6 +528,7 @@ mod tests {
         )
             .prop_map(|(newest, events, firings, seen)| Memory {
                 newest,
+                erased: None,
                 events,
                 firings,
                 seen,
@@ -536,11 +548,11 @@ mod tests {
         fn the_bytes_are_postcards(m in arb_memory()) {
             let bytes = encoded(&m);
             prop_assert_eq!(&bytes, &postcard::to_allocvec(&wire_of(&m)).unwrap());
-            let back = read(&bytes).unwrap();
+            let back = read(&bytes, 1).unwrap();
             let (wire, rest) = postcard::take_from_bytes::<Wire>(&bytes).unwrap();
             prop_assert!(rest.is_empty());
             prop_assert_eq!(Some(back.clone()), memory_of(wire));
-            prop_assert_eq!(read(&encoded(&back)).unwrap(), back);
+            prop_assert_eq!(read(&encoded(&back), 1).unwrap(), back);
         }
 
         #[test]
@@ -563,7 +575,7 @@ mod tests {
                 Ok((w, [])) => memory_of(w),
                 _ => None,
             };
-            let ours = read(&bytes).ok();
+            let ours = read(&bytes, 1).ok();
             prop_assert_eq!(ours, theirs);
         }
     }
@@ -573,9 +585,9 @@ mod tests {
         // A memory claiming 2^62 events in a few bytes.
         let mut bytes = vec![0];
         bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
-        assert!(read(&bytes).is_err());
-        assert!(read(&[]).is_err());
-        assert!(read(&[0, 0, 0, 0]).is_ok());
-        assert!(read(&[2, 0, 0, 0]).is_err());
+        assert!(read(&bytes, 1).is_err());
+        assert!(read(&[], 1).is_err());
+        assert!(read(&[0, 0, 0, 0], 1).is_ok());
+        assert!(read(&[2, 0, 0, 0], 1).is_err());
     }
 }
