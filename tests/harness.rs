@@ -12,6 +12,9 @@ pub mod vectors;
 #[path = "fuzz_lib.rs"]
 pub mod fuzz;
 
+#[path = "fuzz_targets.rs"]
+pub mod fuzz_targets;
+
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
 use omnirule_engine::input::{Event, Profile};

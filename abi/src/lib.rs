@@ -7,7 +7,8 @@
 //! - [`omnirule_load_bundle`] decodes and validates a bundle and keeps it in the instance.
 //! - [`omnirule_track`] evaluates one event; [`omnirule_merge`] merges two memories;
 //!   [`omnirule_memory_json`] renders a memory as JSON; [`omnirule_erase`] turns a memory
-//!   into a tombstone (a deletion that later merges cannot undo).
+//!   into a tombstone (a deletion that later merges cannot undo); [`omnirule_trust_keys`]
+//!   makes the instance accept only bundles signed by given keys.
 //! - Every call returns a [status](Status). Its output (canonical decisions JSON, or an error
 //!   as JSON) is read through [`omnirule_result_ptr`]/[`omnirule_result_len`], and the memory
 //!   bytes it produced through [`omnirule_memory_ptr`]/[`omnirule_memory_len`], both valid
@@ -24,6 +25,7 @@
 //! The functions are also plain Rust functions, so the crate's tests drive the ABI natively.
 
 use omnirule_engine::bundle::Bundle;
+use omnirule_engine::bundle::signature::TrustedKeys;
 use omnirule_engine::host::track_in_place;
 use omnirule_engine::input::{Document, Event, InputError, Profile};
 use omnirule_engine::memory::Memory;
@@ -54,6 +56,8 @@ pub enum Status {
 #[derive(Default)]
 struct State {
     bundle: Option<Bundle>,
+    /// Set by [`omnirule_trust_keys`]: bundles must be signed by one of these.
+    trusted: Option<TrustedKeys>,
     /// Live buffers from `omnirule_alloc`, by address.
     buffers: BTreeMap<usize, Vec<u8>>,
     result: Vec<u8>,
@@ -173,16 +177,58 @@ pub fn omnirule_load_bundle(ptr: usize, len: usize) -> i32 {
                 _ => Bundle::from_bytes(bytes),
             }
         };
-        match decoded {
+        let checked = decoded.and_then(|b| match &s.trusted {
+            Some(keys) => b
+                .verify(keys)
+                .map(|_| b)
+                .map_err(omnirule_engine::bundle::BundleError::Untrusted),
+            None => Ok(b),
+        });
+        match checked {
             Ok(bundle) => {
-                s.result = serde_json::json!({"hash": bundle.hash_hex()})
+                let signer = bundle.signature().map(|sig| sig.key.to_string());
+                s.result = serde_json::json!({"hash": bundle.hash_hex(), "signed_by": signer})
                     .to_string()
                     .into_bytes();
                 s.memory.clear();
                 s.bundle = Some(bundle);
                 Status::Ok as i32
             }
+            Err(e @ omnirule_engine::bundle::BundleError::Untrusted(_)) => {
+                fail(s, Status::BadBundle, "untrusted_bundle", &e.to_string())
+            }
             Err(e) => fail(s, Status::BadBundle, "bad_bundle", &e.to_string()),
+        }
+    })
+}
+
+/// Sets the public keys bundles must be signed by (text: `ed25519:<hex>` keys, see
+/// `TrustedKeys::parse`); from then on [`omnirule_load_bundle`] refuses unsigned bundles and
+/// bundles signed by other keys. An empty input trusts any bundle again. The loaded bundle is
+/// not re-checked: hosts set keys before loading. Result: `{"keys": ["<key id>", ...]}`.
+pub fn omnirule_trust_keys(ptr: usize, len: usize) -> i32 {
+    with_state(|s| {
+        let Some(bytes) = input(&s.buffers, ptr, len) else {
+            return bad_pointer(s, "keys");
+        };
+        if bytes.is_empty() {
+            s.trusted = None;
+            s.result = b"{\"keys\":[]}".to_vec();
+            s.memory.clear();
+            return Status::Ok as i32;
+        }
+        let parsed = std::str::from_utf8(bytes)
+            .map_err(|_| "the keys are not UTF-8 text".to_string())
+            .and_then(|t| TrustedKeys::parse_checked(t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(keys) => {
+                let ids: Vec<String> = keys.ids().map(|k| k.to_string()).collect();
+                s.result = serde_json::json!({"keys": ids}).to_string().into_bytes();
+                s.memory.clear();
+                s.trusted = Some(keys);
+                Status::Ok as i32
+            }
+            Err(m) => fail(s, Status::BadBundle, "bad_key", &m),
         }
     })
 }
@@ -430,6 +476,10 @@ pub mod exports {
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_memory_json(ptr: usize, len: usize) -> i32 {
         super::omnirule_memory_json(ptr, len)
+    }
+    #[unsafe(no_mangle)]
+    pub extern "C" fn omnirule_trust_keys(ptr: usize, len: usize) -> i32 {
+        super::omnirule_trust_keys(ptr, len)
     }
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_erase(ptr: usize, len: usize, at_ms: i64) -> i32 {

@@ -261,3 +261,35 @@ fn erase_is_the_engine_erase_and_needs_no_bundle() {
 fn the_abi_version_is_reported() {
     assert_eq!(omnirule_abi_version(), ABI_VERSION);
 }
+
+#[test]
+fn with_trusted_keys_only_their_signed_bundles_load() {
+    use omnirule_engine::bundle::signature::SecretKey;
+    let key = SecretKey::from_seed([9; 32]);
+    let plain = bundle();
+    let signed = plain.clone().signed(&key);
+    let (kp, kl) = write_input(key.public_text().as_bytes());
+    assert_eq!(omnirule_trust_keys(kp, kl), 0);
+    assert_eq!(result()["keys"], json!([key.key_id().to_string()]));
+    // Unsigned: refused, and nothing is loaded.
+    assert_eq!(load(&plain.to_bytes()), Status::BadBundle as i32);
+    assert_eq!(result()["error"]["code"], "untrusted_bundle");
+    assert!(
+        result()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not signed")
+    );
+    assert_eq!(load(&signed.to_bytes()), 0);
+    assert_eq!(result()["signed_by"], key.key_id().to_string());
+    assert_eq!(load(&signed.to_json().into_bytes()), 0);
+    // A bad key is refused and the keys set before stay.
+    let (bp, bl) = write_input(b"ed25519:nope");
+    assert_eq!(omnirule_trust_keys(bp, bl), Status::BadBundle as i32);
+    assert_eq!(result()["error"]["code"], "bad_key");
+    assert_eq!(load(&plain.to_bytes()), Status::BadBundle as i32);
+    // Empty: any bundle again.
+    assert_eq!(omnirule_trust_keys(0, 0), 0);
+    assert_eq!(load(&plain.to_bytes()), 0);
+    assert_eq!(result()["signed_by"], Value::Null);
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use omnirule_dsl::render::{self, Style};
 use omnirule_dsl::{Compiled, RuleSet, format, parser};
 use omnirule_engine::bundle::Bundle;
+use omnirule_engine::bundle::signature::{SecretKey, TrustedKeys};
 use omnirule_engine::input::{Event, Profile};
 use omnirule_engine::memory::Memory;
 use std::io::{IsTerminal, Write};
@@ -63,6 +64,23 @@ enum Command {
         /// Write the bundle's JSON form instead of the binary one.
         #[arg(long)]
         json: bool,
+        /// Sign the bundle with this secret key file (from `omnirule keygen`): hosts that
+        /// trust only signed bundles load it when they trust the key.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+    },
+    /// Make a key pair for signing bundles: KEY (secret, readable by you only) and KEY.pub.
+    Keygen {
+        /// Where to write the secret key; the public key goes to the same path plus `.pub`.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Check a bundle's signature against trusted public keys (`ed25519:...`).
+    Verify {
+        bundle: PathBuf,
+        /// A trusted public key, or a file of them (one per line); may be repeated.
+        #[arg(long = "trusted-key", value_name = "KEY", required = true)]
+        trusted: Vec<String>,
     },
     /// Evaluate events for one customer, printing one JSON line of decisions per event.
     Run {
@@ -122,7 +140,14 @@ fn main() -> ExitCode {
         Command::Check { path, format } => check(&path, format),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Test { paths } => test(&paths),
-        Command::Build { path, output, json } => build(&path, &output, json),
+        Command::Build {
+            path,
+            output,
+            json,
+            sign,
+        } => build(&path, &output, json, sign.as_deref()),
+        Command::Keygen { output } => keygen(&output),
+        Command::Verify { bundle, trusted } => verify(&bundle, &trusted),
         Command::Run {
             bundle,
             profile,
@@ -330,9 +355,17 @@ fn test(paths: &[PathBuf]) -> Outcome {
     Ok(())
 }
 
-fn build(path: &Path, output: &Path, json: bool) -> Outcome {
+fn build(path: &Path, output: &Path, json: bool, sign: Option<&Path>) -> Outcome {
     let (_, compiled) = compile(path)?;
-    let bundle = bundle_of(&compiled)?;
+    let mut bundle = bundle_of(&compiled)?;
+    if let Some(key_path) = sign {
+        let text = std::fs::read_to_string(key_path)
+            .map_err(|e| Failure::Input(format!("{}: {e}", key_path.display())))?;
+        let key = SecretKey::from_text(&text)
+            .map_err(|e| Failure::Input(format!("{}: {e}", key_path.display())))?;
+        bundle = bundle.signed(&key);
+        eprintln!("signed with key {}", key.key_id());
+    }
     let bytes = if json {
         bundle.to_json().into_bytes()
     } else {
@@ -348,6 +381,78 @@ fn build(path: &Path, output: &Path, json: bool) -> Outcome {
         bundle.hash_hex()
     );
     Ok(())
+}
+
+fn keygen(output: &Path) -> Outcome {
+    let public_path = PathBuf::from(format!("{}.pub", output.display()));
+    for p in [output, public_path.as_path()] {
+        if p.exists() {
+            return Err(Failure::Input(format!(
+                "{}: already exists (a key is not overwritten)",
+                p.display()
+            )));
+        }
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| Failure::Input(format!("no randomness for a key: {e}")))?;
+    let key = SecretKey::from_seed(seed);
+    write_secret(output, key.to_text().as_bytes())
+        .map_err(|e| Failure::Input(format!("{}: {e}", output.display())))?;
+    std::fs::write(&public_path, format!("{}\n", key.public_text()))
+        .map_err(|e| Failure::Input(format!("{}: {e}", public_path.display())))?;
+    println!("{}", key.public_text());
+    eprintln!(
+        "wrote {} (secret: keep it off the hosts) and {} (key id {}): give hosts the public key",
+        output.display(),
+        public_path.display(),
+        key.key_id()
+    );
+    Ok(())
+}
+
+/// Creates `path` readable and writable by its owner only (where the platform has modes).
+fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// Trusted keys from `--trusted-key` values: a key's text, or a file holding keys.
+fn trusted_keys(values: &[String]) -> Result<TrustedKeys, Failure> {
+    let mut text = String::new();
+    for v in values {
+        if v.starts_with(omnirule_engine::bundle::signature::PUBLIC_KEY_PREFIX) {
+            text.push_str(v);
+        } else {
+            text.push_str(
+                &std::fs::read_to_string(v).map_err(|e| Failure::Input(format!("{v}: {e}")))?,
+            );
+        }
+        text.push('\n');
+    }
+    TrustedKeys::parse_checked(&text).map_err(|e| Failure::Input(e.to_string()))
+}
+
+fn verify(path: &Path, trusted: &[String]) -> Outcome {
+    let keys = trusted_keys(trusted)?;
+    let bundle = open_bundle(path)?;
+    match bundle.verify(&keys) {
+        Ok(id) => {
+            println!(
+                "{}: signed by trusted key {id} (hash {})",
+                path.display(),
+                bundle.hash_hex()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure::Input(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// A bundle file (binary, or its JSON form) or a rule set to compile on the fly.

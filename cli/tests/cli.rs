@@ -38,7 +38,9 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn every_verb_has_help() {
-    for verb in ["check", "fmt", "test", "build", "run", "graph", "merge"] {
+    for verb in [
+        "check", "fmt", "test", "build", "run", "graph", "merge", "keygen", "verify",
+    ] {
         let out = omnirule(&[verb, "--help"]);
         assert!(out.status.success(), "{verb} --help failed");
         assert!(text(&out.stdout).contains("Usage"), "{verb}");
@@ -262,4 +264,100 @@ fn graph_draws_events_rules_and_shared_history() {
         "{dot}"
     );
     assert!(dot.contains("cluster_home_hero"), "{dot}");
+}
+
+#[test]
+fn keygen_build_sign_and_verify() {
+    let key = tmp("head-office.key");
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(tmp("head-office.key.pub"));
+    let out = omnirule(&["keygen", "-o", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = text(&out.stdout).trim().to_string();
+    assert!(
+        public.starts_with("ed25519:") && public.len() == 8 + 64,
+        "{public}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secret key is readable by others: {mode:o}"
+        );
+    }
+    // A key is never overwritten.
+    let again = omnirule(&["keygen", "-o", key.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("already exists"));
+
+    let bundle = tmp("signed.bundle");
+    let b = bundle.to_str().unwrap();
+    let out = omnirule(&[
+        "build",
+        &example("02-knitwear-in-store"),
+        "-o",
+        b,
+        "--sign",
+        key.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("signed with key"));
+    let pub_file = format!("{}.pub", key.display());
+    for trusted in [public.as_str(), pub_file.as_str()] {
+        let ok = omnirule(&["verify", b, "--trusted-key", trusted]);
+        assert!(ok.status.success(), "{}", text(&ok.stderr));
+        assert!(text(&ok.stdout).contains("signed by trusted key"));
+    }
+    let other_key = tmp("other.key");
+    let _ = std::fs::remove_file(&other_key);
+    let _ = std::fs::remove_file(tmp("other.key.pub"));
+    let other = text(&omnirule(&["keygen", "-o", other_key.to_str().unwrap()]).stdout)
+        .trim()
+        .to_string();
+    let refused = omnirule(&["verify", b, "--trusted-key", &other]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("does not trust"),
+        "{}",
+        text(&refused.stderr)
+    );
+    // An unsigned bundle is refused by verify; a signed one still runs anywhere.
+    let plain = tmp("plain.bundle");
+    omnirule(&[
+        "build",
+        &example("02-knitwear-in-store"),
+        "-o",
+        plain.to_str().unwrap(),
+    ]);
+    let unsigned = omnirule(&["verify", plain.to_str().unwrap(), "--trusted-key", &public]);
+    assert!(text(&unsigned.stderr).contains("not signed"));
+    let run = omnirule(&[
+        "run",
+        b,
+        "--profile",
+        &format!("{}/profile.json", example("02-knitwear-in-store")),
+        "--events",
+        &format!("{}/events.jsonl", example("02-knitwear-in-store")),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    // A bad key file names itself.
+    let bad = tmp("bad.key");
+    std::fs::write(&bad, "not a key").unwrap();
+    let out = omnirule(&[
+        "build",
+        &example("02-knitwear-in-store"),
+        "-o",
+        b,
+        "--sign",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bad.key"),
+        "{}",
+        text(&out.stderr)
+    );
 }

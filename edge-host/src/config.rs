@@ -12,7 +12,9 @@
 //! - `OMNIRULE_TOKEN_<NAME>`: the secret of the file's token named `name` (upper case, `-` as
 //!   `_`), so that the file can name tokens and scopes and hold no secret;
 //! - `OMNIRULE_LISTEN`, `OMNIRULE_DATA_DIR`, `OMNIRULE_LOG_FORMAT` (`text` or `json`),
-//!   `OMNIRULE_TLS_CERT`, `OMNIRULE_TLS_KEY`; `RUST_LOG` for the log filter.
+//!   `OMNIRULE_TLS_CERT`, `OMNIRULE_TLS_KEY`; `RUST_LOG` for the log filter;
+//! - `OMNIRULE_TRUSTED_KEYS`: public keys (`ed25519:...`, comma-separated) bundles must be
+//!   signed by.
 
 use crate::auth::{Scope, Tokens};
 use serde::Deserialize;
@@ -40,6 +42,9 @@ pub struct File {
     pub tls: Option<TlsFiles>,
     #[serde(default)]
     pub tokens: Vec<FileToken>,
+    /// Public keys (`ed25519:...`): when set, only bundles signed by one of them load.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -148,6 +148,8 @@ pub struct Runtime {
     /// Whether the compiled module came from the disk cache.
     from_cache: bool,
     stop: Arc<AtomicBool>,
+    /// Public keys every instance is told to trust (`omnirule_trust_keys`), with their ids.
+    trusted: Option<(Vec<u8>, Vec<String>)>,
 }
 
 impl Drop for Runtime {
@@ -203,6 +205,7 @@ impl Runtime {
             module_hash,
             from_cache,
             stop,
+            trusted: None,
         };
         // Fail at start, not at the first request, if the module breaks the ABI or the
         // memory limit is below what the module needs to start.
@@ -224,8 +227,44 @@ impl Runtime {
         self.limits
     }
 
-    /// A fresh instance (no bundle loaded).
+    /// Makes every instance accept only bundles signed by one of `keys` (text, see
+    /// `omnirule_trust_keys`); `None` trusts any bundle. Malformed keys are an error here, at
+    /// start-up, not a surprise at the first bundle.
+    pub fn trusting(mut self, keys: Option<String>) -> Result<Runtime, String> {
+        let Some(text) = keys else {
+            self.trusted = None;
+            return Ok(self);
+        };
+        let mut guest = self
+            .instantiate_bare()
+            .map_err(|e| format!("the trusted keys: {e}"))?;
+        let out = guest
+            .trust_keys(text.as_bytes())
+            .map_err(|e| format!("the trusted keys: {e}"))?;
+        let ids = serde_json::from_slice::<serde_json::Value>(&out.result)
+            .ok()
+            .and_then(|v| v.get("keys").cloned())
+            .and_then(|k| serde_json::from_value::<Vec<String>>(k).ok())
+            .unwrap_or_default();
+        self.trusted = Some((text.into_bytes(), ids));
+        Ok(self)
+    }
+
+    /// The ids of the trusted keys, when only signed bundles load.
+    pub fn trusted_key_ids(&self) -> Option<&[String]> {
+        self.trusted.as_ref().map(|(_, ids)| ids.as_slice())
+    }
+
+    /// A fresh instance (no bundle loaded; told the trusted keys, if any).
     pub fn instantiate(&self) -> Result<Guest, GuestError> {
+        let mut guest = self.instantiate_bare()?;
+        if let Some((keys, _)) = &self.trusted {
+            guest.trust_keys(keys)?;
+        }
+        Ok(guest)
+    }
+
+    fn instantiate_bare(&self) -> Result<Guest, GuestError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory)
             .instances(1)
@@ -265,6 +304,9 @@ impl Runtime {
                 .map_err(abi)?,
             erase: instance
                 .get_typed_func(&mut store, "omnirule_erase")
+                .map_err(abi)?,
+            trust_keys: instance
+                .get_typed_func(&mut store, "omnirule_trust_keys")
                 .map_err(abi)?,
             result_ptr: instance
                 .get_typed_func(&mut store, "omnirule_result_ptr")
@@ -360,6 +402,7 @@ pub struct Guest {
     merge: TypedFunc<(u32, u32, u32, u32), i32>,
     memory_json: TypedFunc<(u32, u32), i32>,
     erase: TypedFunc<(u32, u32, i64), i32>,
+    trust_keys: TypedFunc<(u32, u32), i32>,
     result_ptr: TypedFunc<(), u32>,
     result_len: TypedFunc<(), u32>,
     memory_ptr: TypedFunc<(), u32>,
@@ -504,6 +547,15 @@ impl Guest {
             let at = |i: usize| bufs.get(i).copied().unwrap_or_default();
             let ((ap, al), (bp, bl)) = (at(0), at(1));
             f.call(&mut g.store, (ap, al, bp, bl))
+        })
+    }
+
+    /// From now on, only bundles signed by one of `keys` load in this instance.
+    pub fn trust_keys(&mut self, keys: &[u8]) -> Result<Output, GuestError> {
+        let f = self.trust_keys.clone();
+        self.run(&[keys], |g, b| {
+            let (p, l) = b.first().copied().unwrap_or_default();
+            f.call(&mut g.store, (p, l))
         })
     }
 

@@ -71,6 +71,9 @@ pub struct Config {
     pub max_future: Duration,
     /// Serve HTTPS with these files.
     pub tls: Option<config::TlsFiles>,
+    /// Public keys (text, `ed25519:...`): when set, only bundles signed by one of them load
+    /// (at start, from the watched file, and by `PUT /v1/bundle`).
+    pub trusted_keys: Option<String>,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(8),
             max_future: Duration::from_secs(5 * 60),
             tls: None,
+            trusted_keys: None,
         }
     }
 }
@@ -170,11 +174,17 @@ pub fn start(config: Config) -> Result<Prepared, String> {
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     let tls = config.tls.as_ref().map(service::tls_acceptor).transpose()?;
     let cache = config.cache_dir.clone();
-    let runtime = Arc::new(guest::Runtime::new(
-        &wasm,
-        config.module_cache.then_some(cache.as_path()),
-        config.limits,
-    )?);
+    let runtime = Arc::new(
+        guest::Runtime::new(
+            &wasm,
+            config.module_cache.then_some(cache.as_path()),
+            config.limits,
+        )?
+        .trusting(config.trusted_keys.clone())?,
+    );
+    if let Some(keys) = runtime.trusted_key_ids() {
+        tracing::info!(keys = %keys.join(","), "only bundles signed by these keys load");
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let db = db::Db::open(&config.data_dir.join("store.db"), metrics.writer.clone())?;
     let slot = Arc::new(bundles::BundleSlot::default());

@@ -99,6 +99,11 @@ struct Args {
     /// TLS private key (PEM) [env OMNIRULE_TLS_KEY].
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Accept only bundles signed by this public key (`ed25519:...`, from `omnirule keygen`),
+    /// or by a key listed in this file; repeat for several (a rotation)
+    /// [env OMNIRULE_TRUSTED_KEYS, comma-separated].
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    trusted_keys: Vec<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -157,6 +162,24 @@ fn configure(args: Args) -> Result<Config, String> {
     }
     config.module_cache = !args.no_module_cache && file.module_cache.unwrap_or(true);
     config.tokens = config::tokens(&file.tokens, &env, args.admin_token)?;
+    // Flags win over the environment, which wins over the file (as for every setting).
+    let keys: Vec<String> = if !args.trusted_keys.is_empty() {
+        args.trusted_keys
+            .iter()
+            .map(|k| {
+                if k.starts_with("ed25519:") {
+                    Ok(k.clone())
+                } else {
+                    std::fs::read_to_string(k).map_err(|e| format!("--trusted-key {k}: {e}"))
+                }
+            })
+            .collect::<Result<_, _>>()?
+    } else if let Some(v) = env("OMNIRULE_TRUSTED_KEYS") {
+        vec![v]
+    } else {
+        file.trusted_keys.clone()
+    };
+    config.trusted_keys = (!keys.is_empty()).then(|| keys.join("\n"));
     let defaults = Limits::default();
     config.limits = Limits {
         fuel: args.fuel.or(file.limits.fuel).unwrap_or(defaults.fuel),

@@ -727,3 +727,74 @@ fn keep_alive_connections_are_served_side_by_side() {
         "a request waited {slowest:?}"
     );
 }
+
+#[test]
+fn with_trusted_keys_only_signed_bundles_load() {
+    use omnirule_engine::bundle::signature::SecretKey;
+    let head_office = SecretKey::from_seed([3; 32]);
+    let laptop = SecretKey::from_seed([4; 32]);
+    let plain = example_bundle(KNIT);
+    let signed = plain.clone().signed(&head_office);
+    let keys = vec!["--trusted-key".to_string(), head_office.public_text()];
+
+    // An unsigned bundle file does not start the host: it says why.
+    let dir = temp_dir("trusted-unsigned");
+    let err = match Host::try_start(
+        &dir,
+        Some(&plain.to_bytes()),
+        HostOptions {
+            extra: keys.clone(),
+            ..Default::default()
+        },
+    ) {
+        Ok(_) => panic!("a host that trusts keys started with an unsigned bundle"),
+        Err(e) => e,
+    };
+    assert!(err.contains("not signed"), "{err}");
+
+    // A signed one does; PUT takes only bundles its key signed.
+    let host = Host::start(
+        &temp_dir("trusted"),
+        Some(&signed.to_bytes()),
+        HostOptions {
+            extra: keys,
+            ..Default::default()
+        },
+    );
+    assert_eq!(host.get("/readyz").status, 200);
+    let new = bundle_of(&example_rules(KNIT).replace("KNIT20", "KNIT25"));
+    for (bundle, why) in [
+        (new.to_bytes(), "not signed"),
+        (new.clone().signed(&laptop).to_bytes(), "does not trust"),
+    ] {
+        let r = host.admin("PUT", "/v1/bundle", &bundle);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.code(), "untrusted_bundle");
+        assert!(r.text().contains(why), "{}", r.text());
+        assert_eq!(host.get("/healthz").json()["bundle"], signed.hash_hex());
+    }
+    let r = host.admin(
+        "PUT",
+        "/v1/bundle",
+        &new.clone().signed(&head_office).to_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The watched file is held to the same rule: an unsigned file is not loaded.
+    std::fs::write(&host.bundle, plain.to_bytes()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(host.get("/healthz").json()["bundle"], new.hash_hex());
+
+    // The environment works too, and a malformed key stops the start with a clear error.
+    let err = match Host::try_start(
+        &temp_dir("trusted-bad-key"),
+        Some(&signed.to_bytes()),
+        HostOptions {
+            env: vec![("OMNIRULE_TRUSTED_KEYS".into(), "ed25519:xyz".into())],
+            ..Default::default()
+        },
+    ) {
+        Ok(_) => panic!("a malformed trusted key was accepted"),
+        Err(e) => e,
+    };
+    assert!(err.contains("trusted keys"), "{err}");
+}

@@ -60,7 +60,10 @@ export function pkgModules(out) {
   return entries;
 }
 
-function config({ port, origin, secret, modules }) {
+function config({ port, origin, secret, modules, trustedKeys }) {
+  const keys = trustedKeys
+    ? `,\n    (name = "OMNIRULE_TRUSTED_KEYS", text = ${JSON.stringify(trustedKeys.join(","))})`
+    : "";
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -80,7 +83,7 @@ const edge :Workerd.Worker = (
   ],
   bindings = [
     (name = "ORIGIN", service = "origin"),
-    (name = "OMNIRULE_SECRET", text = ${JSON.stringify(secret)}),
+    (name = "OMNIRULE_SECRET", text = ${JSON.stringify(secret)})${keys},
   ],
   compatibilityDate = "2025-01-01",
 );
@@ -88,13 +91,13 @@ const edge :Workerd.Worker = (
 }
 
 /** Assembles the worker directory; returns its path. */
-export function assemble({ bundle, catalog, port, origin, secret, dir }) {
+export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKeys }) {
   const out = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-"));
   const modules = pkgModules(out);
   fs.copyFileSync(path.join(HERE, "worker.js"), path.join(out, "worker.js"));
   fs.copyFileSync(bundle, path.join(out, "rules.bundle"));
   fs.copyFileSync(catalog ?? path.join(HERE, "catalog.json"), path.join(out, "catalog.json"));
-  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules }));
+  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules, trustedKeys }));
   return out;
 }
 
@@ -102,12 +105,12 @@ export function assemble({ bundle, catalog, port, origin, secret, dir }) {
  * Starts workerd and waits until the worker answers /omnirule/health. Rejects with workerd's own
  * output when it exits first (e.g. a bad bundle fails start-up).
  */
-export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000 }) {
+export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000, trustedKeys }) {
   if (!fs.existsSync(WORKERD)) {
     throw new Error(`${WORKERD} is missing: run npm ci in edge-host/workerd`);
   }
   port ??= await freePort();
-  const dir = assemble({ bundle, catalog, port, origin, secret });
+  const dir = assemble({ bundle, catalog, port, origin, secret, trustedKeys });
   const started = performance.now();
   const child = spawn(WORKERD, ["serve", path.join(dir, "config.capnp")], {
     cwd: dir,
@@ -134,7 +137,8 @@ export async function startEdge({ bundle, catalog, origin, secret = "dev-secret"
     }
     try {
       const r = await fetch(`${url}/omnirule/health`);
-      if (r.ok) break;
+      // 503: serving, with a bundle it will not use (untrusted): the caller looks at that.
+      if (r.ok || r.status === 503) break;
     } catch {
       // not listening yet
     }

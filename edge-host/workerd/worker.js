@@ -24,7 +24,31 @@ initSync({ module: wasmModule });
 
 const BUNDLE = new Uint8Array(bundleBytes);
 // Throws (and so fails start-up) with the engine's own message for a bad bundle.
-const engine = Engine.fromBundle(BUNDLE, { storage: false });
+const unverified = Engine.fromBundle(BUNDLE, { storage: false });
+/**
+ * The engine requests use: the bundle above, once `ready` has checked its signature when the
+ * `OMNIRULE_TRUSTED_KEYS` binding names keys (bindings reach a worker with its first request,
+ * and WebCrypto's check is asynchronous, so it cannot happen at start-up).
+ */
+let engine = null;
+let verifying = null;
+
+/** null when the engine is ready; otherwise the 503 to answer (an untrusted bundle). */
+async function ready(env) {
+  if (engine !== null) return null;
+  const keys = String(env.OMNIRULE_TRUSTED_KEYS ?? "").split(/[\s,]+/).filter(Boolean);
+  if (keys.length === 0) {
+    engine = unverified;
+    return null;
+  }
+  verifying ??= (async () => Engine.fromSignedBundle(BUNDLE, { trustedKeys: keys, storage: false }))();
+  try {
+    engine = await verifying;
+    return null;
+  } catch (e) {
+    return json(503, { error: String(e.message ?? e) });
+  }
+}
 
 /** Cookies are limited to about 4 KB; the memory cookie stays under this many characters. */
 const MEMORY_COOKIE_LIMIT = 3800;
@@ -458,6 +482,12 @@ function withHeaders(response, headers) {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    const refused = await ready(env);
+    if (refused !== null) {
+      // An untrusted bundle personalises nothing: pages pass through, the API says why.
+      if (url.pathname.startsWith("/omnirule/")) return refused;
+      return env.ORIGIN.fetch(request);
+    }
     if (url.pathname === "/omnirule/track") {
       if (request.method !== "POST") return json(405, { error: "POST an event here" });
       return track(request, env);

@@ -339,6 +339,108 @@ impl Graph {
         self.check_triggers()?;
         self.check_retention()?;
         self.check_timezone_and_limits()?;
+        self.check_privacy()?;
+        Ok(())
+    }
+
+    /// Privacy, as the checker enforces it (language.md): a rule that reads a `pii` profile
+    /// field, in its condition, through a segment, in a query's filter or in an action's
+    /// params, requires a consent. Checked again here so that no bundle (built by hand, by an
+    /// older compiler, or altered and re-hashed) evaluates personal data without one.
+    #[inline(never)]
+    fn check_privacy(&self) -> Result<(), GraphError> {
+        let pii = |name: &str| self.schema.profile.iter().any(|f| f.pii && f.name == name);
+        if !self.schema.profile.iter().any(|f| f.pii) {
+            return Ok(());
+        }
+        // The pii field each node, condition and segment reads, if any. Segments may use
+        // segments declared after them, so this runs to a fixpoint: at most one pass more
+        // than the longest chain of segments (they are acyclic, checked above).
+        let mut node_pii: Vec<Option<&str>> = vec![None; self.nodes.len()];
+        let mut cond_pii: Vec<Option<&str>> = vec![None; self.conds.len()];
+        let mut seg_pii: Vec<Option<&str>> = vec![None; self.segments.len()];
+        let filter_of = |q: QueryId| {
+            self.queries
+                .get(q as usize)
+                .and_then(|q| q.filter)
+                .into_iter()
+        };
+        for _ in 0..=self.segments.len() {
+            let mut changed = false;
+            for (i, node) in self.nodes.iter().enumerate() {
+                let found = match node {
+                    Node::ProfileField(name) if pii(name) => Some(name.as_str()),
+                    Node::Segment(s) => seg_pii.get(*s as usize).copied().flatten(),
+                    _ => {
+                        let query_filter = node_query(node).into_iter().flat_map(filter_of);
+                        node_children(node)
+                            .chain(query_filter)
+                            .find_map(|c| node_pii.get(c as usize).copied().flatten())
+                    }
+                };
+                if let Some(slot) = node_pii.get_mut(i)
+                    && slot.is_none()
+                    && found.is_some()
+                {
+                    *slot = found;
+                    changed = true;
+                }
+            }
+            for (i, c) in self.conds.iter().enumerate() {
+                let found = match c {
+                    Cond::Test(n) => node_pii.get(*n as usize).copied().flatten(),
+                    Cond::Bind { query, .. } => {
+                        filter_of(*query).find_map(|n| node_pii.get(n as usize).copied().flatten())
+                    }
+                    _ => cond_children(c)
+                        .iter()
+                        .find_map(|ch| cond_pii.get(*ch as usize).copied().flatten()),
+                };
+                if let Some(slot) = cond_pii.get_mut(i)
+                    && slot.is_none()
+                    && found.is_some()
+                {
+                    *slot = found;
+                    changed = true;
+                }
+            }
+            for (i, sg) in self.segments.iter().enumerate() {
+                let found = cond_pii.get(sg.cond as usize).copied().flatten();
+                if let Some(slot) = seg_pii.get_mut(i)
+                    && slot.is_none()
+                    && found.is_some()
+                {
+                    *slot = found;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for r in &self.rules {
+            if !r.consents.is_empty() {
+                continue;
+            }
+            let in_when = r
+                .when
+                .and_then(|c| cond_pii.get(c as usize).copied().flatten());
+            let unit = match &r.outcome {
+                Outcome::Split { unit, .. } => Some(*unit),
+                Outcome::Actions(_) => None,
+            };
+            let in_do = r
+                .action_calls()
+                .flat_map(|call| call.params.iter().map(|(_, n)| *n))
+                .chain(unit)
+                .find_map(|n| node_pii.get(n as usize).copied().flatten());
+            if let Some(field) = in_when.or(in_do) {
+                return Err(GraphError::Invalid(format!(
+                    "rule `{}` reads the personal field `profile.{field}` but requires no consent",
+                    r.name
+                )));
+            }
+        }
         Ok(())
     }
 

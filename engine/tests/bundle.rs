@@ -109,9 +109,13 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
         msg(Bundle::from_bytes(&old)),
         "bundle format 1 is older than this engine reads (format 2); rebuild the bundle from its rules with `omnirule build`"
     );
+    let mut flagged = bytes.clone();
+    flagged[10] = 2;
+    assert!(msg(Bundle::from_bytes(&flagged)).contains("flags"));
+    // Flag bit 0 says a 72-byte signature block follows the body.
     let mut signed = bytes.clone();
     signed[10] = 1;
-    assert!(msg(Bundle::from_bytes(&signed)).contains("flags"));
+    assert!(msg(Bundle::from_bytes(&signed)).contains("truncated"));
     let mut corrupt = bytes.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x40;
@@ -127,6 +131,166 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
     assert!(msg(Bundle::from_json(&future)).contains("newer than this engine"));
     assert_eq!(msg(Bundle::from_json("{}")), "not an Omnirule bundle");
     assert!(msg(Bundle::from_json("not json")).contains("could not be decoded"));
+}
+
+// ----- signatures ------------------------------------------------------------------------------
+
+use omnirule_engine::bundle::signature::{SecretKey, SignatureError, TrustedKeys};
+
+fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+#[test]
+fn a_signed_bundle_loads_only_where_its_key_is_trusted() {
+    let plain = Bundle::new(rich_graph()).unwrap();
+    let head_office = key(1);
+    let signed = plain.clone().signed(&head_office);
+    let trusted = TrustedKeys::parse(&head_office.public_text()).unwrap();
+    let other = TrustedKeys::parse(&key(2).public_text()).unwrap();
+
+    // Both forms carry the signature; the hash (the bundle's identity) is unchanged.
+    for form in [signed.to_bytes(), signed.to_json().into_bytes()] {
+        let loaded = Bundle::load(&form, Some(&trusted)).unwrap();
+        assert_eq!(loaded.hash_hex(), plain.hash_hex());
+        assert_eq!(loaded.verify(&trusted), Ok(head_office.key_id()));
+        let err = Bundle::load(&form, Some(&other)).unwrap_err();
+        assert_eq!(
+            err,
+            BundleError::Untrusted(SignatureError::UnknownKey {
+                key: head_office.key_id().to_string()
+            })
+        );
+        assert!(err.to_string().contains("does not trust"), "{err}");
+        // A host that trusts no keys takes it as any bundle.
+        assert!(Bundle::load(&form, None).is_ok());
+    }
+    let bytes = signed.to_bytes();
+    assert_eq!(bytes.len(), plain.to_bytes().len() + 72);
+
+    // Unsigned, where keys are trusted: refused, saying how to sign.
+    let err = Bundle::load(&plain.to_bytes(), Some(&trusted)).unwrap_err();
+    assert_eq!(err, BundleError::Untrusted(SignatureError::Unsigned));
+    assert!(err.to_string().contains("omnirule build --sign"), "{err}");
+
+    // A flipped bit in the signature, or a signature moved onto another bundle.
+    let mut forged = bytes.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(matches!(
+        Bundle::load(&forged, Some(&trusted)),
+        Err(BundleError::Untrusted(SignatureError::BadSignature { .. }))
+    ));
+    let mut g = rich_graph();
+    g.rules[0].priority += 1;
+    let other_bundle = Bundle::new(g).unwrap().to_bytes();
+    let mut moved = other_bundle.clone();
+    moved[10] = 1;
+    moved.extend_from_slice(&bytes[bytes.len() - 72..]);
+    assert!(matches!(
+        Bundle::load(&moved, Some(&trusted)),
+        Err(BundleError::Untrusted(SignatureError::BadSignature { .. }))
+    ));
+    // Trailing bytes after the signature block are still refused.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        Bundle::from_bytes(&longer),
+        Err(BundleError::TrailingBytes { extra: 1 })
+    ));
+}
+
+#[test]
+fn keys_are_text_with_clear_errors() {
+    let k = key(7);
+    let text = k.to_text();
+    assert!(text.starts_with("omnirule-ed25519-secret:"));
+    assert_eq!(
+        SecretKey::from_text(&text).unwrap().public_text(),
+        k.public_text()
+    );
+    assert!(k.public_text().starts_with("ed25519:"));
+    // Several keys (a rotation), with comments.
+    let list = format!(
+        "# head office\n{}, {}\n",
+        k.public_text(),
+        key(8).public_text()
+    );
+    assert_eq!(TrustedKeys::parse(&list).unwrap().ids().count(), 2);
+    for bad in [
+        "",
+        "# nothing",
+        "ed25519:zz",
+        "rsa:00",
+        &format!("ed25519:{}", "0".repeat(63)),
+    ] {
+        let e = TrustedKeys::parse_checked(bad).unwrap_err();
+        assert!(matches!(e, SignatureError::BadKey(_)), "{bad}: {e}");
+    }
+    assert!(SecretKey::from_text(&k.public_text()).is_err());
+    // Well-formed text that is not a point of the curve: the checked parse says so; the
+    // light one (a browser's) leaves it to verification, which refuses it.
+    let not_a_point = format!("ed25519:{}", "3b".repeat(32));
+    assert!(TrustedKeys::parse(&not_a_point).is_ok());
+    assert!(matches!(
+        TrustedKeys::parse_checked(&not_a_point),
+        Err(SignatureError::BadKey(_))
+    ));
+}
+
+// ----- privacy ---------------------------------------------------------------------------------
+
+#[test]
+fn a_rule_that_reads_personal_data_without_consent_is_refused_at_load() {
+    // The checker refuses this in `.rules`; a graph built or altered by hand must not slip
+    // past the engine either, whether it reads the field itself, through a segment, or in an
+    // action's params.
+    let mut g = rich_graph();
+    let pii_field = g.schema.profile[0].name.clone();
+    g.schema.profile[0].pii = true;
+    let node = g.nodes.len() as u32;
+    g.nodes.push(Node::ProfileField(pii_field.clone()));
+    g.nodes.push(Node::Present(node));
+    let cond = g.conds.len() as u32;
+    g.conds.push(Cond::Test(node + 1));
+    g.cond_sources.push("profile.x is present");
+    let direct = {
+        let mut g = g.clone();
+        g.rules[0].consents.clear();
+        g.rules[0].when = Some(cond);
+        g
+    };
+    let e = Bundle::new(direct.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("personal field `profile.{pii_field}`")),
+        "{e}"
+    );
+    assert!(e.contains("requires no consent"), "{e}");
+    // With a consent, it loads.
+    let mut ok = direct.clone();
+    ok.rules[0].consents = vec![0];
+    Bundle::new(ok).unwrap();
+    // Through a segment.
+    let mut via_segment = g.clone();
+    let seg = via_segment.segments.len() as u32;
+    via_segment.segments.push(Segment {
+        name: "has_x".into(),
+        cond,
+        slots: 0,
+    });
+    let sn = via_segment.nodes.len() as u32;
+    via_segment.nodes.push(Node::Segment(seg));
+    let sc = via_segment.conds.len() as u32;
+    via_segment.conds.push(Cond::Test(sn));
+    via_segment.cond_sources.push("has_x");
+    via_segment.rules[0].consents.clear();
+    via_segment.rules[0].when = Some(sc);
+    assert!(
+        Bundle::new(via_segment)
+            .unwrap_err()
+            .to_string()
+            .contains("personal field")
+    );
 }
 
 /// A graph with a corruption applied, as the validator sees it.

@@ -321,3 +321,17 @@ function writeEventRecord(w, event, ptr, cap) {
   pos = writeMembers(w, type.slots, 2, pos, end);
   return pos < 0 ? pos : pos - ptr;
 }
+
+/// Whether `signature` is `key`'s Ed25519 signature of `message`, with the platform's
+/// WebCrypto (browsers, Node, workerd): a promise of a boolean. The curve arithmetic stays out
+/// of the wasm module this way. Rejects with a clear error where WebCrypto lacks Ed25519.
+export function verifyEd25519(key, message, signature) {
+  const subtle = globalThis.crypto?.subtle;
+  const unsupported = (e) => {
+    throw new Error(`omnirule: this platform cannot check Ed25519 signatures (WebCrypto: ${e?.message ?? e})`);
+  };
+  if (!subtle) return Promise.reject(new Error("omnirule: this platform has no WebCrypto to check the bundle's signature"));
+  return subtle
+    .importKey("raw", key, { name: "Ed25519" }, false, ["verify"])
+    .then((k) => subtle.verify({ name: "Ed25519" }, k, signature, message), unsupported);
+}

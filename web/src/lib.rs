@@ -23,6 +23,7 @@ mod render;
 mod storage;
 
 use omnirule_engine::bundle::Bundle;
+use omnirule_engine::bundle::signature::{SignatureError, TrustedKeys};
 use omnirule_engine::decision::Decision;
 use omnirule_engine::decision::write_decision;
 use omnirule_engine::host::{self, Decided};
@@ -97,6 +98,9 @@ export interface EngineOptions {
   /** Storage is allowed when the profile holds *all* these purposes. Default: derived from the
    * bundle (the profile holds every purpose of at least one rule that reads history). */
   storageConsent?: string[];
+  /** Load the bundle only if it is signed by one of these public keys (`ed25519:...`, from
+   * `omnirule keygen`); an unsigned bundle, or one signed by another key, throws. */
+  trustedKeys?: string[];
 }
 
 export interface PersonaliseOptions {
@@ -108,6 +112,23 @@ export interface PersonaliseOptions {
 }
 "#;
 
+/// `options.trustedKeys` (an array of `ed25519:...` texts), parsed; `None` when absent.
+fn trusted_keys(options: &JsValue) -> Result<Option<TrustedKeys>, JsError> {
+    let keys = js_sys::Reflect::get(options, &JsValue::from_str("trustedKeys"))
+        .unwrap_or(JsValue::UNDEFINED);
+    if keys.is_undefined() || keys.is_null() {
+        return Ok(None);
+    }
+    let text = js_sys::Array::from(&keys)
+        .iter()
+        .filter_map(|k| k.as_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    TrustedKeys::parse(&text)
+        .map(Some)
+        .map_err(|e| error(format!("the option `trustedKeys`: {e}")))
+}
+
 /// A JavaScript `Error` with the package's prefix.
 pub(crate) fn error(message: impl std::fmt::Display) -> JsError {
     JsError::new(&format!("omnirule: {message}"))
@@ -118,6 +139,10 @@ extern "C" {
     /// Fills a missing `time` (Date.now()) and `id` (a UUID) in JavaScript.
     #[wasm_bindgen(catch, js_name = stampJson)]
     fn stamp_json(event: &JsValue) -> Result<Option<String>, JsValue>;
+
+    /// Ed25519 verification with WebCrypto: a promise of a boolean.
+    #[wasm_bindgen(js_name = verifyEd25519)]
+    fn verify_ed25519(key: Vec<u8>, message: Vec<u8>, signature: Vec<u8>) -> js_sys::Promise;
 
     /// `JSON.stringify`: `None` for what has no JSON text.
     #[wasm_bindgen(catch, js_name = toJson)]
@@ -301,10 +326,60 @@ impl Engine {
         Engine::build(bundle, memory, options)
     }
 
+    /// Loads a bundle only if it is signed by one of `options.trustedKeys` (public keys,
+    /// `ed25519:...`): a promise of the engine. Unsigned bundles and bundles signed by another
+    /// key are refused at once (a thrown `Error`); the signature itself is checked with the
+    /// platform's WebCrypto (so the promise), which rejects a forged or altered bundle.
+    #[wasm_bindgen(js_name = fromSignedBundle, unchecked_return_type = "Promise<Engine>")]
+    pub fn from_signed_bundle(
+        bundle: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "EngineOptions")] options: JsValue,
+    ) -> Result<js_sys::Promise, JsError> {
+        let loaded = Bundle::from_bytes(bundle)
+            .map_err(|e| error(format!("the bundle cannot be loaded: {e}")))?;
+        let trusted = trusted_keys(&options)?
+            .ok_or_else(|| error("fromSignedBundle needs the option `trustedKeys`"))?;
+        let untrusted = |e| error(format!("the bundle cannot be loaded: {e}"));
+        let (key, message, signature) = loaded.signature_to_check(&trusted).map_err(untrusted)?;
+        let key_id = key.id;
+        let verified = verify_ed25519(key.bytes.to_vec(), message, signature.to_vec());
+        let then = Closure::once_into_js(move |ok: JsValue| -> Result<JsValue, JsValue> {
+            if ok.as_bool() != Some(true) {
+                let e = SignatureError::BadSignature {
+                    key: key_id.to_string(),
+                };
+                return Err(untrusted(e).into());
+            }
+            Engine::build_checked(loaded, Memory::default(), &options)
+                .map(JsValue::from)
+                .map_err(JsValue::from)
+        });
+        // `promise.then(f)` with a function that may throw (js-sys's `then` takes closures
+        // that return nothing).
+        js_sys::Reflect::get(&verified, &JsValue::from_str("then"))
+            .and_then(|f| {
+                f.unchecked_into::<js_sys::Function>()
+                    .call1(&verified, &then)
+            })
+            .map(JsCast::unchecked_into)
+            .map_err(|_| error("could not wait for the signature check"))
+    }
+
     fn build(bytes: &[u8], memory: Memory, options: Option<JsValue>) -> Result<Engine, JsError> {
         let bundle = Bundle::from_bytes(bytes)
             .map_err(|e| error(format!("the bundle cannot be loaded: {e}")))?;
         let options = options.unwrap_or(JsValue::UNDEFINED);
+        if trusted_keys(&options)?.is_some() {
+            return Err(error(
+                "the option `trustedKeys` needs `await Engine.fromSignedBundle(bytes, options)`: checking a signature is asynchronous (WebCrypto)",
+            ));
+        }
+        Engine::build_checked(bundle, memory, &options)
+    }
+
+    /// An engine of a bundle already checked (decoded, and verified when keys are trusted).
+    fn build_checked(bundle: Bundle, memory: Memory, options: &JsValue) -> Result<Engine, JsError> {
+        let options = options.clone();
         let storage = storage::Policy::new(&bundle, &options)?;
         let sent = vec![false; bundle.constant_decisions()];
         let records = Records {

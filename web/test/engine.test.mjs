@@ -240,6 +240,38 @@ test("forget() deletes everything kept about the visitor, and a stale copy canno
   assert.equal(JSON.parse(engine.memoryJson()).erased, undefined);
 });
 
+test("fromSignedBundle loads only bundles signed by a trusted key, checked with WebCrypto", async () => {
+  const keyPath = join(scratch, "signing.key");
+  const publicKey = omnirule("keygen", "-o", keyPath).trim();
+  const otherKey = omnirule("keygen", "-o", join(scratch, "other.key")).trim();
+  const signedPath = join(scratch, "signed.bundle");
+  omnirule("build", join(examples, "07-consent-first"), "-o", signedPath, "--sign", keyPath);
+  const signed = readFileSync(signedPath);
+
+  const engine = await Engine.fromSignedBundle(signed, { trustedKeys: [publicKey], profile: mia });
+  assert.ok(engine.track(view("s1", "SW-1", "knitwear", "2026-11-20T10:00:00Z")).length > 0);
+  // Several trusted keys (a rotation): the one that signed is found by its id.
+  await Engine.fromSignedBundle(signed, { trustedKeys: [otherKey, publicKey] });
+
+  // Unsigned, or signed by a key not trusted: refused at once, saying why.
+  assert.throws(() => Engine.fromSignedBundle(consentFirst.bytes, { trustedKeys: [publicKey] }),
+    /not signed/);
+  assert.throws(() => Engine.fromSignedBundle(signed, { trustedKeys: [otherKey] }),
+    /does not trust/);
+  assert.throws(() => Engine.fromSignedBundle(signed, {}), /needs the option `trustedKeys`/);
+  assert.throws(() => Engine.fromSignedBundle(signed, { trustedKeys: ["ed25519:nope"] }),
+    /trustedKeys/);
+  // A flipped bit in the signature: WebCrypto says no, the promise rejects.
+  const forged = Buffer.from(signed);
+  forged[forged.length - 1] ^= 1;
+  await assert.rejects(Engine.fromSignedBundle(forged, { trustedKeys: [publicKey] }),
+    /does not match its content/);
+  // fromBundle cannot wait for a signature check: it says which call to use.
+  assert.throws(() => Engine.fromBundle(signed, { trustedKeys: [publicKey] }), /fromSignedBundle/);
+  // Without trusted keys a signed bundle loads as any other.
+  Engine.fromBundle(signed).free();
+});
+
 test("merge() joins memories as the CLI's merge does: commutative and idempotent", () => {
   const a = Engine.fromBundle(consentFirst.bytes, { profile: mia });
   const b = Engine.fromBundle(consentFirst.bytes, { profile: mia });
@@ -326,6 +358,7 @@ test("the package: ESM named omnirule, with TypeScript declarations from the Rus
     /merge\(other: MemoryData\): void;/,
     /forget\(\): void;/,
     /reset\(\): void;/,
+    /static fromSignedBundle\(bundle: Uint8Array \| number\[\], options: EngineOptions\): Promise<Engine>;/,
     /memory\(\): Uint8Array;/,
     /export function personalise\(decisions: Decision\[\], options\?: PersonaliseOptions/,
     /export interface Decision \{/,

@@ -389,3 +389,36 @@ test("a bad bundle fails start-up with a clear message instead of serving unpers
     (e) => /bundle/i.test(e.message) && /workerd exited|did not answer/.test(e.message),
   );
 });
+
+test("with OMNIRULE_TRUSTED_KEYS only a bundle signed by a trusted key personalises", async () => {
+  const key = path.join(work, "edge.key");
+  const publicKey = execFileSync(CLI, ["keygen", "-o", key], { encoding: "utf8" }).trim();
+  const signed = path.join(work, "signed.bundle");
+  execFileSync(CLI, ["build", path.join(ROOT, "examples/10-o2o-loop"), "-o", signed, "--sign", key]);
+  const run = async (bundlePath, check) => {
+    const e = await startEdge({ bundle: bundlePath, origin: origin.address, secret: SECRET,
+      trustedKeys: [publicKey] });
+    try {
+      await check(e);
+    } finally {
+      await e.stop();
+    }
+  };
+  const ana2 = { id: "ana-signed", tier: "gold", consents: ["marketing", "location", "storage"] };
+  const headers = { "x-omnirule-profile": profileToken(ana2) };
+  await run(signed, async (e) => {
+    const r = await fetch(`${e.url}/products/SW-1`, { headers });
+    assert.equal(r.status, 200);
+    assert.ok(r.headers.get("x-omnirule-decisions"), "personalised");
+  });
+  // The unsigned bundle: pages pass through as the origin made them, the API says why.
+  await run(bundle, async (e) => {
+    const page = await fetch(`${e.url}/products/SW-1`, { headers });
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get("x-omnirule-decisions"), null);
+    const api = await fetch(`${e.url}/omnirule/memory`, { headers });
+    assert.equal(api.status, 503);
+    assert.match((await api.json()).error, /not signed/);
+    assert.equal((await fetch(`${e.url}/omnirule/health`)).status, 503, "not healthy");
+  });
+});

@@ -6,23 +6,28 @@
 //! |---|---|---|
 //! | 0  | 8  | magic `b"OMNIRULE"` |
 //! | 8  | 2  | format version (`2`) |
-//! | 10 | 2  | flags: must be 0 in format 2. Bit 0 is reserved for "a signature follows the body" (a later format will define the signature block after the body; this engine refuses flags it does not know rather than ignore a signature) |
+//! | 10 | 2  | flags: bit 0 set when a signature block follows the body; other bits must be 0 (an engine refuses flags it does not know rather than ignore them) |
 //! | 12 | 32 | SHA-256 of the body |
 //! | 44 | 4  | body length |
 //! | 48 | n  | body: the [`Graph`] (see [`body`](self::body) for its encoding) |
+//! | 48 + n | 72 | only with flag bit 0: the signer's key id (8 bytes), then the Ed25519 signature (64 bytes); see [`signature`] |
 //!
 //! The hash makes corruption a clear error instead of a strange graph; the version lets an old
 //! engine refuse a newer bundle with a sentence telling the operator to upgrade. Every decoder
 //! ends in [`Graph::validate`], so a [`Bundle`] value is always safe to evaluate.
 //!
 //! The JSON form (`to_json`/`from_json`) carries the same header fields (`format`, `version`,
-//! `hash`) and the graph, for debugging; its hash is checked too.
+//! `hash`, and `signature` when signed) and the graph, for debugging; its hash is checked too.
+//!
+//! Engines before flag bit 0 was defined refuse a signed bundle (unknown flags), so a signed
+//! bundle never runs where its signature would go unread.
 //!
 //! A loaded bundle also carries its [`Plan`](crate::plan::Plan) (facts derived once from the
 //! graph at load time) and its fast path's [`Cache`](crate::fast::Cache) (built per trigger on
 //! first use); this module only holds them.
 
 mod body;
+pub mod signature;
 
 use crate::decision::Decision;
 use crate::fast::Cache;
@@ -31,6 +36,7 @@ use crate::plan::Plan;
 use crate::validate::GraphError;
 use omnirule_text::hex;
 use sha2::{Digest, Sha256};
+use signature::{BundleSignature, KeyId, SecretKey, SignatureError, TrustedKeys};
 use std::fmt;
 
 /// `b"OMNIRULE"`.
@@ -64,6 +70,8 @@ pub enum BundleError {
     Decode(String),
     /// The graph decoded but is not valid.
     InvalidGraph(GraphError),
+    /// The host trusts only signed bundles and this one's signature does not satisfy it.
+    Untrusted(SignatureError),
 }
 
 impl fmt::Display for BundleError {
@@ -95,6 +103,7 @@ impl fmt::Display for BundleError {
             ),
             BundleError::Decode(e) => write!(f, "the bundle could not be decoded: {e}"),
             BundleError::InvalidGraph(e) => write!(f, "the bundle's rule graph is invalid: {e}"),
+            BundleError::Untrusted(e) => e.fmt(f),
         }
     }
 }
@@ -113,6 +122,7 @@ pub struct Bundle {
     graph: Graph,
     body: Vec<u8>,
     hash: [u8; 32],
+    signature: Option<BundleSignature>,
     plan: Plan,
     fast: Cache,
 }
@@ -128,7 +138,27 @@ struct JsonBundle {
     format: String,
     version: u16,
     hash: String,
+    #[serde(default)]
+    signature: Option<JsonSignature>,
     graph: Graph,
+}
+
+/// A signature in the JSON form: hex of the key id and of the signature.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JsonSignature {
+    key: String,
+    value: String,
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Bundle {
@@ -143,9 +173,54 @@ impl Bundle {
             graph,
             body,
             hash,
+            signature: None,
             plan,
             fast,
         })
+    }
+
+    /// Decodes bundle bytes (binary, or the JSON form when they start with `{`) and, when
+    /// `trusted` is given, refuses them unless signed by one of its keys: what a host that
+    /// accepts only signed bundles calls.
+    pub fn load(bytes: &[u8], trusted: Option<&TrustedKeys>) -> Result<Bundle, BundleError> {
+        let bundle = if bytes.first() == Some(&b'{') {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| BundleError::Decode("the JSON form is not UTF-8".into()))?;
+            Bundle::from_json(text)?
+        } else {
+            Bundle::from_bytes(bytes)?
+        };
+        if let Some(keys) = trusted {
+            bundle.verify(keys).map_err(BundleError::Untrusted)?;
+        }
+        Ok(bundle)
+    }
+
+    /// The same bundle, signed with `key` (replacing any signature it had).
+    pub fn signed(mut self, key: &SecretKey) -> Bundle {
+        self.signature = Some(key.sign(&self.hash));
+        self
+    }
+
+    /// The bundle's signature, if it is signed.
+    pub fn signature(&self) -> Option<&BundleSignature> {
+        self.signature.as_ref()
+    }
+
+    /// Checks the signature against the keys a host trusts: the signer's key id, or why not.
+    pub fn verify(&self, trusted: &TrustedKeys) -> Result<KeyId, SignatureError> {
+        trusted.verify(&self.hash, self.signature.as_ref())
+    }
+
+    /// What a host that verifies with its own Ed25519 (WebCrypto in a browser or a worker)
+    /// checks: the trusted key the signature names, the signed message and the signature.
+    pub fn signature_to_check<'k>(
+        &self,
+        trusted: &'k TrustedKeys,
+    ) -> Result<(&'k signature::PublicKey, Vec<u8>, [u8; 64]), SignatureError> {
+        let key = trusted.signer(self.signature.as_ref())?;
+        let s = self.signature.as_ref().ok_or(SignatureError::Unsigned)?;
+        Ok((key, signature::signed_message(s.key, &self.hash), s.value))
     }
 
     /// Decodes bundle bytes (see the module documentation for the layout).
@@ -172,9 +247,14 @@ impl Bundle {
             });
         }
         let flags = u16_at(10);
-        if flags != 0 {
+        if flags & !1 != 0 {
             return Err(BundleError::UnsupportedFlags(flags));
         }
+        let block = if flags & 1 == 1 {
+            signature::BLOCK_LEN
+        } else {
+            0
+        };
         let mut expected_hash = [0u8; 32];
         if let Some(h) = header.get(12..44) {
             expected_hash.copy_from_slice(h);
@@ -183,7 +263,8 @@ impl Bundle {
             .get(44..48)
             .and_then(|s| <[u8; 4]>::try_from(s).ok())
             .map_or(0, u32::from_le_bytes) as usize;
-        let total = HEADER_LEN.saturating_add(body_len);
+        let body_end = HEADER_LEN.saturating_add(body_len);
+        let total = body_end.saturating_add(block);
         if bytes.len() < total {
             return Err(BundleError::Truncated {
                 expected: total,
@@ -195,7 +276,15 @@ impl Bundle {
                 extra: bytes.len() - total,
             });
         }
-        let body = bytes.get(HEADER_LEN..total).unwrap_or_default();
+        let body = bytes.get(HEADER_LEN..body_end).unwrap_or_default();
+        let signature = bytes.get(body_end..total).and_then(|b| {
+            let key = <[u8; 8]>::try_from(b.get(..8)?).ok()?;
+            let value = <[u8; 64]>::try_from(b.get(8..)?).ok()?;
+            Some(BundleSignature {
+                key: KeyId(key),
+                value,
+            })
+        });
         let hash = content_hash(body);
         if hash != expected_hash {
             return Err(BundleError::Corrupted {
@@ -211,6 +300,7 @@ impl Bundle {
             graph,
             body: body.to_vec(),
             hash,
+            signature,
             plan,
             fast,
         })
@@ -224,14 +314,19 @@ impl Bundle {
 
     /// The bundle's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len() + signature::BLOCK_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        let flags: u16 = if self.signature.is_some() { 1 } else { 0 };
+        out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&self.hash);
         let len = u32::try_from(self.body.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&self.body);
+        if let Some(s) = &self.signature {
+            out.extend_from_slice(&s.key.0);
+            out.extend_from_slice(&s.value);
+        }
         out
     }
 
@@ -243,12 +338,18 @@ impl Bundle {
             format: &'a str,
             version: u16,
             hash: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            signature: Option<JsonSignature>,
             graph: &'a Graph,
         }
         serde_json::to_string_pretty(&Out {
             format: JSON_FORMAT,
             version: FORMAT_VERSION,
             hash: self.hash_hex(),
+            signature: self.signature.as_ref().map(|s| JsonSignature {
+                key: s.key.to_string(),
+                value: hex(&s.value),
+            }),
             graph: &self.graph,
         })
         .unwrap_or_default()
@@ -273,11 +374,25 @@ impl Bundle {
         }
         let parsed: JsonBundle =
             serde_json::from_value(value).map_err(|e| BundleError::Decode(e.to_string()))?;
-        let bundle = Bundle::new(parsed.graph)?;
+        let mut bundle = Bundle::new(parsed.graph)?;
         if bundle.hash_hex() != parsed.hash.to_ascii_lowercase() {
             return Err(BundleError::Corrupted {
                 expected: parsed.hash,
                 actual: bundle.hash_hex(),
+            });
+        }
+        if let Some(s) = parsed.signature {
+            let (Some(key), Some(value)) = (
+                unhex::<8>(&s.key.to_ascii_lowercase()),
+                unhex::<64>(&s.value.to_ascii_lowercase()),
+            ) else {
+                return Err(BundleError::Decode(
+                    "`signature` must hold `key` (16 hex digits) and `value` (128)".into(),
+                ));
+            };
+            bundle.signature = Some(BundleSignature {
+                key: KeyId(key),
+                value,
             });
         }
         Ok(bundle)
