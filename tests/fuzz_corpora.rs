@@ -1,5 +1,5 @@
-//! Replays the committed fuzz corpora and crash regressions (`fuzz/corpus/TARGET/`,
-//! `fuzz/regressions/TARGET/`) through the targets' bodies: every input libFuzzer kept, and
+//! Replays the committed fuzz seeds, corpora and crash regressions (`fuzz/seeds/TARGET/`,
+//! `fuzz/corpus/TARGET/`, `fuzz/regressions/TARGET/`) through the targets' bodies: every input libFuzzer kept, and
 //! every crash it found, runs on each CI build without libFuzzer or a nightly compiler.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -24,7 +24,7 @@ fn every_committed_fuzz_input_passes_its_target() {
     let mut total = 0;
     for (name, target) in TARGETS {
         let mut n = 0;
-        for kind in ["corpus", "regressions"] {
+        for kind in ["seeds", "corpus", "regressions"] {
             for path in inputs(&root.join(kind).join(name)) {
                 let data = std::fs::read(&path).unwrap();
                 let outcome = std::panic::catch_unwind(|| target(&data));
