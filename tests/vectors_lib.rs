@@ -190,6 +190,17 @@ pub fn expectation_mismatch(expected: &Value, got: &Value) -> Option<String> {
         ));
     }
     for (i, (w, g)) in want.iter().zip(&steps).enumerate() {
+        // An expected error: the event is refused with a message containing this text.
+        if let Some(text) = w.get("error").and_then(Value::as_str) {
+            let got_error = g.get("error").and_then(Value::as_str).unwrap_or_default();
+            if !got_error.contains(text) {
+                return Some(format!(
+                    "event {}: expected an error containing {text:?}, got {g}",
+                    i + 1
+                ));
+            }
+            continue;
+        }
         let (w, g) = (
             canonical_json(&w["decisions"]),
             canonical_json(&g["decisions"]),

@@ -25,6 +25,12 @@ pub mod record;
 /// add to a customer's memory; a UUID is 36 bytes, a POS receipt number fewer.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// The largest declared field value accepted, by [`Value::footprint`] (a string's bytes; a
+/// list's strings plus 8 bytes an item): 16 KiB. Remembered events keep field values, so this
+/// bounds what one event can add to a memory; a product name or a list of labels is far
+/// smaller.
+pub const MAX_FIELD_BYTES: usize = 16 * 1024;
+
 /// Why a profile or event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
@@ -42,7 +48,7 @@ pub enum InputError {
         expected: String,
         got: String,
     },
-    /// An id longer than [`MAX_ID_BYTES`].
+    /// An id longer than [`MAX_ID_BYTES`], or a field value larger than [`MAX_FIELD_BYTES`].
     TooLong {
         what: &'static str,
         field: String,
@@ -450,6 +456,15 @@ fn declared_fields(
                         reason,
                     },
                 })?;
+                let bytes = v.footprint();
+                if bytes > MAX_FIELD_BYTES {
+                    return Err(InputError::TooLong {
+                        what,
+                        field: f.name.clone(),
+                        bytes,
+                        max: MAX_FIELD_BYTES,
+                    });
+                }
                 let name = names
                     .get(i)
                     .cloned()

@@ -21,7 +21,7 @@
 //! What is kept:
 //! - a remembered event: its type, id, time and only the fields the rules' history queries
 //!   read, for the longest window that reads it (its retention), at most
-//!   `limits.max_events_per_type` per type (the newest);
+//!   `limits.max_events_per_type` per type, within [`MAX_EVENT_BYTES_PER_TYPE`] (the newest);
 //! - a firing record (rule, group, time, event id) only for rules that still exist and need
 //!   it: a `once` cap (kept for as long as the memory lives), or a `limit N per D` cap of the
 //!   rule or of its recorded group (kept for the longest such D);
@@ -75,6 +75,43 @@ impl RememberedEvent {
     pub fn field(&self, name: &str) -> Option<&Value> {
         crate::fields::lookup(&self.fields, name)
     }
+
+    /// What the event counts against [`MAX_EVENT_BYTES_PER_TYPE`]: its type, id and field
+    /// names' bytes, 8 for its time, and its values' [`Value::footprint`].
+    pub fn footprint(&self) -> usize {
+        self.fields
+            .iter()
+            .fold(self.event_type.len() + self.id.len() + 8, |n, (name, v)| {
+                n.saturating_add(name.len()).saturating_add(v.footprint())
+            })
+    }
+}
+
+/// The byte budget of one type's remembered events (by [`RememberedEvent::footprint`]): an
+/// event is kept only while the events newer than it total at most this, so a type holds at
+/// most this plus one event (the newest are kept). With the count bound
+/// (`limits.max_events_per_type`), the 256-byte ids and the 16 KiB field values, this bounds a
+/// memory's size whatever a customer (or a merged copy) sends, so a customer can always be
+/// evaluated, exported and erased.
+///
+/// Why "newer than it" and not "with it": the events that cause a cut must stay, or a merge
+/// could bring back an older event that the cut had dropped (the weight that dropped it would
+/// be gone). Counted this way the budget is a prefix of a type's run, newest first, whose
+/// cutting events are kept, like the count bound, so pruning stays a filter that keeps merge a
+/// join (property-tested with events large enough to reach it).
+pub const MAX_EVENT_BYTES_PER_TYPE: usize = 1 << 20;
+
+/// How many of a run's oldest events to drop so that every event kept has at most
+/// [`MAX_EVENT_BYTES_PER_TYPE`] of newer events above it.
+fn within_budget(run: &[Arc<RememberedEvent>]) -> usize {
+    let mut newer = 0usize;
+    for (i, e) in run.iter().enumerate().rev() {
+        if newer > MAX_EVENT_BYTES_PER_TYPE {
+            return i + 1;
+        }
+        newer = newer.saturating_add(e.footprint());
+    }
+    0
 }
 
 /// A rule fired for an event.
@@ -337,7 +374,9 @@ impl Memory {
                 Some(keep) => {
                     let cutoff = newest.saturating_sub(keep);
                     let old = run.partition_point(|e| e.time < cutoff);
-                    (start + old).max(end.saturating_sub(max_per))
+                    (start + old)
+                        .max(end.saturating_sub(max_per))
+                        .max(start + within_budget(run))
                 }
             };
             if first_kept > start {
@@ -428,6 +467,14 @@ impl Memory {
             self.seen
                 .retain(|(id, t)| (*t, id) >= (least_kept.0, &least_kept.1));
         }
+    }
+
+    /// The bytes this memory counts against its budget (see [`MAX_EVENT_BYTES_PER_TYPE`]):
+    /// the sum of [`RememberedEvent::footprint`] over the remembered events.
+    pub fn event_bytes(&self) -> usize {
+        self.events
+            .iter()
+            .fold(0usize, |n, e| n.saturating_add(e.footprint()))
     }
 
     /// Adds what one evaluated event leaves behind, then prunes. The event id is new (the

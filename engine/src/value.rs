@@ -56,6 +56,21 @@ impl Value {
         Value::String(Arc::from(s))
     }
 
+    /// The bytes a value counts for against the limits on input fields
+    /// ([`MAX_FIELD_BYTES`](crate::input::MAX_FIELD_BYTES)) and remembered memory: the UTF-8
+    /// bytes of its strings, and 8 for any other value and for each list item. The same on
+    /// every runtime (it is the engine's own count, not an allocator's).
+    pub fn footprint(&self) -> usize {
+        match self {
+            Value::String(s) => s.len(),
+            Value::List(items) => items.iter().fold(0usize, |n, v| {
+                n.saturating_add(8).saturating_add(v.footprint())
+            }),
+            Value::Event(_) => 0,
+            _ => 8,
+        }
+    }
+
     pub fn is_missing(&self) -> bool {
         matches!(self, Value::Missing)
     }

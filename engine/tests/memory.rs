@@ -393,6 +393,88 @@ fn arb_memory() -> impl Strategy<Value = Memory> {
         })
 }
 
+/// Memories whose events are large enough (up to 700 KB each) to reach the per-type byte
+/// budget, so that the laws are checked with it in play.
+fn arb_big_memory() -> impl Strategy<Value = Memory> {
+    let time = || (0i64..80).prop_map(|h| json!(t("2026-11-20T00:00:00Z") + h * HOUR));
+    let event = (
+        prop::sample::select(vec!["page_view", "purchase"]),
+        prop::sample::select(vec!["a", "b", "c", "d", "e", "f"]),
+        time(),
+        0usize..700_000,
+    )
+        .prop_map(|(ty, id, time, n)| {
+            json!({"type": ty, "id": id, "time": time, "fields": {"sku": "x".repeat(n)}})
+        });
+    (prop::collection::vec(event, 0..6), prop::option::of(time())).prop_map(|(events, newest)| {
+        let doc = json!({"format": "omnirule-memory", "version": 1, "newest": newest,
+                         "events": events, "firings": [], "seen": []});
+        Memory::from_json(&doc.to_string()).unwrap()
+    })
+}
+
+fn bytes_per_type(m: &Memory) -> Vec<usize> {
+    let mut out = std::collections::BTreeMap::<String, usize>::new();
+    for e in m.events() {
+        *out.entry(e.event_type.to_string()).or_default() += e.footprint();
+    }
+    out.into_values().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn the_byte_budget_keeps_merge_a_join(a in arb_big_memory(), b in arb_big_memory(), c in arb_big_memory()) {
+        use omnirule_engine::memory::MAX_EVENT_BYTES_PER_TYPE;
+        let bundle = small_limits_bundle();
+        let ab = a.merge(&b, &bundle);
+        prop_assert_eq!(ab.to_bytes(), b.merge(&a, &bundle).to_bytes());
+        prop_assert_eq!(ab.merge(&c, &bundle).to_bytes(), a.merge(&b.merge(&c, &bundle), &bundle).to_bytes());
+        prop_assert_eq!(ab.merge(&ab, &bundle).to_bytes(), ab.to_bytes());
+        // The budget, plus at most one event (here at most 700 KB).
+        for n in bytes_per_type(&ab) {
+            prop_assert!(n <= MAX_EVENT_BYTES_PER_TYPE + 700_100, "{n} bytes of one type");
+        }
+    }
+}
+
+#[test]
+fn a_customer_sending_large_events_keeps_a_bounded_memory() {
+    use omnirule_engine::memory::MAX_EVENT_BYTES_PER_TYPE;
+    // The default limits keep 10,000 events a type: with 16 KiB fields that would be 160 MB.
+    let mut g = rich_graph();
+    g.limits = Limits::default();
+    let b = Bundle::new(g).unwrap();
+    let profile = Profile::new("c1", ["marketing", "location"], []);
+    let mut m = Memory::default();
+    let big = "é".repeat(8 * 1024 - 10);
+    for i in 0..200i64 {
+        let e = Event::new(
+            PAGE_VIEW,
+            &format!("{i:0>250}"),
+            t("2026-11-20T10:00:00Z") + i * 1000,
+            [
+                ("sku".to_string(), Value::string(&big)),
+                ("category".to_string(), Value::string("knit")),
+            ],
+        );
+        m = evaluate(&b, &m, &profile, &e).memory;
+    }
+    let bytes = m.event_bytes();
+    let one_event = m.events().last().unwrap().footprint();
+    assert!(bytes <= MAX_EVENT_BYTES_PER_TYPE + one_event, "{bytes}");
+    assert!(
+        bytes > MAX_EVENT_BYTES_PER_TYPE,
+        "the budget is used: {bytes}"
+    );
+    assert!(m.event_count() < 100, "{} events kept", m.event_count());
+    // The newest are the ones kept.
+    let last = m.events().last().unwrap();
+    assert_eq!(last.id.as_ref(), format!("{:0>250}", 199));
+    assert!(m.to_bytes().len() < 2 * MAX_EVENT_BYTES_PER_TYPE + 600_000);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -581,6 +581,32 @@ def erasure():
                   rules, vs)
 
 
+def limits():
+    rules = banner_rule("viewed", "page_view")
+    seen = banner("viewed", "s", "viewed")
+    max_field, max_id = 16 * 1024, 256
+    vs = []
+    for n, ok in [(max_field, True), (max_field + 1, False)]:
+        for name, text in [("ascii", "x" * n), ("multi-byte", "é" * (n // 2) + "x" * (n % 2))]:
+            e = view(T0, sku=text, eid=f"v-{name}-{n}")
+            expect = [{"decisions": [seen]} if ok else
+                      {"error": f"`sku` is {n} bytes long; at most {max_field} are accepted"}]
+            v = vector(f"a {n}-byte {name} field is {'accepted' if ok else 'refused'}",
+                       customer(), [e], [], remembered=[])
+            v["expect"] = expect
+            vs.append(v)
+    for n, ok in [(max_id, True), (max_id + 1, False)]:
+        e = view(T0, eid="i" * n)
+        v = vector(f"a {n}-byte event id is {'accepted' if ok else 'refused'}", customer(), [e], [],
+                   remembered=[])
+        v["expect"] = [{"decisions": [seen]} if ok else
+                       {"error": f"`id` is {n} bytes long; at most {max_id} are accepted"}]
+        vs.append(v)
+    return family("limits", "Input limits: a declared field value of at most 16 KiB (a string's "
+                  "UTF-8 bytes) and ids of at most 256 bytes; larger ones are refused with the "
+                  "size and the limit, on every runtime and through every input path.", rules, vs)
+
+
 def group_caps():
     rules = ("group g limit 2 per 1d\n"
              + banner_rule("a", "beacon_enter", extra="priority 2\ngroup g\nlimit 1 per 1d")
@@ -1064,7 +1090,7 @@ def operators():
 def all_families():
     return [windows(), splits(), numbers(), missing(), caps(), schedules(), unicode_strings(),
             consent(), group_caps(), queries(), bindings(), dedup(), group_conditions(),
-            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps(), erasure()] + ordering()
+            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps(), erasure(), limits()] + ordering()
 
 
 def main():

@@ -34,7 +34,7 @@ use super::Profile;
 use crate::bundle::Bundle;
 use crate::fields::{Fields, Presence};
 use crate::graph::{Field, Millis, Type};
-use crate::input::{Event, MAX_ID_BYTES};
+use crate::input::{Event, MAX_FIELD_BYTES, MAX_ID_BYTES};
 use crate::value::{Value, time_in_range};
 use omnirule_text::time::parse_time;
 use std::sync::Arc;
@@ -221,7 +221,9 @@ fn declared_fields(
                     .get(i as usize)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(f.name.as_str()));
-                out.push((name, value(&f.ty, &item)?));
+                // Over the limit: the JSON path reports it (`TooLong`).
+                let v = value(&f.ty, &item).filter(|v| v.footprint() <= MAX_FIELD_BYTES)?;
+                out.push((name, v));
             }
         }
     }
