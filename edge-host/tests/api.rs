@@ -798,3 +798,37 @@ fn with_trusted_keys_only_signed_bundles_load() {
     };
     assert!(err.contains("trusted keys"), "{err}");
 }
+
+#[test]
+fn a_customer_sending_the_largest_events_stays_readable_and_erasable() {
+    // Ids of 256 bytes and fields of 16 KiB, the largest accepted: the memory keeps within
+    // its byte budget, so the customer can still be evaluated, exported and erased.
+    let host = knit_host("largest");
+    let p = profile("big");
+    let sku = "é".repeat(8 * 1024);
+    for n in 0..120u64 {
+        let id = format!("{n:0>256}");
+        let mut e = view(&id, "2026-11-20T10:00:00Z");
+        e["time"] = json!(1_795_168_800_000u64 + n * 1000);
+        e["sku"] = json!(sku);
+        let r = host.event("big", Some(&p), &e);
+        assert_eq!(r.status, 200, "event {n}: {}", r.text());
+    }
+    let too_big = {
+        let mut e = view("x", "2026-11-20T10:00:00Z");
+        e["sku"] = json!(format!("{sku}x"));
+        host.event("big", Some(&p), &e)
+    };
+    assert_eq!(too_big.status, 422, "{}", too_big.text());
+    assert_eq!(too_big.code(), "too_long");
+    let r = host.get("/v1/customers/big");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let kept = r.json()["memory"]["events"].as_array().unwrap().len();
+    assert!(
+        kept < 120,
+        "all 120 events of 16 KiB kept: the budget did nothing"
+    );
+    assert!(kept > 30, "{kept}");
+    assert!(r.body.len() < 3 << 20, "{} bytes exported", r.body.len());
+    assert_eq!(host.admin("DELETE", "/v1/customers/big", b"").status, 200);
+}

@@ -400,8 +400,41 @@ pub struct TzTable {
     /// Offset (seconds east of UTC) in force before the first transition.
     pub initial_offset: i32,
     /// `(utc_ms, offset_seconds)`: from `utc_ms` on, the offset is `offset_seconds`. Sorted by
-    /// time. Instants after the last transition use its offset.
+    /// time. Instants after the last transition use its offset, or [`TzTable::rule`].
     pub transitions: Vec<(Millis, i32)>,
+    /// The zone's recurring daylight-saving rule (tzdata's POSIX TZ footer), for instants
+    /// after the last transition, when the table runs to the end of time. `None`: the last
+    /// offset holds for good.
+    #[serde(default)]
+    pub rule: Option<TzRule>,
+}
+
+/// A recurring daylight-saving rule, as a POSIX TZ string writes it (`CET-1CEST,M3.5.0,
+/// M10.5.0/3`), with offsets east of UTC (POSIX writes them west).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TzRule {
+    /// Seconds east of UTC in standard time.
+    pub std_offset: i32,
+    /// Seconds east of UTC in daylight time.
+    pub dst_offset: i32,
+    /// The day daylight time starts, and the time of day it starts at, in seconds of local
+    /// standard time (may be negative or past 24 h: POSIX allows -167 h to 167 h).
+    pub start: TzDay,
+    pub start_time: i32,
+    /// The day daylight time ends, and the time, in seconds of local daylight time.
+    pub end: TzDay,
+    pub end_time: i32,
+}
+
+/// A day of the year in a POSIX TZ rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TzDay {
+    /// `Mm.w.d`: weekday `d` (0 = Sunday) of week `w` (1 to 5, 5 = the last) of month `m`.
+    MonthWeek { month: u8, week: u8, weekday: u8 },
+    /// `Jn`: day `n` of the year, 1 to 365, February 29 never counted.
+    Julian { day: u16 },
+    /// `n`: day `n` of the year, 0 to 365, February 29 counted.
+    Ordinal { day: u16 },
 }
 
 /// Bounds that keep a customer's memory small whatever they send.

@@ -537,6 +537,13 @@ fn integer_ms(n: &serde_json::Number) -> Option<i64> {
 pub(crate) fn time_from_json(j: &serde_json::Value) -> Result<Millis, String> {
     let ms = match j {
         serde_json::Value::String(s) => parse_time(s)?,
+        // Out of range is said first, whatever the digits: a JavaScript host holds a large
+        // integer as a double and sends other digits, and must get the same message.
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|f| f.abs() > MAX_TIME_MS as f64) =>
+        {
+            return Err("it is outside the range of ±8.64e15 ms".into());
+        }
         serde_json::Value::Number(n) => integer_ms(n)
             .ok_or_else(|| format!("{} is not a whole number of milliseconds", number_text(n)))?,
         other => return Err(format!("got {}", describe(other))),

@@ -7,8 +7,10 @@
 //! - **A join semilattice.** Memories from a browser, an edge and a store must converge in any
 //!   order, so [`Memory::merge`] is commutative, associative and idempotent. The state is
 //!   a set of entries plus `newest` (the latest time ever seen, merged by `max`); merge is a
-//!   union (one version per remembered `(type, id)`: the greatest by time, then content)
-//!   followed by [`prune`](Memory::prune). Pruning only *filters*, with thresholds that depend
+//!   union followed by [`prune`](Memory::prune). Remembered events are a plain set: an event
+//!   id that two copies remembered with different contents (a client that re-sent an id with
+//!   other fields) is kept in both versions, since letting one replace the other would let
+//!   the byte budget's cut depend on the order of merges. Pruning only *filters*, with thresholds that depend
 //!   on `newest` alone (drop what is older than `newest − window`) and "keep the N greatest by
 //!   (time, ...)" orders that agree with those windows. Such a filter is monotone, which is
 //!   what makes `prune(prune(a) ∪ b) = prune(a ∪ b)`, hence the laws (property-tested).
@@ -130,7 +132,7 @@ pub struct Memory {
     newest: Option<Millis>,
     /// When the customer was erased: nothing dated at or before it is kept.
     erased: Option<Millis>,
-    /// Sorted by [`event_order`]; one entry per `(type, id)`.
+    /// Sorted by [`event_order`]; unique.
     events: Vec<Arc<RememberedEvent>>,
     /// Sorted by (rule, time, event, group); unique.
     firings: Vec<Firing>,
@@ -177,15 +179,6 @@ fn event_order(a: &RememberedEvent, b: &RememberedEvent) -> Ordering {
         .cmp(&b.event_type)
         .then(a.time.cmp(&b.time))
         .then_with(|| a.id.cmp(&b.id))
-        .then_with(|| fields_cmp(&a.fields, &b.fields))
-}
-
-/// Version order within one `(type, id)`: time, then content.
-fn identity_order(a: &RememberedEvent, b: &RememberedEvent) -> Ordering {
-    a.event_type
-        .cmp(&b.event_type)
-        .then_with(|| a.id.cmp(&b.id))
-        .then(a.time.cmp(&b.time))
         .then_with(|| fields_cmp(&a.fields, &b.fields))
 }
 
@@ -299,17 +292,12 @@ impl Memory {
     /// Restores the invariants (sorted, unique, `newest` at least every time) of a memory
     /// assembled from parts.
     fn normalize(&mut self) {
-        omnirule_text::sort::sort_by(&mut self.events, |a, b| identity_order(a, b));
-        // Keep the greatest version per (type, id): the last of each run.
-        let mut events: Vec<Arc<RememberedEvent>> = Vec::with_capacity(self.events.len());
-        for e in self.events.drain(..) {
-            match events.last_mut() {
-                Some(last) if last.event_type == e.event_type && last.id == e.id => *last = e,
-                _ => events.push(e),
-            }
-        }
-        omnirule_text::sort::sort_by(&mut events, |a, b| event_order(a, b));
-        self.events = events;
+        // A set: equal entries once. (Two copies that remembered one event id with different
+        // contents keep both: replacing one version by another could make the byte budget
+        // forget what a merge must still count, see `MAX_EVENT_BYTES_PER_TYPE`.)
+        omnirule_text::sort::sort_by(&mut self.events, |a, b| event_order(a, b));
+        self.events
+            .dedup_by(|a, b| event_order(a, b) == Ordering::Equal);
         omnirule_text::sort::sort(&mut self.firings);
         self.firings.dedup();
         omnirule_text::sort::sort(&mut self.seen);

@@ -573,6 +573,30 @@ impl Graph {
                 "a timezone offset exceeds one day".into(),
             ));
         }
+        if let Some(rule) = &tz.rule {
+            let day_ok = |d: TzDay| match d {
+                TzDay::MonthWeek {
+                    month,
+                    week,
+                    weekday,
+                } => (1..=12).contains(&month) && (1..=5).contains(&week) && weekday <= 6,
+                TzDay::Julian { day } => (1..=365).contains(&day),
+                TzDay::Ordinal { day } => day <= 365,
+            };
+            let time_ok = |t: i32| t.abs() <= 167 * 3600;
+            if !offset_ok(rule.std_offset)
+                || !offset_ok(rule.dst_offset)
+                || !day_ok(rule.start)
+                || !day_ok(rule.end)
+                || !time_ok(rule.start_time)
+                || !time_ok(rule.end_time)
+            {
+                return Err(GraphError::Invalid(format!(
+                    "the timezone rule of `{}` is out of range",
+                    tz.name
+                )));
+            }
+        }
         if tz.transitions.windows(2).any(|w| match w {
             [a, b] => a.0 > b.0,
             _ => false,

@@ -18,7 +18,7 @@ fn bytes_and_json_round_trip() {
     let b = Bundle::new(rich_graph()).unwrap();
     let bytes = b.to_bytes();
     assert_eq!(&bytes[..8], b"OMNIRULE");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
     let back = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(back.graph(), b.graph());
     assert_eq!(back.hash_hex(), b.hash_hex());
@@ -26,7 +26,7 @@ fn bytes_and_json_round_trip() {
     let json = b.to_json();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["format"], "omnirule-bundle");
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
     assert_eq!(v["hash"], b.hash_hex());
     let back = Bundle::from_json(&json).unwrap();
     assert_eq!(back.graph(), b.graph());
@@ -101,13 +101,13 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
     future[8] = 7;
     assert_eq!(
         msg(Bundle::from_bytes(&future)),
-        "bundle format 7 is newer than this engine supports (2); upgrade the engine"
+        "bundle format 7 is newer than this engine supports (3); upgrade the engine"
     );
     let mut old = bytes.clone();
-    old[8] = 1;
+    old[8] = 2;
     assert_eq!(
         msg(Bundle::from_bytes(&old)),
-        "bundle format 1 is older than this engine reads (format 2); rebuild the bundle from its rules with `omnirule build`"
+        "bundle format 2 is older than this engine reads (format 3); rebuild the bundle from its rules with `omnirule build`"
     );
     let mut flagged = bytes.clone();
     flagged[10] = 2;
@@ -127,7 +127,7 @@ fn damaged_bundles_are_refused_with_clear_sentences() {
     let json = b.to_json();
     let tampered = json.replacen("KNIT20", "KNIT99", 1);
     assert!(msg(Bundle::from_json(&tampered)).contains("corrupted"));
-    let future = json.replacen("\"version\": 2", "\"version\": 7", 1);
+    let future = json.replacen("\"version\": 3", "\"version\": 7", 1);
     assert!(msg(Bundle::from_json(&future)).contains("newer than this engine"));
     assert_eq!(msg(Bundle::from_json("{}")), "not an Omnirule bundle");
     assert!(msg(Bundle::from_json("not json")).contains("could not be decoded"));

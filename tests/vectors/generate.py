@@ -602,9 +602,49 @@ def limits():
         v["expect"] = [{"decisions": [seen]} if ok else
                        {"error": f"`id` is {n} bytes long; at most {max_id} are accepted"}]
         vs.append(v)
+    # Times beyond the range, as integers JavaScript cannot hold exactly (found by the
+    # differential fuzzer: a JavaScript host sends other digits, and must get the same answer).
+    for t in [-9223372036854775808, 9223372036854775807, 8640000000000001, -1e300]:
+        e = view(T0, eid=f"t-{t}")
+        e["time"] = t
+        v = vector(f"time {t} is refused as out of range", customer(), [e], [], remembered=[])
+        v["expect"] = [{"error": "outside the range of ±8.64e15 ms"}]
+        vs.append(v)
     return family("limits", "Input limits: a declared field value of at most 16 KiB (a string's "
                   "UTF-8 bytes) and ids of at most 256 bytes; larger ones are refused with the "
                   "size and the limit, on every runtime and through every input path.", rules, vs)
+
+
+def timezones():
+    """One family per zone: a weekday-hours rule checked at instants far from today, against
+    Python's zoneinfo (the system's tzdata)."""
+    from zoneinfo import ZoneInfo
+    zones = ["America/New_York", "Europe/Paris", "Australia/Sydney", "Pacific/Chatham",
+             "Asia/Kolkata", "America/Sao_Paulo"]
+    rules = banner_rule("open", "beacon_enter", extra="hours 09:00 .. 21:00\ndays mon .. fri")
+    out = []
+    for zone in zones:
+        tz = ZoneInfo(zone)
+        vs = []
+        for year in [1975, 1995, 2060, 2099, 2150]:
+            events, expect = [], []
+            # Around both DST changes of the year (and a Tuesday noon), every 37 minutes over
+            # a few days: the hours' edges meet the offset changes.
+            for month, day in [(3, 8), (4, 1), (10, 1), (11, 1)]:
+                start = int(dt.datetime(year, month, day, tzinfo=dt.timezone.utc).timestamp()) * 1000
+                for k in range(0, 4 * 24 * 60, 37 * 5):
+                    ms = start + k * 60_000
+                    local = dt.datetime.fromtimestamp(ms / 1000, tz)
+                    inside = local.weekday() < 5 and 9 * 60 <= local.hour * 60 + local.minute < 21 * 60
+                    events.append(beacon(ms))
+                    expect.append([banner("open", "s", "open")] if inside else [])
+            vs.append(vector(f"weekday hours in {zone}, {year}", customer(), events, expect))
+        topic = "timezone_" + zone.split("/")[-1].lower()
+        out.append(family(topic, f"Local time in {zone} at any instant: the offset table the "
+                          "compiler writes from tzdata, then the zone's recurring rule (its POSIX "
+                          "TZ footer) after the table ends; expectations from Python's zoneinfo.",
+                          rules, vs, schema=SCHEMA.replace("Europe/Paris", zone)))
+    return out
 
 
 def group_caps():
@@ -1090,7 +1130,7 @@ def operators():
 def all_families():
     return [windows(), splits(), numbers(), missing(), caps(), schedules(), unicode_strings(),
             consent(), group_caps(), queries(), bindings(), dedup(), group_conditions(),
-            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps(), erasure(), limits()] + ordering()
+            split_caps(), retention_consent(), schedule_edges(), operators(), late_caps(), erasure(), limits()] + ordering() + timezones()
 
 
 def main():

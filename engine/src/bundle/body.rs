@@ -1,4 +1,4 @@
-//! The bundle body (format 2): the rule graph in a compact binary form, written and read by
+//! The bundle body (format 3; format 2 lacked the timezone rule): the rule graph in a compact binary form, written and read by
 //! hand.
 //!
 //! Why not a generic serialiser: loading a bundle stands between a page's first script and its
@@ -608,8 +608,54 @@ wire_struct!(Retention {
 wire_struct!(TzTable {
     name,
     initial_offset,
-    transitions
+    transitions,
+    rule
 });
+wire_struct!(TzRule {
+    std_offset,
+    dst_offset,
+    start,
+    start_time,
+    end,
+    end_time
+});
+
+impl<'g> Wire<'g> for TzDay {
+    fn put(&'g self, w: &mut Writer<'g>) {
+        match self {
+            TzDay::MonthWeek {
+                month,
+                week,
+                weekday,
+            } => {
+                w.tag(0);
+                month.put(w);
+                week.put(w);
+                weekday.put(w);
+            }
+            TzDay::Julian { day } => {
+                w.tag(1);
+                day.put(w);
+            }
+            TzDay::Ordinal { day } => {
+                w.tag(2);
+                day.put(w);
+            }
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Read<Self> {
+        Ok(match r.byte()? {
+            0 => TzDay::MonthWeek {
+                month: Wire::get(r)?,
+                week: Wire::get(r)?,
+                weekday: Wire::get(r)?,
+            },
+            1 => TzDay::Julian { day: Wire::get(r)? },
+            2 => TzDay::Ordinal { day: Wire::get(r)? },
+            t => return Err(r.unknown("an unknown kind of day in a timezone rule", t)),
+        })
+    }
+}
 wire_struct!(Limits {
     max_events_per_type,
     dedup_window,
@@ -1092,6 +1138,7 @@ mod tests {
                 name: "UTC".into(),
                 initial_offset: 0,
                 transitions: vec![],
+                rule: None,
             },
             limits: Limits::default(),
         }

@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0  | 8  | magic `b"OMNIRULE"` |
-//! | 8  | 2  | format version (`2`) |
+//! | 8  | 2  | format version (`3`) |
 //! | 10 | 2  | flags: bit 0 set when a signature block follows the body; other bits must be 0 (an engine refuses flags it does not know rather than ignore them) |
 //! | 12 | 32 | SHA-256 of the body |
 //! | 44 | 4  | body length |
@@ -42,10 +42,11 @@ use std::fmt;
 /// `b"OMNIRULE"`.
 pub const MAGIC: &[u8; 8] = b"OMNIRULE";
 /// The bundle format this engine writes and the only one it reads. Format 1 carried the graph
-/// in postcard; format 2 (this engine) in the hand-written encoding of [`body`](self::body),
-/// smaller and faster to load (`docs/performance.md`). Bundles are rebuilt from their `.rules`
+/// in postcard; format 2 in the hand-written encoding of [`body`](self::body), smaller and
+/// faster to load (`docs/performance.md`); format 3 (this engine) adds the timezone's
+/// recurring rule (local time right after the offset table ends). Bundles are rebuilt from their `.rules`
 /// sources by `omnirule build`, so an engine reads one format and says which it wants.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// The `format` field of the JSON form.
@@ -330,7 +331,7 @@ impl Bundle {
         out
     }
 
-    /// The JSON form: `{"format": "omnirule-bundle", "version": 2, "hash": "<sha-256 hex of
+    /// The JSON form: `{"format": "omnirule-bundle", "version": 3, "hash": "<sha-256 hex of
     /// the binary body>", "graph": {...}}`, pretty-printed.
     pub fn to_json(&self) -> String {
         #[derive(serde::Serialize)]

@@ -130,6 +130,7 @@ impl G {
                     name: "UTC".into(),
                     initial_offset: 0,
                     transitions: Vec::new(),
+                    rule: None,
                 },
                 limits: Limits::default(),
             },
@@ -404,6 +405,7 @@ pub fn rich_graph() -> Graph {
         name: "Europe/Paris".into(),
         initial_offset: 3600,
         transitions: vec![(1_774_746_000_000, 7200), (1_792_890_000_000, 3600)],
+        rule: None,
     };
     let cat = g.bf(4, "category");
     let knit = g.s("knit");
