@@ -48,8 +48,12 @@ fn main() -> ExitCode {
             let mut md = String::new();
             untriggered(&mut md).map(|()| print!("{md}"))
         }
+        (Some("signature"), _) => {
+            let mut md = String::new();
+            signature(&mut md).map(|()| print!("{md}"))
+        }
         _ => Err(
-            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered"
+            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered | signature"
                 .into(),
         ),
     };
@@ -513,6 +517,46 @@ fn untriggered(md: &mut String) -> Result<(), String> {
 }
 
 /// A history-heavy workload no peer can run: `seen`/`count`/`since` over remembered events.
+/// What checking a bundle's signature adds to loading it, natively: the median of 50 loads of
+/// a signed bundle of N history rules, without and with `Bundle::verify`.
+fn signature(md: &mut String) -> Result<(), String> {
+    use omnirule_engine::bundle::signature::{SecretKey, TrustedKeys};
+    let _ = writeln!(
+        md,
+        "### Signed bundles, native (load, then Ed25519 verification)\n\n\
+         | rules | bundle bytes | load ms | load + verify ms | verify ms |\n\
+         |---:|---:|---:|---:|---:|"
+    );
+    let key = SecretKey::from_seed([7; 32]);
+    let trusted = TrustedKeys::parse_checked(&key.public_text()).map_err(|e| e.to_string())?;
+    for n in [10usize, 1_000] {
+        let compiled = RuleSet::from_texts([("h.rules", history_rules(n))])
+            .compile()
+            .map_err(|d| format!("{} diagnostics", d.len()))?;
+        let bundle = Bundle::new(compiled.graph).map_err(|e| e.to_string())?;
+        let bytes = bundle.signed(&key).to_bytes();
+        let load = median((0..50).map(|_| load_ms(&bytes)).collect());
+        let verified = median(
+            (0..50)
+                .map(|_| {
+                    let t = Instant::now();
+                    let b = Bundle::load(&bytes, Some(&trusted));
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    drop(std::hint::black_box(b));
+                    ms
+                })
+                .collect(),
+        );
+        let _ = writeln!(
+            md,
+            "| {n} | {} | {load:.3} | {verified:.3} | {:.3} |",
+            bytes.len(),
+            verified - load
+        );
+    }
+    Ok(())
+}
+
 fn history_rules(n: usize) -> String {
     let mut s = String::from(
         "schema {\n  timezone \"UTC\"\n  profile { tier: string }\n  \

@@ -186,6 +186,7 @@ mod tests {
             Ok(Some("beacons"))
         );
         assert!(tokens.describe().len() >= 4, "{:?}", tokens.describe());
+        assert_eq!(file.trusted_keys.len(), 1);
     }
 
     #[test]
