@@ -530,7 +530,11 @@ fn times_beyond_four_digit_years_read_back_from_json() {
     // Found by the memory fuzzer: RFC 3339 has four-digit years, so such times are written
     // as integer milliseconds.
     let b = small_limits_bundle();
-    for t in [257_071_100_607_104_i64, -200_000_000_000_000, 8_640_000_000_000_000] {
+    for t in [
+        257_071_100_607_104_i64,
+        -200_000_000_000_000,
+        8_640_000_000_000_000,
+    ] {
         let m = some_memory(&b).erase(t);
         let back = Memory::from_json(&m.to_json()).unwrap();
         assert_eq!(back, m, "{t}");
