@@ -581,7 +581,7 @@ impl Memory {
         let mut doc = object([
             ("format", text(JSON_FORMAT)),
             ("version", J::from(self.format())),
-            ("newest", self.newest.map_or(J::Null, |t| time_json(t))),
+            ("newest", self.newest.map_or(J::Null, time_json)),
         ]);
         if let (Some(at), J::Object(members)) = (self.erased, &mut doc) {
             members.insert("erased".into(), time_json(at));
