@@ -653,12 +653,12 @@ impl<'a> Ctx<'a> {
             .filter(|(k, _)| r.fields.iter().any(|f| f.as_str() == k.as_ref()))
             .cloned()
             .collect();
-        Some(RememberedEvent {
-            event_type: Arc::from(name),
-            id: self.event.id.clone(),
-            time: self.event.time,
+        Some(RememberedEvent::new(
+            Arc::from(name),
+            self.event.id.clone(),
+            self.event.time,
             fields,
-        })
+        ))
     }
 
     // ----- conditions --------------------------------------------------------------------------

@@ -238,12 +238,12 @@ mod tests {
         ]);
         let keys = Keys::new(&g.nodes, &g.queries, &lits);
         let event = |i: i64, price: Value| {
-            Arc::new(RememberedEvent {
-                event_type: "e".into(),
-                id: format!("{i}").into(),
-                time: i,
-                fields: vec![("price".into(), price)],
-            })
+            Arc::new(RememberedEvent::new(
+                "e".into(),
+                format!("{i}").into(),
+                i,
+                vec![("price".into(), price)],
+            ))
         };
         let mem = vec![
             event(0, Value::Number(-0.0)),

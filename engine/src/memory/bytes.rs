@@ -148,12 +148,7 @@ pub(super) fn read(bytes: &[u8], version: u16) -> Result<Memory, MemoryError> {
         }
         omnirule_text::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
         fields.dedup_by(|a, b| a.0 == b.0);
-        events.push(Arc::new(RememberedEvent {
-            event_type,
-            id,
-            time,
-            fields,
-        }));
+        events.push(Arc::new(RememberedEvent::new(event_type, id, time, fields)));
     }
     let count = r.len()?;
     let mut firings = Vec::with_capacity(count);
@@ -418,12 +413,12 @@ mod tests {
             }
             omnirule_text::sort::sort_by(&mut fields, |a: &(Arc<str>, Value), b| a.0.cmp(&b.0));
             fields.dedup_by(|a, b| a.0 == b.0);
-            events.push(Arc::new(RememberedEvent {
-                event_type: Arc::from(e.event_type),
-                id: Arc::from(e.id),
-                time: time(e.time)?,
+            events.push(Arc::new(RememberedEvent::new(
+                Arc::from(e.event_type),
+                Arc::from(e.id),
+                time(e.time)?,
                 fields,
-            }));
+            )));
         }
         let mut firings = Vec::new();
         for f in w.firings {
@@ -501,12 +496,7 @@ mod tests {
             prop::collection::vec((name.clone(), arb_value()), 0..4),
         )
             .prop_map(|(event_type, id, time, fields)| {
-                Arc::new(RememberedEvent {
-                    event_type,
-                    id,
-                    time,
-                    fields,
-                })
+                Arc::new(RememberedEvent::new(event_type, id, time, fields))
             });
         let firing = (
             name.clone(),
