@@ -296,8 +296,26 @@ function slotTexts(decisions) {
   return slots;
 }
 
-function personalise(response, slots) {
+/** Text for a double-quoted HTML attribute. */
+function attribute(text) {
+  return text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;");
+}
+
+/**
+ * The page with its slots filled, and the event the edge evaluated for it in
+ * `<meta name="omnirule-event">`: a page that records the view itself tracks that very event
+ * (same id, time and fields), so the view is one remembered event once the page's memory and
+ * the edge's are merged, not two.
+ */
+function personalise(response, slots, event) {
   return new HTMLRewriter()
+    .on("head", {
+      element(el) {
+        el.append(`<meta name="omnirule-event" content="${attribute(JSON.stringify(event))}">`, {
+          html: true,
+        });
+      },
+    })
     .on("[data-omnirule-slot]", {
       element(el) {
         const hit = slots.get(el.getAttribute("data-omnirule-slot"));
@@ -415,7 +433,7 @@ async function page(request, env) {
   // The event the edge made up for this page (its id and time): for logs, and so a journey can
   // be replayed elsewhere.
   headers["x-omnirule-event"] = encodeURIComponent(JSON.stringify(event));
-  const rewritten = personalise(origin, slotTexts(result.out.decisions));
+  const rewritten = personalise(origin, slotTexts(result.out.decisions), event);
   const out = new Response(rewritten.body, rewritten);
   if (c.cookie !== null) out.headers.append("set-cookie", c.cookie);
   for (const [k, val] of Object.entries(headers)) out.headers.set(k, val);

@@ -105,7 +105,7 @@ const journal = [];
 function track(event) {
   if (o2o) {
     // Explicit id and time (what the JS edge would fill in), so the journal holds the exact input.
-    event = { ...event, id: crypto.randomUUID(), time: Date.now() };
+    event = { ...event, id: event.id ?? crypto.randomUUID(), time: event.time ?? Date.now() };
     journal.push({ profile: profile(), memory: engine.memoryJson(), event });
   }
   const result = engine.explain(event);
@@ -130,8 +130,27 @@ function route() {
   $("product-price").textContent = `${product.price} EUR`;
   $("product-text").textContent = product.text;
   $("product-sku").textContent = `Ref. ${product.sku}`;
-  // A product page records a view; the time and id are filled in by the package.
-  track({ type: "page_view", sku: product.sku, category: product.category, price: product.price });
+  // A product page records a view; the time and id are filled in by the package. A page the
+  // edge personalised says which event it evaluated: the page records that same event, so one
+  // view is one remembered event wherever the memories meet.
+  const fromEdge = edgeEvent();
+  if (fromEdge?.type === "page_view" && fromEdge.sku === product.sku) {
+    track(fromEdge);
+  } else {
+    track({ type: "page_view", sku: product.sku, category: product.category, price: product.price });
+  }
+}
+
+/** The event the edge evaluated for this page (`<meta name="omnirule-event">`), taken once. */
+function edgeEvent() {
+  const meta = document.querySelector('meta[name="omnirule-event"]');
+  if (!meta) return null;
+  meta.remove();
+  try {
+    return JSON.parse(meta.content);
+  } catch {
+    return null;
+  }
 }
 
 async function applyProfile(save = true) {

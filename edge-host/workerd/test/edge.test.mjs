@@ -105,6 +105,15 @@ test("the O2O story: pages arrive personalised, the cookie carries memory, the n
   assert.equal(hero(first.html), "New knitwear: 10% off your first sweater");
   assert.match(first.html, /data-omnirule-rule="knitwear_promo"/);
   assert.ok(v.jar.has("omnirule_mem"), "the memory travels in a cookie");
+  // The page learns which event the edge evaluated, to record that same event (one view, one
+  // remembered event): the one the edge also reports for logs.
+  const meta = /<meta name="omnirule-event" content="([^"]*)">/.exec(first.html);
+  assert.ok(meta, "the event is in the page's head");
+  const inPage = JSON.parse(meta[1].replaceAll("&quot;", '"').replaceAll("&lt;", "<").replaceAll("&amp;", "&"));
+  const logged = JSON.parse(decodeURIComponent(first.res.headers.get("x-omnirule-event")));
+  assert.deepEqual(inPage, logged);
+  assert.equal(inPage.type, "page_view");
+  assert.equal(inPage.sku, "SW-1");
   // The customer buys the sweater in a store; the purchase reaches the edge (posted by the
   // store's systems through the page or app).
   await tick();
