@@ -7,7 +7,8 @@
 #   RUNS=100000 fuzz/run.sh dsl  # one target, fewer runs
 #
 # Built with debug assertions (so integer overflow panics) and no sanitizer: the code is safe
-# Rust (`unsafe_code = "deny"`), the bugs sought are panics, and ASan made it 7x slower.
+# Rust (`unsafe_code = "deny"`) and the bugs sought are panics (why, with the cost of ASan:
+# docs/fuzzing.md).
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain, or stable with
 # RUSTC_BOOTSTRAP=1 (cargo fuzz passes -Z flags to rustc).
