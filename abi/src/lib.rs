@@ -169,21 +169,7 @@ pub fn omnirule_load_bundle(ptr: usize, len: usize) -> i32 {
         let Some(bytes) = input(&s.buffers, ptr, len) else {
             return bad_pointer(s, "bundle");
         };
-        let decoded = if bytes.starts_with(omnirule_engine::bundle::MAGIC) {
-            Bundle::from_bytes(bytes)
-        } else {
-            match std::str::from_utf8(bytes) {
-                Ok(text) if text.trim_start().starts_with('{') => Bundle::from_json(text),
-                _ => Bundle::from_bytes(bytes),
-            }
-        };
-        let checked = decoded.and_then(|b| match &s.trusted {
-            Some(keys) => b
-                .verify(keys)
-                .map(|_| b)
-                .map_err(omnirule_engine::bundle::BundleError::Untrusted),
-            None => Ok(b),
-        });
+        let checked = Bundle::load(bytes, s.trusted.as_ref());
         match checked {
             Ok(bundle) => {
                 let signer = bundle.signature().map(|sig| sig.key.to_string());

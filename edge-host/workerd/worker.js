@@ -43,7 +43,13 @@ async function ready(env) {
   }
   verifying ??= (async () => Engine.fromSignedBundle(BUNDLE, { trustedKeys: keys, storage: false }))();
   try {
-    engine = await verifying;
+    const checked = await verifying;
+    // Requests that arrived meanwhile all waited on the same check: the first one through
+    // switches engines and frees the unchecked copy, once.
+    if (engine === null) {
+      engine = checked;
+      unverified.free();
+    }
     return null;
   } catch (e) {
     return json(503, { error: String(e.message ?? e) });

@@ -180,16 +180,17 @@ impl Bundle {
         })
     }
 
-    /// Decodes bundle bytes (binary, or the JSON form when they start with `{`) and, when
-    /// `trusted` is given, refuses them unless signed by one of its keys: what a host that
-    /// accepts only signed bundles calls.
+    /// Decodes bundle bytes (binary, or the JSON form: text whose first non-blank character
+    /// is `{`) and, when `trusted` is given, refuses them unless signed by one of its keys:
+    /// what a host calls with whatever it was handed.
     pub fn load(bytes: &[u8], trusted: Option<&TrustedKeys>) -> Result<Bundle, BundleError> {
-        let bundle = if bytes.first() == Some(&b'{') {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| BundleError::Decode("the JSON form is not UTF-8".into()))?;
-            Bundle::from_json(text)?
-        } else {
-            Bundle::from_bytes(bytes)?
+        let json = (!bytes.starts_with(MAGIC))
+            .then(|| std::str::from_utf8(bytes).ok())
+            .flatten()
+            .filter(|text| text.trim_start().starts_with('{'));
+        let bundle = match json {
+            Some(text) => Bundle::from_json(text)?,
+            None => Bundle::from_bytes(bytes)?,
         };
         if let Some(keys) = trusted {
             bundle.verify(keys).map_err(BundleError::Untrusted)?;
@@ -219,8 +220,7 @@ impl Bundle {
         &self,
         trusted: &'k TrustedKeys,
     ) -> Result<(&'k signature::PublicKey, Vec<u8>, [u8; 64]), SignatureError> {
-        let key = trusted.signer(self.signature.as_ref())?;
-        let s = self.signature.as_ref().ok_or(SignatureError::Unsigned)?;
+        let (key, s) = trusted.signer(self.signature.as_ref())?;
         Ok((key, signature::signed_message(s.key, &self.hash), s.value))
     }
 

@@ -226,19 +226,22 @@ impl TrustedKeys {
         self.keys.iter().map(|k| k.id)
     }
 
-    /// The trusted key a signature names, or why it cannot be checked: what a host that
-    /// verifies with its platform's Ed25519 (WebCrypto) needs, with [`signed_message`].
-    pub fn signer(
+    /// The trusted key a signature names, with the signature, or why it cannot be checked:
+    /// what a host that verifies with its platform's Ed25519 (WebCrypto) needs, with
+    /// [`signed_message`].
+    pub fn signer<'s>(
         &self,
-        signature: Option<&BundleSignature>,
-    ) -> Result<&PublicKey, SignatureError> {
+        signature: Option<&'s BundleSignature>,
+    ) -> Result<(&PublicKey, &'s BundleSignature), SignatureError> {
         let s = signature.ok_or(SignatureError::Unsigned)?;
-        self.keys
-            .iter()
-            .find(|k| k.id == s.key)
-            .ok_or_else(|| SignatureError::UnknownKey {
-                key: s.key.to_string(),
-            })
+        let key =
+            self.keys
+                .iter()
+                .find(|k| k.id == s.key)
+                .ok_or_else(|| SignatureError::UnknownKey {
+                    key: s.key.to_string(),
+                })?;
+        Ok((key, s))
     }
 
     /// Checks a bundle's signature (`None`: unsigned) over its hash; the signer's key id.
@@ -247,8 +250,7 @@ impl TrustedKeys {
         hash: &[u8; 32],
         signature: Option<&BundleSignature>,
     ) -> Result<KeyId, SignatureError> {
-        let signer = self.signer(signature)?;
-        let s = signature.ok_or(SignatureError::Unsigned)?;
+        let (signer, s) = self.signer(signature)?;
         let bad = || SignatureError::BadSignature {
             key: s.key.to_string(),
         };
