@@ -93,6 +93,10 @@ fi
 unset OMNIRULE_VECTORS
 total=$((total + $(grep -Eo '[0-9]+/[0-9]+ vectors passed' target/fuzz-check.log | cut -d/ -f1 | awk '{s+=$1} END {print s+0}')))
 
+step "the fleet: a NATS JetStream hub, three stores and the online node on 127.0.0.1"
+# (Also inside `cargo test --workspace` above, so not counted again.)
+bash scripts/test-fleet.sh | tee target/fleet-summary.log
+
 if [ -f scripts/test-o2o.sh ]; then
   step "the O2O journey across the runtimes"
   bash scripts/test-o2o.sh | tee target/o2o-test.log

@@ -6,7 +6,9 @@
 //! - `events`: post events (POS terminals, beacons, kiosks);
 //! - `read`: read a customer, the current bundle;
 //! - `metrics`: scrape `/metrics`;
-//! - `admin`: replace the bundle, delete and merge customers; an admin token may do everything.
+//! - `sync`: merge a customer's memory from another channel (`POST /v1/customers/{id}/merge`:
+//!   the web shop's backend feeding the online node);
+//! - `admin`: replace the bundle, delete customers; an admin token may do everything.
 //!
 //! Any valid token may read `/readyz`, `/healthz` and `/v1/openapi.json`; `/livez` needs none.
 //! Tokens are compared by their SHA-256 digests in constant time (`subtle`), against every
@@ -23,17 +25,25 @@ pub enum Scope {
     Events,
     Read,
     Metrics,
+    Sync,
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Events, Scope::Read, Scope::Metrics, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Events,
+        Scope::Read,
+        Scope::Metrics,
+        Scope::Sync,
+        Scope::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Events => "events",
             Scope::Read => "read",
             Scope::Metrics => "metrics",
+            Scope::Sync => "sync",
             Scope::Admin => "admin",
         }
     }

@@ -181,7 +181,7 @@ impl BundleSlot {
     }
 
     /// Whether the current bundle's bytes are `bytes`.
-    fn is_current(&self, bytes: &[u8]) -> bool {
+    pub fn is_current(&self, bytes: &[u8]) -> bool {
         self.current().is_some_and(|b| b.bytes.as_slice() == bytes)
     }
 }

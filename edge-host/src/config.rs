@@ -14,7 +14,8 @@
 //! - `OMNIRULE_LISTEN`, `OMNIRULE_DATA_DIR`, `OMNIRULE_LOG_FORMAT` (`text` or `json`),
 //!   `OMNIRULE_TLS_CERT`, `OMNIRULE_TLS_KEY`; `RUST_LOG` for the log filter;
 //! - `OMNIRULE_TRUSTED_KEYS`: public keys (`ed25519:...`, comma-separated) bundles must be
-//!   signed by.
+//!   signed by;
+//! - `OMNIRULE_FLEET_URL`, `OMNIRULE_SITE`, `OMNIRULE_FLEET_TOKEN`: joining a fleet.
 
 use crate::auth::{Scope, Tokens};
 use serde::Deserialize;
@@ -45,6 +46,19 @@ pub struct File {
     /// Public keys (`ed25519:...`): when set, only bundles signed by one of them load.
     #[serde(default)]
     pub trusted_keys: Vec<String>,
+    pub fleet: Option<FileFleet>,
+}
+
+/// `[fleet]`: joining a fleet (see `docs/fleet.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileFleet {
+    pub url: Option<String>,
+    pub site: Option<String>,
+    /// Better in `OMNIRULE_FLEET_TOKEN` than in the file.
+    pub token: Option<String>,
+    pub read_wait_ms: Option<u64>,
+    pub replicas: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,6 +10,11 @@
 //! transaction (group commit): one `fsync` acknowledges many concurrent events, and every
 //! request still waits for the commit that holds its write. Reads use pooled
 //! connections, one per request in flight (WAL readers do not block the writer, nor it them).
+//!
+//! The fleet's outbox lives here too (`outbox`: the customers whose memory this site changed
+//! and has not yet folded into the fleet's view), written in the same transaction as the
+//! customer's row: an acknowledged event is never stored without being queued for the fleet,
+//! whatever crashes (see [`crate::fleet`]).
 
 use crate::metrics::WriterStats;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -43,6 +48,8 @@ pub enum Write {
         memory: Vec<u8>,
         now_ms: i64,
         new: bool,
+        /// Queue the customer for the fleet (in the same transaction).
+        share: bool,
     },
     /// Forget a customer: the profile goes, the memory becomes `memory` (a tombstone), the
     /// row is created if there was none (a deletion must stick even where the customer was
@@ -52,7 +59,12 @@ pub enum Write {
         memory: Vec<u8>,
         now_ms: i64,
         new: bool,
+        /// Queue the deletion for the fleet (in the same transaction).
+        share: bool,
     },
+    /// The fleet holds these customers' memory as of outbox entry `seq` (customer id, seq):
+    /// drop the entries, except those a later write queued again (their `seq` is higher).
+    Dequeue { done: Vec<(String, i64)> },
     /// Take the write lock and roll back: the readiness check (storage writable).
     Probe,
 }
@@ -113,17 +125,31 @@ impl Db {
                  created_ms INTEGER NOT NULL,
                  updated_ms INTEGER NOT NULL
              ) WITHOUT ROWID;
-             PRAGMA user_version = 1;",
+             CREATE TABLE IF NOT EXISTS outbox (
+                 id TEXT PRIMARY KEY NOT NULL,
+                 seq INTEGER NOT NULL,
+                 erase INTEGER NOT NULL DEFAULT 0
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq);
+             PRAGMA user_version = 2;",
         )
         .map_err(sql_err)?;
         let customers: i64 = conn
             .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))
             .map_err(sql_err)?;
         stats.customers.set(customers);
+        let (queued, last_seq): (i64, i64) = conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql_err)?;
+        stats.outbox.set(queued);
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, rx, &stats))
+            .spawn(move || writer(conn, rx, &stats, last_seq))
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         Ok(Db {
             path: path.to_path_buf(),
@@ -175,7 +201,40 @@ impl Db {
     }
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<usize> {
+/// Queues `id` for the fleet: a new entry, or the existing one with the new `seq` (and the
+/// erase flag kept once set). Returns whether the entry is new.
+fn enqueue(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    seq: i64,
+    erase: bool,
+) -> rusqlite::Result<bool> {
+    let new = tx
+        .prepare_cached("INSERT OR IGNORE INTO outbox (id, seq, erase) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, seq, erase])?
+        == 1;
+    if !new {
+        tx.prepare_cached("UPDATE outbox SET seq = ?2, erase = MAX(erase, ?3) WHERE id = ?1")?
+            .execute(params![id, seq, erase])?;
+    }
+    Ok(new)
+}
+
+/// What a write did: rows changed, and the change in the outbox's length.
+struct Applied {
+    rows: usize,
+    queued: i64,
+}
+
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    write: &Write,
+    seq: &mut i64,
+) -> rusqlite::Result<Applied> {
+    let mut queue = |id: &str, erase: bool| -> rusqlite::Result<i64> {
+        *seq += 1;
+        Ok(i64::from(enqueue(tx, id, *seq, erase)?))
+    };
     match write {
         Write::Upsert {
             id,
@@ -183,32 +242,54 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<usiz
             memory,
             now_ms,
             new: _,
-        } => tx.execute(
-            "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
+            share,
+        } => {
+            let rows = tx.execute(
+                "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (id) DO UPDATE SET
                  profile = COALESCE(excluded.profile, customers.profile),
                  memory = excluded.memory,
                  updated_ms = excluded.updated_ms",
-            params![id, profile, memory, now_ms],
-        ),
+                params![id, profile, memory, now_ms],
+            )?;
+            let queued = if *share { queue(id, false)? } else { 0 };
+            Ok(Applied { rows, queued })
+        }
         Write::Erase {
             id,
             memory,
             now_ms,
             new: _,
-        } => tx.execute(
-            "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
-             VALUES (?1, NULL, ?2, ?3, ?3)
-             ON CONFLICT (id) DO UPDATE SET
-                 profile = NULL, memory = excluded.memory, updated_ms = excluded.updated_ms",
-            params![id, memory, now_ms],
-        ),
-        Write::Probe => Ok(0),
+            share,
+        } => {
+            let rows = tx.execute(
+                "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
+                 VALUES (?1, NULL, ?2, ?3, ?3)
+                 ON CONFLICT (id) DO UPDATE SET
+                     profile = NULL, memory = excluded.memory, updated_ms = excluded.updated_ms",
+                params![id, memory, now_ms],
+            )?;
+            let queued = if *share { queue(id, true)? } else { 0 };
+            Ok(Applied { rows, queued })
+        }
+        Write::Dequeue { done } => {
+            let mut st = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND seq = ?2")?;
+            let mut rows = 0;
+            for (id, seq) in done {
+                rows += st.execute(params![id, seq])?;
+            }
+            Ok(Applied {
+                rows,
+                queued: -i64::try_from(rows).unwrap_or(0),
+            })
+        }
+        Write::Probe => Ok(Applied { rows: 0, queued: 0 }),
     }
 }
 
-fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) {
+/// `seq`: the last outbox sequence number given (the writer alone gives them).
+fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats, mut seq: i64) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -218,21 +299,27 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) 
             }
         }
         let probe_only = batch.iter().all(|j| matches!(j.write, Write::Probe));
-        let outcome = (|| -> rusqlite::Result<Vec<usize>> {
+        let mut next_seq = seq;
+        let outcome = (|| -> rusqlite::Result<(Vec<usize>, i64)> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut changed = Vec::with_capacity(batch.len());
+            let mut queued = 0i64;
             for job in &batch {
-                changed.push(apply(&tx, &job.write)?);
+                let applied = apply(&tx, &job.write, &mut next_seq)?;
+                changed.push(applied.rows);
+                queued += applied.queued;
             }
             if probe_only {
                 tx.rollback()?;
             } else {
                 tx.commit()?;
             }
-            Ok(changed)
+            Ok((changed, queued))
         })();
         match outcome {
-            Ok(changed) => {
+            Ok((changed, queued)) => {
+                seq = next_seq;
+                stats.outbox.inc_by(queued);
                 if !probe_only {
                     stats.commits.inc();
                     let mut delta = 0i64;
@@ -244,7 +331,7 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats) 
                         ) {
                             delta += 1;
                         }
-                        if !matches!(job.write, Write::Probe) {
+                        if !matches!(job.write, Write::Probe | Write::Dequeue { .. }) {
                             rows += 1;
                         }
                     }
@@ -300,4 +387,30 @@ impl Reader {
             })
             .map_err(sql_err)
     }
+
+    /// The oldest `limit` entries of the fleet's outbox.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<Queued>, String> {
+        self.conn
+            .prepare_cached("SELECT id, seq, erase FROM outbox ORDER BY seq LIMIT ?1")
+            .and_then(|mut st| {
+                st.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok(Queued {
+                        id: r.get(0)?,
+                        seq: r.get(1)?,
+                        erase: r.get(2)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql_err)
+    }
+}
+
+/// An entry of the fleet's outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub id: String,
+    pub seq: i64,
+    /// The customer was deleted here: the fleet is told to delete them everywhere.
+    pub erase: bool,
 }

@@ -10,11 +10,13 @@
 //! - [`service`]: the HTTP service (axum on hyper and tokio, tower layers), TLS, shutdown.
 //! - [`auth`]: tokens and scopes; [`config`]: the config file and the environment.
 //! - [`metrics`]: Prometheus (OpenMetrics) text, process metrics; [`logs`]: tracing to stderr.
+//! - [`fleet`]: one customer view across the sites, over NATS JetStream (optional).
 
 pub mod auth;
 pub mod bundles;
 pub mod config;
 pub mod db;
+pub mod fleet;
 pub mod guest;
 pub mod locks;
 pub mod logs;
@@ -74,6 +76,9 @@ pub struct Config {
     /// Public keys (text, `ed25519:...`): when set, only bundles signed by one of them load
     /// (at start, from the watched file, and by `PUT /v1/bundle`).
     pub trusted_keys: Option<String>,
+    /// Join a fleet (NATS JetStream): share memory, deletions and bundles with the other
+    /// sites. `None`: this host stands alone.
+    pub fleet: Option<fleet::FleetConfig>,
 }
 
 impl Config {
@@ -100,6 +105,7 @@ impl Config {
             max_future: Duration::from_secs(5 * 60),
             tls: None,
             trusted_keys: None,
+            fleet: None,
         }
     }
 }
@@ -147,12 +153,20 @@ impl Prepared {
         let listener = tokio::net::TcpListener::from_std(self.listener)
             .map_err(|e| format!("cannot serve on {}: {e}", self.addr))?;
         let app = self.app.clone();
+        let fleet_tasks = match &app.fleet {
+            Some(f) => f.spawn(app.clone()),
+            None => Vec::new(),
+        };
         let stopping = async {
             shutdown.await;
             app.stopping
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         };
         service::serve(self.app.clone(), listener, self.tls, stopping).await;
+        // What is still queued for the fleet stays in the outbox, on disk, for the next start.
+        for t in fleet_tasks {
+            t.abort();
+        }
         let app = self.app.clone();
         // The writer commits what is queued, checkpoints and closes (blocking: off the executor).
         let _ = tokio::task::spawn_blocking(move || app.db.close()).await;
@@ -224,7 +238,9 @@ pub fn start(config: Config) -> Result<Prepared, String> {
     for _ in 0..config.workers.max(1) {
         readers.push(db.reader()?);
     }
+    let fleet = config.fleet.clone().map(fleet::Fleet::new);
     let app = Arc::new(server::App {
+        fleet,
         config,
         runtime,
         bundle: slot,

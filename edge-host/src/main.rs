@@ -104,6 +104,20 @@ struct Args {
     /// [env OMNIRULE_TRUSTED_KEYS, comma-separated].
     #[arg(long = "trusted-key", value_name = "KEY")]
     trusted_keys: Vec<String>,
+    /// Join the fleet at this NATS server (`nats://host:4222`) [env OMNIRULE_FLEET_URL]:
+    /// share memory, deletions and bundles with the other sites (docs/fleet.md). The NATS token,
+    /// if any: env OMNIRULE_FLEET_TOKEN.
+    #[arg(long = "fleet", value_name = "URL")]
+    fleet_url: Option<String>,
+    /// This site's name in the fleet (`store-042`, `web`) [env OMNIRULE_SITE].
+    #[arg(long)]
+    site: Option<String>,
+    /// Longest wait for the fleet's view of a customer before deciding (default 50).
+    #[arg(long)]
+    fleet_read_wait_ms: Option<u64>,
+    /// JetStream replicas of the fleet's buckets and stream (3 on a hub cluster; default 1).
+    #[arg(long)]
+    fleet_replicas: Option<usize>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -243,6 +257,34 @@ fn configure(args: Args) -> Result<Config, String> {
     let key = args
         .tls_key
         .or_else(|| env("OMNIRULE_TLS_KEY").map(PathBuf::from));
+    let fleet_file = file.fleet.unwrap_or_default();
+    let fleet_url = args
+        .fleet_url
+        .or_else(|| env("OMNIRULE_FLEET_URL"))
+        .or(fleet_file.url);
+    let site = args
+        .site
+        .or_else(|| env("OMNIRULE_SITE"))
+        .or(fleet_file.site);
+    config.fleet = match (fleet_url, site) {
+        (Some(url), Some(site)) => {
+            let mut f = omnirule_store::fleet::FleetConfig::new(&url, &site)?;
+            f.token = env("OMNIRULE_FLEET_TOKEN").or(fleet_file.token);
+            if let Some(ms) = args.fleet_read_wait_ms.or(fleet_file.read_wait_ms) {
+                f.read_wait = Duration::from_millis(ms.max(1));
+            }
+            f.replicas = args
+                .fleet_replicas
+                .or(fleet_file.replicas)
+                .unwrap_or(1)
+                .max(1);
+            Some(f)
+        }
+        (Some(_), None) => {
+            return Err("joining a fleet needs this site's name: --site (or OMNIRULE_SITE)".into());
+        }
+        (None, _) => None,
+    };
     config.tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         (None, None) => file.tls,

@@ -54,6 +54,37 @@ pub struct WriterStats {
     pub failures: Counter,
     /// Customers stored: counted once at start, then kept by the writer.
     pub customers: Gauge,
+    /// Customers in the fleet's outbox (changed here, not yet in the fleet's view).
+    pub outbox: Gauge,
+}
+
+/// The fleet's figures (see [`crate::fleet`]); all zero when the host runs alone.
+#[derive(Clone, Debug, Default)]
+pub struct FleetStats {
+    /// 1 while the link to the fleet is up.
+    pub connected: Gauge,
+    /// Customers folded into the fleet's view (outbox entries done).
+    pub pushed: Counter,
+    /// Revision conflicts met while folding (another site wrote first; merged again).
+    pub conflicts: Counter,
+    /// Pushes that failed (left in the outbox, retried).
+    pub push_failures: Counter,
+    /// Reads of the fleet's view before a decision, by outcome.
+    pub reads: Family<CodeLabels, Counter>,
+    /// Deletions received from other sites and applied here.
+    pub erasures_applied: Counter,
+    /// Bundles received from the fleet and loaded.
+    pub bundles_applied: Counter,
+}
+
+impl FleetStats {
+    pub fn read(&self, outcome: &str) {
+        self.reads
+            .get_or_create(&CodeLabels {
+                code: outcome.to_string(),
+            })
+            .inc();
+    }
 }
 
 pub struct Metrics {
@@ -71,6 +102,7 @@ pub struct Metrics {
     pub writer: WriterStats,
     pub customers_in_flight: Gauge,
     bundle_info: Family<BundleLabels, Gauge>,
+    pub fleet: FleetStats,
 }
 
 impl Default for Metrics {
@@ -104,6 +136,7 @@ impl Metrics {
             writer: WriterStats::default(),
             customers_in_flight: Gauge::default(),
             bundle_info: Family::default(),
+            fleet: FleetStats::default(),
         };
         registry.register(
             "omnirule_events",
@@ -184,6 +217,46 @@ impl Metrics {
             "omnirule_customers_in_flight",
             "Customers with a request running or waiting",
             m.customers_in_flight.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_outbox",
+            "Customers changed here and not yet folded into the fleet's view",
+            m.writer.outbox.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_connected",
+            "1 while the link to the fleet (NATS) is up",
+            m.fleet.connected.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_pushed",
+            "Customers folded into the fleet's view",
+            m.fleet.pushed.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_conflicts",
+            "Revision conflicts while folding (another site wrote first)",
+            m.fleet.conflicts.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_push_failures",
+            "Folds that failed and stay in the outbox",
+            m.fleet.push_failures.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_reads",
+            "Reads of the fleet's view before a decision, by outcome",
+            m.fleet.reads.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_erasures_applied",
+            "Deletions received from other sites and applied here",
+            m.fleet.erasures_applied.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_bundles_applied",
+            "Bundles received from the fleet and loaded",
+            m.fleet.bundles_applied.clone(),
         );
         registry.register_collector(Box::new(ProcessCollector));
         Metrics { registry, ..m }

@@ -23,6 +23,8 @@ const MAX_CUSTOMER_ID: usize = 256;
 /// The host's shared state.
 pub struct App {
     pub config: Config,
+    /// This host's membership in the fleet, if it joined one.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
     pub runtime: Arc<Runtime>,
     pub bundle: Arc<BundleSlot>,
     pub db: Db,
@@ -107,7 +109,7 @@ fn refuse_future(event: &RawValue, ahead: std::time::Duration) -> Option<Reply> 
     })
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -124,6 +126,24 @@ impl App {
                 reply
             }
             Err(m) => db_error(&m),
+        }
+    }
+
+    /// Runs `f` with a read connection from the pool.
+    pub fn with_reader_value<T>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let reader = self.reader()?;
+        let out = f(&reader);
+        self.put_reader(reader);
+        out
+    }
+
+    /// A write that queued the customer for the fleet is committed: let the drain know.
+    fn shared(&self) {
+        if let Some(f) = &self.fleet {
+            f.queued();
         }
     }
 
@@ -230,6 +250,23 @@ fn no_bundle() -> Reply {
     )
 }
 
+/// The customer's memory joined with the fleet's view of them, when this host is in a fleet
+/// and the view answers in time; `None` otherwise (decide from the local copy). A view this
+/// engine cannot merge is logged and ignored.
+fn fleet_view(app: &App, bundle: &LoadedBundle, id: &str, local: &[u8]) -> Option<Vec<u8>> {
+    let fleet = app.fleet.as_ref()?;
+    let crate::fleet::Read::Found(shared) = fleet.read(app, id) else {
+        return None;
+    };
+    match bundle.with_guest(&app.metrics, |g| g.merge(local, &shared)) {
+        Ok(o) => Some(o.memory),
+        Err(e) => {
+            tracing::warn!(error = %e, customer_key = %crate::fleet::customer_key(id), "the fleet's view of a customer cannot be merged; using the local copy");
+            None
+        }
+    }
+}
+
 fn db_error(m: &str) -> Reply {
     tracing::error!(error = %m, "storage error");
     Reply::error(503, "storage_error", m)
@@ -251,6 +288,11 @@ pub fn readiness(app: &App) -> Reply {
             "storage": match &storage { Ok(_) => "writable".to_string(), Err(e) => e.clone() },
             "module": app.runtime.module_hash(),
             "module_from_cache": app.runtime.from_cache(),
+            "fleet": app.fleet.as_ref().map(|f| serde_json::json!({
+                "site": f.config.site,
+                "connected": f.is_connected(),
+                "outbox": app.metrics.writer.outbox.get(),
+            })),
         }),
     )
 }
@@ -375,10 +417,13 @@ fn track_event_inner(
             ),
         );
     };
-    let memory = row
+    let stored = row
         .as_ref()
         .map(|r| r.memory.as_slice())
         .unwrap_or_default();
+    // Decide on what the whole fleet knows of the customer, when it answers in time.
+    let joined = fleet_view(app, &bundle, &request.customer, stored);
+    let memory = joined.as_deref().unwrap_or(stored);
     let out = match bundle.with_guest(&app.metrics, |g| {
         g.track(
             profile_text.as_bytes(),
@@ -406,16 +451,22 @@ fn track_event_inner(
                 })
             });
     drop(cpu);
-    if !nothing_kept && (row.is_none() || profile_changed || out.memory != memory) {
+    if !nothing_kept && (row.is_none() || profile_changed || out.memory != stored) {
+        // Shared when the event added to what this host and the fleet knew.
+        let share = app.fleet.is_some() && out.memory != memory;
         let write = Write::Upsert {
             id: request.customer.clone(),
             profile: profile.filter(|_| profile_changed),
             memory: out.memory,
             now_ms: now_ms(),
             new: row.is_none(),
+            share,
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);
+        }
+        if share {
+            app.shared();
         }
     }
     let decisions = serde_json::from_slice::<serde_json::Value>(&out.result)
@@ -475,18 +526,46 @@ fn with_any_guest<R>(
 /// `GET /v1/customers/{id}`: what is kept about a customer.
 pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
     let row = match reader.customer(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
+        Ok(r) => r,
+        Err(m) => return db_error(&m),
+    };
+    let bundle = app.bundle.current();
+    // In a fleet: this host's copy joined with the fleet's view (what a decision here would
+    // see now).
+    let joined = bundle.as_ref().and_then(|b| {
+        fleet_view(
+            app,
+            b,
+            id,
+            row.as_ref()
+                .map(|r| r.memory.as_slice())
+                .unwrap_or_default(),
+        )
+    });
+    let fleet = joined.is_some();
+    let (row, memory_bytes) = match (row, joined) {
+        (Some(r), j) => {
+            let m = j.unwrap_or_else(|| r.memory.clone());
+            (r, m)
+        }
+        (None, Some(j)) => (
+            crate::db::CustomerRow {
+                profile: None,
+                memory: Vec::new(),
+                created_ms: 0,
+                updated_ms: 0,
+            },
+            j,
+        ),
+        (None, None) => {
             return Reply::error(
                 404,
                 "unknown_customer",
                 format!("nothing is stored for `{id}`"),
             );
         }
-        Err(m) => return db_error(&m),
     };
-    let bundle = app.bundle.current();
-    let memory = match with_any_guest(app, bundle.as_ref(), |g| g.memory_json(&row.memory)) {
+    let memory = match with_any_guest(app, bundle.as_ref(), |g| g.memory_json(&memory_bytes)) {
         Ok(o) => o.result,
         Err(e) => return guest_error(&e),
     };
@@ -506,6 +585,7 @@ pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
             "memory": memory,
             "created_ms": row.created_ms,
             "updated_ms": row.updated_ms,
+            "fleet": fleet,
         }),
     )
 }
@@ -541,17 +621,21 @@ pub fn forget(app: &App, reader: &Reader, id: &str) -> Reply {
         memory: out.memory,
         now_ms: now,
         new: row.is_none(),
+        share: app.fleet.is_some(),
     };
     match app.db.write(write) {
-        Ok(_) => Reply::value(
-            200,
-            &serde_json::json!({
-                "customer": id,
-                "deleted": had_data || had_profile,
-                "erased": erased.get("erased").and_then(serde_json::Value::as_i64)
-                    .map(omnirule_text::time::format_time),
-            }),
-        ),
+        Ok(_) => {
+            app.shared();
+            Reply::value(
+                200,
+                &serde_json::json!({
+                    "customer": id,
+                    "deleted": had_data || had_profile,
+                    "erased": erased.get("erased").and_then(serde_json::Value::as_i64)
+                        .map(omnirule_text::time::format_time),
+                }),
+            )
+        }
         Err(m) => db_error(&m),
     }
 }
@@ -602,10 +686,12 @@ pub fn merge(app: &App, reader: &Reader, body: &[u8], id: &str) -> Reply {
             memory: out.memory,
             now_ms: now_ms(),
             new: row.is_none(),
+            share: app.fleet.is_some(),
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);
         }
+        app.shared();
     }
     let events = serde_json::from_slice::<serde_json::Value>(&out.result)
         .ok()
@@ -617,19 +703,34 @@ pub fn merge(app: &App, reader: &Reader, body: &[u8], id: &str) -> Reply {
     )
 }
 
+const FLEET_ERROR: &str = "the fleet refused it: ";
+
 /// `PUT /v1/bundle`: validate in a fresh instance, write the bundle file, swap.
 pub fn put_bundle(app: &App, bytes: Vec<u8>) -> Reply {
     let path = app.config.bundle.clone();
+    let fleet = app.fleet.clone();
+    // In a fleet, the bundle is published before it is made current here: if the fleet cannot
+    // take it, nothing changes anywhere (503), rather than this host running another bundle
+    // than the rest.
     match app.bundle.replace(&app.runtime, bytes, &app.metrics, |b| {
+        if let Some(f) = &fleet {
+            f.publish_bundle(b)
+                .map_err(|e| format!("{FLEET_ERROR}{e}"))?;
+        }
         write_atomically(&path, b)
     }) {
         Ok(r) => {
-            tracing::info!(bundle = %r.hash, previous = r.previous.as_deref().unwrap_or("none"), load_fuel = r.load_fuel, "bundle loaded (PUT /v1/bundle)");
+            tracing::info!(bundle = %r.hash, previous = r.previous.as_deref().unwrap_or("none"), load_fuel = r.load_fuel, published = fleet.is_some(), "bundle loaded (PUT /v1/bundle)");
             Reply::value(
                 200,
-                &serde_json::json!({"hash": r.hash, "previous": r.previous, "load_fuel": r.load_fuel}),
+                &serde_json::json!({"hash": r.hash, "previous": r.previous, "load_fuel": r.load_fuel, "published": fleet.is_some()}),
             )
         }
+        Err(ReplaceError::Commit(m)) if m.starts_with(FLEET_ERROR) => Reply::error(
+            503,
+            "fleet_unavailable",
+            format!("the bundle was not loaded: {m}"),
+        ),
         Err(ReplaceError::Guest(e)) => {
             tracing::warn!(error = %e, "a bundle was refused (PUT /v1/bundle)");
             let mut reply = guest_error(&e);

@@ -67,6 +67,7 @@ pub fn need(method: &Method, path: Option<&str>) -> Need {
         (Some("/metrics"), _) => Need::Scope(Scope::Metrics),
         (Some("/v1/events"), "POST") => Need::Scope(Scope::Events),
         (Some("/v1/customers/{id}" | "/v1/bundle"), "GET") => Need::Scope(Scope::Read),
+        (Some("/v1/customers/{id}/merge"), "POST") => Need::Scope(Scope::Sync),
         // Anything else that matched a route is an admin operation (and methods a route does
         // not have are answered 405 after the check, so they reveal nothing to strangers).
         _ => Need::Scope(Scope::Admin),

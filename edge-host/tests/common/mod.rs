@@ -8,6 +8,8 @@
     dead_code
 )]
 
+pub mod fleet;
+
 use omnirule_engine::bundle::Bundle;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
