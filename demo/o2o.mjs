@@ -96,12 +96,14 @@ try {
   const stack = await startStack({
     log: (what, url) =>
       console.log(
-        `   ${what.padEnd(8)}${url}  ${dim(
+        `   ${what.padEnd(9)}${url}  ${dim(
           {
-            store: "store host: omnirule-store, the engine in wasmtime, memory in SQLite",
-            shop: "shop origin and backend (Node): pages, sign-in, the store's admin token",
+            hub: "the fleet's hub: nats-server with JetStream (one customer view for all sites)",
+            online: "online node: omnirule-store --site web, the web's member of the fleet",
+            "paris-01": "store host: omnirule-store, the engine in wasmtime, memory in SQLite",
+            shop: "shop origin and backend (Node): pages, sign-in, a sync/read token of the online node",
             edge: "edge worker in workerd, in front of the shop: pages arrive personalised",
-          }[what],
+          }[what] ?? "store host (another store of the fleet)",
         )}`,
       ),
   });
@@ -145,7 +147,8 @@ try {
     console.log(`\n${bold("Still running (Ctrl-C stops everything):")}`);
     console.log(`   the shop, through the edge:  ${stack.edge.url}/   (open this; a new visitor is signed in as "Mia", without consent)`);
     console.log(`   the shop origin:             ${stack.shop.url}/   (not personalised by the edge)`);
-    console.log(`   the store host:              ${stack.store.url}/v1/customers/ana   (send the admin token; also /livez, /readyz, /metrics)`);
+    console.log(`   the paris-01 store host:     ${stack.store.url}/v1/customers/ana   (send the admin token; also /livez, /readyz, /metrics)`);
+    console.log(`   the online node:             ${stack.online.url}/readyz   (the fleet: ${stack.hub.url})`);
     console.log(`   store admin token:           ${stack.adminToken}`);
     await new Promise(() => {}); // until a signal
   }

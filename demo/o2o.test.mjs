@@ -48,7 +48,7 @@ test("1. with consent the browser package records the product views in localStor
   assert.deepEqual(stored.events.map((e) => [e.type, e.fields.sku]), [["page_view", "SW-1"], ["page_view", "SC-2"]]);
 });
 
-test("2. Ana's web memory is merged into the store host's memory", () => {
+test("2. Ana's web memory reaches the store through the fleet (the online node, no admin token)", () => {
   const { handoff } = result.ana;
   assert.equal(handoff.sent, true);
   assert.equal(handoff.page.changed, true);

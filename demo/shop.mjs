@@ -6,14 +6,16 @@
 // - The identity service: /api/session signs the visitor's profile into the `omnirule_profile`
 //   cookie with the secret it shares with the edge (the token format of
 //   edge-host/workerd/README.md), so the edge knows who is browsing.
-// - The shop's backend, which holds the store host's admin token:
-//     POST /api/handoff  web -> store: the page's memory (the body) and the edge cookie's memory
-//                        are merged into the store's memory of the customer
-//                        (POST /v1/customers/{id}/merge);
-//     POST /api/sync     store -> web: the store's memory (GET /v1/customers/{id}) is returned for
-//                        the page to merge, and merged into the edge's memory cookie;
+// - The shop's backend, the web's member of the fleet through the online node (an
+//   omnirule-store with `--site web`; a token with the scopes `sync` and `read`, no admin):
+//     POST /api/handoff  web -> fleet: the page's memory (the body) and the edge cookie's memory
+//                        are merged into the online node's (POST /v1/customers/{id}/merge), which
+//                        folds them into the fleet's view that every store reads;
+//     POST /api/sync     fleet -> web: the online node's view (GET /v1/customers/{id}: what every
+//                        store added) is returned for the page to merge, and merged into the
+//                        edge's memory cookie;
 //     POST /api/store/beacon, /api/store/purchase  for a person clicking through the shop: the
-//                        store's devices (the entrance beacon, the till) posting to the store host.
+//                        devices of one store (the entrance beacon, the till) posting to it.
 // Listens on 127.0.0.1 only.
 
 import crypto from "node:crypto";
@@ -70,9 +72,9 @@ function cookies(req) {
 // ----- the store host's API -------------------------------------------------------------------
 
 /** A client of the store host (edge-host/README.md). Rejects on any non-2xx but 404 for GETs. */
-export function storeClient(url, adminToken) {
+export function storeClient(url, token) {
   const call = async (method, p, body, { raw = false } = {}) => {
-    const headers = { authorization: `Bearer ${adminToken}` };
+    const headers = { authorization: `Bearer ${token}` };
     if (body !== undefined) headers["content-type"] = raw ? "application/octet-stream" : "application/json";
     const r = await fetch(url + p, {
       method,
@@ -90,7 +92,7 @@ export function storeClient(url, adminToken) {
     event: (customer, profile, event) => call("POST", "/v1/events", { customer, profile, event }),
     /** GET /v1/customers/{id}, or null when the store keeps nothing about them. */
     customer: (id) => call("GET", `/v1/customers/${encodeURIComponent(id)}`),
-    /** POST /v1/customers/{id}/merge (admin): a memory as JSON text or bytes. */
+    /** POST /v1/customers/{id}/merge (scope `sync`): a memory as JSON text or bytes. */
     merge: (id, memory) =>
       call("POST", `/v1/customers/${encodeURIComponent(id)}/merge`, memory, { raw: true }),
   };
@@ -123,9 +125,12 @@ function remembers(memoryJson) {
 /**
  * Starts the shop on 127.0.0.1 (port 0: any free port).
  * `bundle`: the bundle file (examples/10-o2o-loop); `secret`: shared with the edge;
- * `store`: a storeClient. Resolves `{ url, address, port, close }`.
+ * `online`: a storeClient of the fleet's online node (a token with the `sync` and `read`
+ * scopes: the web's memory goes in, the fleet's view comes back); `store`: a storeClient of the
+ * store the shop's "store" buttons play (its beacon and till). Resolves
+ * `{ url, address, port, close }`.
  */
-export async function startShop({ bundle, secret, store, rules = "examples/10-o2o-loop", port = 0 }) {
+export async function startShop({ bundle, secret, online, store, rules = "examples/10-o2o-loop", port = 0 }) {
   const bundleBytes = fs.readFileSync(bundle);
   await initWasm({ module_or_path: fs.readFileSync(path.join(ROOT, "web/pkg/omnirule_bg.wasm")) });
   const config = { mode: "o2o", bundle: "/o2o.bundle", rules };
@@ -179,12 +184,13 @@ export async function startShop({ bundle, secret, store, rules = "examples/10-o2
       const edge = edgeMemory(req, profile);
       const out = { customer: profile.id, page: null, edge: null };
       // Only memories that remember something leave the web.
-      if (remembers(page)) out.page = await store.merge(profile.id, page);
-      if (edge !== null && remembers(edge)) out.edge = await store.merge(profile.id, edge);
+      if (remembers(page)) out.page = await online.merge(profile.id, page);
+      if (edge !== null && remembers(edge)) out.edge = await online.merge(profile.id, edge);
       return [200, out];
     },
     "POST /api/sync": async (req, profile) => {
-      const kept = await store.customer(profile.id);
+      // The online node answers with the fleet's view: what every store added.
+      const kept = await online.customer(profile.id);
       if (kept === null) return [200, { customer: profile.id, memory: null, edge_cookie: false }];
       // The edge's cookie gets the join of what it holds and what the store holds.
       const engine = Engine.withMemory(bundleBytes, JSON.stringify(kept.memory), { storage: false });

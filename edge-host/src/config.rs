@@ -58,6 +58,7 @@ pub struct FileFleet {
     /// Better in `OMNIRULE_FLEET_TOKEN` than in the file.
     pub token: Option<String>,
     pub read_wait_ms: Option<u64>,
+    pub fresh_ms: Option<u64>,
     pub replicas: Option<usize>,
 }
 

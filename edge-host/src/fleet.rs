@@ -59,6 +59,9 @@ const IN_FLIGHT: usize = 32;
 /// After a read of the fleet's view timed out, reads are skipped for this long (decisions are
 /// made from the local copy), so a slow hub costs one wait, not one per event.
 const READ_PAUSE: Duration = Duration::from_secs(1);
+/// How long the drain lets changes gather before it folds them (a bound on what it adds to the
+/// time from an event here to the fleet knowing it).
+const LINGER: Duration = Duration::from_millis(20);
 /// A call to the hub other than the pre-decision read.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -73,6 +76,11 @@ pub struct FleetConfig {
     pub token: Option<String>,
     /// Longest wait for the fleet's view of a customer before a decision.
     pub read_wait: Duration,
+    /// A customer whose view was read less than this long ago is decided on from the local
+    /// copy (which holds that view): one read per customer per window, not one per event. The
+    /// cost: a change made elsewhere within the window is seen at the next read. Zero: read
+    /// before every decision.
+    pub fresh_for: Duration,
     /// JetStream replicas for the buckets and the stream (3 on a hub cluster).
     pub replicas: usize,
 }
@@ -88,6 +96,7 @@ impl FleetConfig {
             site: site.to_string(),
             token: None,
             read_wait: Duration::from_millis(50),
+            fresh_for: Duration::ZERO,
             replicas: 1,
         })
     }
@@ -224,7 +233,12 @@ pub struct Fleet {
     /// The outbox has work (a write queued a customer, or the link came back).
     wake: Arc<tokio::sync::Notify>,
     reads_paused_until: Mutex<Option<Instant>>,
+    /// When each customer's view was last read (see [`FleetConfig::fresh_for`]).
+    read_at: Mutex<std::collections::HashMap<String, Instant>>,
 }
+
+/// Customers remembered in `read_at` before the stale ones are dropped.
+const FRESH_ENTRIES: usize = 100_000;
 
 impl std::fmt::Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,6 +267,7 @@ impl Fleet {
             link: RwLock::new(None),
             wake: Arc::new(tokio::sync::Notify::new()),
             reads_paused_until: Mutex::new(None),
+            read_at: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -271,6 +286,34 @@ impl Fleet {
     /// A write queued a customer: wake the drain.
     pub fn queued(&self) {
         self.wake.notify_one();
+    }
+
+    /// Before a decision: the fleet's view of `id`, unless it was read within `fresh_for`
+    /// (then the local copy holds it). Blocking.
+    pub fn read_before_deciding(&self, app: &App, id: &str) -> Read {
+        let fresh_for = self.config.fresh_for;
+        if !fresh_for.is_zero() {
+            let now = Instant::now();
+            let mut read_at = self.read_at.lock().unwrap_or_else(PoisonError::into_inner);
+            if read_at
+                .get(id)
+                .is_some_and(|at| now.duration_since(*at) < fresh_for)
+            {
+                app.metrics.fleet.read("fresh");
+                return Read::Unavailable;
+            }
+            if read_at.len() >= FRESH_ENTRIES {
+                read_at.retain(|_, at| now.duration_since(*at) < fresh_for);
+            }
+        }
+        let read = self.read(app, id);
+        if !fresh_for.is_zero() && !matches!(read, Read::Unavailable) {
+            self.read_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_string(), Instant::now());
+        }
+        read
     }
 
     /// The fleet's memory of `id`, waited for at most `read_wait`. Blocking (call it from the
@@ -477,6 +520,9 @@ impl Fleet {
             if self.link().is_none() || app.bundle.current().is_none() {
                 continue;
             }
+            // Let a burst gather: the events of one customer in it become one fold, and the
+            // outbox entries done, one commit.
+            tokio::time::sleep(LINGER).await;
             let me = self.clone();
             let a = app.clone();
             match tokio::task::spawn_blocking(move || me.drain(&a)).await {

@@ -115,6 +115,10 @@ struct Args {
     /// Longest wait for the fleet's view of a customer before deciding (default 50).
     #[arg(long)]
     fleet_read_wait_ms: Option<u64>,
+    /// Read the fleet's view of a customer at most once in this many ms (default 0: before
+    /// every decision; see docs/fleet.md for the trade).
+    #[arg(long)]
+    fleet_fresh_ms: Option<u64>,
     /// JetStream replicas of the fleet's buckets and stream (3 on a hub cluster; default 1).
     #[arg(long)]
     fleet_replicas: Option<usize>,
@@ -272,6 +276,9 @@ fn configure(args: Args) -> Result<Config, String> {
             f.token = env("OMNIRULE_FLEET_TOKEN").or(fleet_file.token);
             if let Some(ms) = args.fleet_read_wait_ms.or(fleet_file.read_wait_ms) {
                 f.read_wait = Duration::from_millis(ms.max(1));
+            }
+            if let Some(ms) = args.fleet_fresh_ms.or(fleet_file.fresh_ms) {
+                f.fresh_for = Duration::from_millis(ms);
             }
             f.replicas = args
                 .fleet_replicas

@@ -253,9 +253,20 @@ fn no_bundle() -> Reply {
 /// The customer's memory joined with the fleet's view of them, when this host is in a fleet
 /// and the view answers in time; `None` otherwise (decide from the local copy). A view this
 /// engine cannot merge is logged and ignored.
-fn fleet_view(app: &App, bundle: &LoadedBundle, id: &str, local: &[u8]) -> Option<Vec<u8>> {
+fn fleet_view(
+    app: &App,
+    bundle: &LoadedBundle,
+    id: &str,
+    local: &[u8],
+    deciding: bool,
+) -> Option<Vec<u8>> {
     let fleet = app.fleet.as_ref()?;
-    let crate::fleet::Read::Found(shared) = fleet.read(app, id) else {
+    let read = if deciding {
+        fleet.read_before_deciding(app, id)
+    } else {
+        fleet.read(app, id)
+    };
+    let crate::fleet::Read::Found(shared) = read else {
         return None;
     };
     match bundle.with_guest(&app.metrics, |g| g.merge(local, &shared)) {
@@ -422,7 +433,7 @@ fn track_event_inner(
         .map(|r| r.memory.as_slice())
         .unwrap_or_default();
     // Decide on what the whole fleet knows of the customer, when it answers in time.
-    let joined = fleet_view(app, &bundle, &request.customer, stored);
+    let joined = fleet_view(app, &bundle, &request.customer, stored, true);
     let memory = joined.as_deref().unwrap_or(stored);
     let out = match bundle.with_guest(&app.metrics, |g| {
         g.track(
@@ -540,6 +551,7 @@ pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
             row.as_ref()
                 .map(|r| r.memory.as_slice())
                 .unwrap_or_default(),
+            false,
         )
     });
     let fleet = joined.is_some();

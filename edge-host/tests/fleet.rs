@@ -56,6 +56,10 @@ fn site(dir: &Path, url: &str, name: &str, bundle: Option<&[u8]>) -> Host {
                 // the fleet, but it would make these tests' decisions depend on timing.
                 "--fleet-read-wait-ms".into(),
                 "2000".into(),
+                // The journey crosses sites within milliseconds (a customer takes minutes):
+                // read the fleet's view before every decision.
+                "--fleet-fresh-ms".into(),
+                "0".into(),
             ],
             ..HostOptions::default()
         },
@@ -413,4 +417,121 @@ fn a_cut_store_decides_alone_survives_sigkill_and_converges_after_the_heal() {
         "every acknowledged event is in the fleet's view, nothing else"
     );
     b.kill();
+}
+
+/// Percentile of sorted values.
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// The fleet's figures for docs/fleet.md (`scripts/bench-fleet.sh` runs it): the time from a
+/// web event to a store deciding on it, and the catch-up after a cut with events queued.
+/// Ignored in the test run: figures, not pass/fail (bounded: `FLEET_LATENCY_SAMPLES`,
+/// `FLEET_QUEUED_EVENTS` at most 50,000).
+#[test]
+#[ignore = "a benchmark: scripts/bench-fleet.sh"]
+fn figures() {
+    let Some(nats) = nats_or_skip("fleet figures") else {
+        return;
+    };
+    let samples: usize = std::env::var("FLEET_LATENCY_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+        .min(5_000);
+    let queued: u64 = std::env::var("FLEET_QUEUED_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+        .min(50_000);
+    let dir = temp_dir("fleet-figures");
+    let hub = Nats::start(&nats, &dir.join("hub"));
+    let bundle = example_bundle(O2O).to_bytes();
+    let web = site(&dir, &hub.url(), "web", Some(&bundle));
+    let proxy = Proxy::start(hub.addr);
+    let store = site(&dir, &proxy.url(), "store-b", Some(&bundle));
+    let hash = ready(&web)["bundle"].as_str().unwrap().to_string();
+    settled(&[&web, &store], &hash);
+
+    // Web event → a store decision that includes it: the web's 200, then the store's view
+    // (what a decision there reads) polled until it holds the event.
+    let t0 = now_ms();
+    let mut lat = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let who = format!("lat-{i}");
+        let p = profile(&who, &["marketing", "location"]);
+        let id = format!("lat-view-{i}");
+        let e = json!({"type": "page_view", "id": id, "time": t0 + i as u64, "sku": "SW-1", "category": "knitwear", "price": 79});
+        let r = web.event(&who, Some(&p), &e);
+        assert_eq!(r.status, 200);
+        let acked = std::time::Instant::now();
+        let deadline = acked + std::time::Duration::from_secs(10);
+        loop {
+            let v = store.get(&format!("/v1/customers/{who}"));
+            if v.status == 200 && seen_ids(&v.json()).contains(&id) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{who} never reached the store"
+            );
+        }
+        lat.push(acked.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+
+    // Catch-up: the store cut, `queued` events acknowledged there (over
+    // `FLEET_QUEUED_CUSTOMERS`, 1,000 by default),
+    // then the heal, timed until its outbox is empty.
+    proxy.cut();
+    eventually(30, "the store sees the link down", || {
+        ready(&store)["fleet"]["connected"] == false
+    });
+    let customers: u64 = std::env::var("FLEET_QUEUED_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+        .clamp(1, queued.max(1));
+    let started = std::time::Instant::now();
+    let addr = store.addr;
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut n = t;
+                while n < queued {
+                    let who = format!("cut-{}", n % customers);
+                    let p = profile(&who, &["marketing", "location"]);
+                    let e = json!({"type": "page_view", "id": format!("cut-{n}"), "time": t0 + 10_000 + n, "sku": format!("SW-{}", n % 50), "category": "knitwear", "price": 79});
+                    let body = json!({"customer": who, "profile": p, "event": e}).to_string();
+                    let r = request(addr, "POST", "/v1/events", &[], body.as_bytes());
+                    assert_eq!(r.status, 200, "{}", r.text());
+                    n += 8;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let cut_rate = queued as f64 / started.elapsed().as_secs_f64();
+    let outbox = ready(&store)["fleet"]["outbox"].as_i64().unwrap();
+    let healed = std::time::Instant::now();
+    proxy.heal();
+    eventually(600, "the outbox drained", || {
+        let r = ready(&store);
+        r["fleet"]["connected"] == true && r["fleet"]["outbox"] == 0
+    });
+    let catch_up = healed.elapsed().as_secs_f64();
+    let line = json!({
+        "latency_samples": samples,
+        "web_to_store_p50_ms": pct(&lat, 0.5),
+        "web_to_store_p99_ms": pct(&lat, 0.99),
+        "web_to_store_max_ms": lat.last(),
+        "queued_events": queued,
+        "queued_customers": outbox,
+        "events_per_s_while_cut": cut_rate,
+        "catch_up_s": catch_up,
+    });
+    println!("FLEET_FIGURES {line}");
 }
