@@ -92,6 +92,19 @@ export function storeClient(url, token) {
     event: (customer, profile, event) => call("POST", "/v1/events", { customer, profile, event }),
     /** GET /v1/customers/{id}, or null when the store keeps nothing about them. */
     customer: (id) => call("GET", `/v1/customers/${encodeURIComponent(id)}`),
+    /**
+     * Waits until the host has folded what it changed into the fleet's view (its outbox is
+     * empty; GET /readyz). A customer walking from the till to a screen takes longer.
+     */
+    settled: async (ms = 10000) => {
+      const until = Date.now() + ms;
+      for (;;) {
+        const r = await call("GET", "/readyz").catch(() => null);
+        if (r && (!r.fleet || (r.fleet.connected && r.fleet.outbox === 0))) return;
+        if (Date.now() > until) throw new Error(`store host: not folded into the fleet: ${JSON.stringify(r.fleet)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     /** POST /v1/customers/{id}/merge (scope `sync`): a memory as JSON text or bytes. */
     merge: (id, memory) =>
       call("POST", `/v1/customers/${encodeURIComponent(id)}/merge`, memory, { raw: true }),
@@ -210,7 +223,9 @@ export async function startShop({ bundle, secret, online, store, rules = "exampl
     },
     "POST /api/store/beacon": async (req, profile) => {
       const event = { type: "beacon_enter", id: crypto.randomUUID(), time: Date.now(), store: "paris-01", zone: "entrance" };
-      return [200, { event, ...(await store.event(profile.id, profile, event)) }];
+      const out = await store.event(profile.id, profile, event);
+      await store.settled();
+      return [200, { event, ...out }];
     },
     "POST /api/store/purchase": async (req, profile) => {
       const { sku } = JSON.parse(await readBody(req));
@@ -220,7 +235,10 @@ export async function startShop({ bundle, secret, online, store, rules = "exampl
         type: "purchase", id: crypto.randomUUID(), time: Date.now(), sku, category: product.category,
         amount: product.price, channel: "store", store: "paris-01",
       };
-      return [200, { event, ...(await store.event(profile.id, profile, event)) }];
+      const out = await store.event(profile.id, profile, event);
+      // The purchase reaches the web through the fleet: wait for the store to fold it.
+      await store.settled();
+      return [200, { event, ...out }];
     },
   };
 

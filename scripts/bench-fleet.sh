@@ -6,8 +6,10 @@
 #  2. the time from a web event (the online node's 200) to a store deciding on it, p50/p99;
 #  3. the catch-up after a cut with 10,000 events queued at the store (1,000 and 10,000
 #     customers).
-# Uses the dev-profile binaries (optimised; the profile the tests build, so wasmtime is built
-# once). BENCH_SECONDS (default 10) per level; LEVELS (default "1 64").
+# The load runs use STORE_BIN (default: the dev-profile host the tests build, so wasmtime is
+# built once; docs/fleet.md's figures used STORE_BIN=target/release/omnirule-store after
+# `cargo build --release -p omnirule-store`). BENCH_SECONDS (default 10) per level; LEVELS
+# (default "1 64").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,7 +18,7 @@ cargo build -q -p omnirule-abi --target wasm32-unknown-unknown --profile wasm
 cargo build -q --workspace --bins --tests
 export OMNIRULE_ABI_WASM="$PWD/target/wasm32-unknown-unknown/wasm/omnirule_abi.wasm"
 export NATS_SERVER="$PWD/target/tools/nats-server"
-export STORE_BIN="$PWD/target/debug/omnirule-store"
+export STORE_BIN="${STORE_BIN:-$PWD/target/debug/omnirule-store}"
 
 work=$(mktemp -d target/tmp/bench-fleet.XXXXXX)
 "$NATS_SERVER" -js -a 127.0.0.1 -p -1 -sd "$work/hub" 2>"$work/nats.log" &
@@ -32,7 +34,12 @@ echo "== the store host alone"
 STORE_ARGS="" bash scripts/bench-store.sh
 echo
 echo "== the store host in a fleet ($url)"
+# The hub's CPU during the run, from /proc (clock ticks), beside the host's own
+# (process_cpu_seconds_total, printed by bench-store.sh): on this machine they share the cores.
+ticks() { awk '{print $14 + $15}' "/proc/$nats/stat"; }
+before=$(ticks)
 STORE_ARGS="--fleet $url --site bench-store" bash scripts/bench-store.sh
+echo "nats-server cpu seconds during the run: $(awk -v a="$before" -v b="$(ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / hz}')"
 echo
 for customers in 1000 10000; do
   echo "== web event to store decision; catch-up after a cut (10,000 events, $customers customers)"

@@ -68,4 +68,4 @@ for c in $LEVELS; do
   printf '%-12s %12.0f %10s %10s %10s %10s %s\n' "$c" "$rate" "$(ms 50%)" "$(ms 90%)" "$(ms 99%)" "${bad:-0}" "$errors"
 done
 curl -s -H "Authorization: Bearer $token" "http://$addr/metrics" 2>/dev/null |
-  grep -E '^omnirule_(events_total|db_commits_total|db_rows_written_total|instances_created_total)' || true
+  grep -E '^(omnirule_(events_total|db_commits_total|db_rows_written_total|instances_created_total)|process_cpu_seconds_total)' || true

@@ -134,43 +134,55 @@ pub trait SharedView {
     /// The value and revision under `key`, if any.
     fn entry(&self, key: &str) -> impl Future<Output = Result<Option<(Vec<u8>, u64)>, String>>;
     /// Writes `value` under `key` if its revision is still `revision` (`None`: if the key has
-    /// no value). `Ok(false)`: someone wrote first.
+    /// no value): the new revision, or `None` when someone wrote first.
     fn swap(
         &self,
         key: &str,
         value: Vec<u8>,
         revision: Option<u64>,
-    ) -> impl Future<Output = Result<bool, String>>;
+    ) -> impl Future<Output = Result<Option<u64>, String>>;
 }
 
 /// The result of a [`fold`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folded {
-    /// The shared value now (it includes `local`).
+    /// The shared value as of `revision` (it includes `local`).
     pub view: Vec<u8>,
+    pub revision: u64,
     /// Conflicts met (another writer came between the read and the write).
     pub conflicts: u32,
     /// Whether this fold wrote (false: the view already held everything of `local`).
     pub wrote: bool,
 }
 
-/// Folds `local` into the shared value under `key`: read, merge, write if nobody wrote in
-/// between, else again. Because `merge` is a join, a fold repeated, or racing with other
-/// folds, leaves the join of everything folded.
+/// Folds `local` into the shared value under `key`: merge with the value, write it if nobody
+/// wrote since that value's revision, else read and merge again. `known`: a value and revision
+/// this site read or wrote earlier, tried first, which saves the read when nobody else wrote
+/// since (if someone did, the write meets a conflict and the fold reads). Because `merge` is a
+/// join, and every write a join over the value before it, a fold repeated, started from a stale
+/// value, or racing with other folds, leaves the join of everything folded.
 pub async fn fold<V: SharedView>(
     view: &V,
     key: &str,
     local: &[u8],
+    known: Option<(Vec<u8>, u64)>,
     merge: &mut impl FnMut(&[u8], &[u8]) -> Result<Vec<u8>, String>,
 ) -> Result<Folded, String> {
+    let mut known = known;
     for conflicts in 0..MAX_ATTEMPTS {
-        let (merged, revision) = match view.entry(key).await? {
+        let current = match known.take() {
+            Some(k) => Some(k),
+            None => view.entry(key).await?,
+        };
+        let (merged, revision) = match current {
             None => (local.to_vec(), None),
             Some((shared, revision)) => {
                 let merged = merge(&shared, local)?;
+                // Nothing to add: `local` is in this value, so in every later one too.
                 if merged == shared {
                     return Ok(Folded {
                         view: merged,
+                        revision,
                         conflicts,
                         wrote: false,
                     });
@@ -178,9 +190,10 @@ pub async fn fold<V: SharedView>(
                 (merged, Some(revision))
             }
         };
-        if view.swap(key, merged.clone(), revision).await? {
+        if let Some(revision) = view.swap(key, merged.clone(), revision).await? {
             return Ok(Folded {
                 view: merged,
+                revision,
                 conflicts,
                 wrote: true,
             });
@@ -202,16 +215,21 @@ impl SharedView for kv::Store {
         }
     }
 
-    async fn swap(&self, key: &str, value: Vec<u8>, revision: Option<u64>) -> Result<bool, String> {
+    async fn swap(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        revision: Option<u64>,
+    ) -> Result<Option<u64>, String> {
         match revision {
             None => match self.create(key, value.into()).await {
-                Ok(_) => Ok(true),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+                Ok(r) => Ok(Some(r)),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
                 Err(e) => Err(format!("creating {key}: {e}")),
             },
             Some(r) => match self.update(key, value.into(), r).await {
-                Ok(_) => Ok(true),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+                Ok(r) => Ok(Some(r)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
                 Err(e) => Err(format!("updating {key}: {e}")),
             },
         }
@@ -235,7 +253,14 @@ pub struct Fleet {
     reads_paused_until: Mutex<Option<Instant>>,
     /// When each customer's view was last read (see [`FleetConfig::fresh_for`]).
     read_at: Mutex<std::collections::HashMap<String, Instant>>,
+    /// The last value and revision this site read or wrote per customer key: a fold tries its
+    /// write against it first (see [`fold`]), so a customer this site read before deciding is
+    /// folded in one write rather than a read and a write.
+    known: Mutex<std::collections::HashMap<String, (Vec<u8>, u64)>>,
 }
+
+/// Customers kept in `known` (values of a few KiB: tens of MiB at most); beyond, it starts over.
+const KNOWN_ENTRIES: usize = 10_000;
 
 /// Customers remembered in `read_at` before the stale ones are dropped.
 const FRESH_ENTRIES: usize = 100_000;
@@ -268,6 +293,7 @@ impl Fleet {
             wake: Arc::new(tokio::sync::Notify::new()),
             reads_paused_until: Mutex::new(None),
             read_at: Mutex::new(std::collections::HashMap::new()),
+            known: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -289,8 +315,10 @@ impl Fleet {
     }
 
     /// Before a decision: the fleet's view of `id`, unless it was read within `fresh_for`
-    /// (then the local copy holds it). Blocking.
-    pub fn read_before_deciding(&self, app: &App, id: &str) -> Read {
+    /// (then the local copy holds it). Called by the HTTP handler before the request takes an
+    /// engine turn or a blocking thread, so that waiting for the hub holds neither (merging
+    /// the view later, under the customer's lock, is as good as reading it there: a join).
+    pub async fn read_before_deciding(&self, app: &App, id: &str) -> Read {
         let fresh_for = self.config.fresh_for;
         if !fresh_for.is_zero() {
             let now = Instant::now();
@@ -306,7 +334,7 @@ impl Fleet {
                 read_at.retain(|_, at| now.duration_since(*at) < fresh_for);
             }
         }
-        let read = self.read(app, id);
+        let read = self.read_async(app, id).await;
         if !fresh_for.is_zero() && !matches!(read, Read::Unavailable) {
             self.read_at
                 .lock()
@@ -319,6 +347,14 @@ impl Fleet {
     /// The fleet's memory of `id`, waited for at most `read_wait`. Blocking (call it from the
     /// blocking pool, inside the runtime).
     pub fn read(&self, app: &App, id: &str) -> Read {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.block_on(self.read_async(app, id)),
+            Err(_) => Read::Unavailable,
+        }
+    }
+
+    /// The fleet's memory of `id`, waited for at most `read_wait`.
+    pub async fn read_async(&self, app: &App, id: &str) -> Read {
         let stats = &app.metrics.fleet;
         let Some(link) = self.link() else {
             stats.read("offline");
@@ -338,17 +374,16 @@ impl Fleet {
                 None => {}
             }
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return Read::Unavailable;
-        };
         let key = customer_key(id);
-        let got = handle.block_on(tokio::time::timeout(
+        let got = tokio::time::timeout(
             self.config.read_wait,
             SharedView::entry(&link.customers, &key),
-        ));
+        )
+        .await;
         match got {
-            Ok(Ok(Some((value, _)))) => {
+            Ok(Ok(Some((value, revision)))) => {
                 stats.read("found");
+                self.remember(key, value.clone(), revision);
                 Read::Found(value)
             }
             Ok(Ok(None)) => {
@@ -368,6 +403,49 @@ impl Fleet {
                     .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + READ_PAUSE);
                 tracing::warn!(wait = ?self.config.read_wait, "the fleet's view did not answer in time; deciding from the local copy");
                 Read::Unavailable
+            }
+        }
+    }
+
+    fn remember(&self, key: String, value: Vec<u8>, revision: u64) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= KNOWN_ENTRIES && !known.contains_key(&key) {
+            known.clear();
+        }
+        known.insert(key, (value, revision));
+    }
+
+    fn known(&self, key: &str) -> Option<(Vec<u8>, u64)> {
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// Folds customer `id` into the fleet's view now rather than at the drain's next turn
+    /// (blocking, bounded by the call timeout): for hand-offs, whose caller expects the fleet to
+    /// know when they return. `false`: not folded (the link is down or slow); the outbox still
+    /// holds it.
+    pub fn fold_now(&self, app: &App, id: &str) -> bool {
+        let Some(link) = self.link() else {
+            return false;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        // Not dequeued here (the entry's sequence is the drain's to check): the drain's fold
+        // of it then finds nothing to add and writes nothing.
+        let queued = Queued {
+            id: id.to_string(),
+            seq: -1,
+            erase: false,
+        };
+        match handle.block_on(self.push(app, &link, queued)) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "folding a hand-off into the fleet failed; it stays queued");
+                false
             }
         }
     }
@@ -603,10 +681,17 @@ impl Fleet {
         };
         let folded = tokio::time::timeout(
             CALL_TIMEOUT,
-            fold(&link.customers, &key, &row.memory, &mut merge),
+            fold(
+                &link.customers,
+                &key,
+                &row.memory,
+                self.known(&key),
+                &mut merge,
+            ),
         )
         .await
         .map_err(|_| "the fleet did not answer in time".to_string())??;
+        self.remember(key.clone(), folded.view, folded.revision);
         app.metrics
             .fleet
             .conflicts
@@ -835,7 +920,7 @@ mod tests {
             key: &str,
             value: Vec<u8>,
             revision: Option<u64>,
-        ) -> Result<bool, String> {
+        ) -> Result<Option<u64>, String> {
             if let Some(other) = self.intruders.borrow_mut().pop() {
                 let mut entries = self.entries.borrow_mut();
                 let merged = match entries.get(key) {
@@ -847,11 +932,12 @@ mod tests {
             }
             let mut entries = self.entries.borrow_mut();
             if entries.get(key).map(|(_, r)| *r) != revision {
-                return Ok(false);
+                return Ok(None);
             }
             *self.revision.borrow_mut() += 1;
-            entries.insert(key.to_string(), (value, *self.revision.borrow()));
-            Ok(true)
+            let r = *self.revision.borrow();
+            entries.insert(key.to_string(), (value, r));
+            Ok(Some(r))
         }
     }
 
@@ -890,11 +976,15 @@ mod tests {
             // Every site folds once, then duplicates in a random order.
             let schedule: Vec<usize> =
                 (0..locals.len()).chain(order.iter().map(|i| i % locals.len())).collect();
+            // Each site remembers what it last read or wrote (stale as soon as another
+            // writes), and starts its next fold from it, as `Fleet::push` does.
+            let mut known: Vec<Option<(Vec<u8>, u64)>> = vec![None; locals.len()];
             for &site in &schedule {
                 let local = union(&locals[site], &[]);
-                let folded = run(fold(&view, "k", &local, &mut merge));
+                let folded = run(fold(&view, "k", &local, known[site].clone(), &mut merge));
                 let folded = folded.map_err(proptest::test_runner::TestCaseError::fail)?;
                 proptest::prop_assert_eq!(union(&folded.view, &local), folded.view.clone());
+                known[site] = Some((folded.view, folded.revision));
             }
             let expected = locals
                 .iter()
@@ -916,10 +1006,37 @@ mod tests {
             intruders: RefCell::new(Vec::new()),
         };
         let mut merge = |a: &[u8], b: &[u8]| Ok(union(a, b));
-        let folded = run(fold(&view, "k", &[2, 3], &mut merge)).unwrap_or_else(|e| panic!("{e}"));
+        let folded =
+            run(fold(&view, "k", &[2, 3], None, &mut merge)).unwrap_or_else(|e| panic!("{e}"));
         assert!(!folded.wrote);
         assert_eq!(folded.view, vec![1, 2, 3]);
         assert_eq!(*view.revision.borrow(), 7);
+    }
+
+    #[test]
+    fn a_stale_known_value_meets_a_conflict_and_the_fold_reads_again() {
+        let view = Memory {
+            entries: RefCell::new(BTreeMap::from([("k".to_string(), (vec![1, 5], 9))])),
+            revision: RefCell::new(9),
+            intruders: RefCell::new(Vec::new()),
+        };
+        let mut merge = |a: &[u8], b: &[u8]| Ok(union(a, b));
+        // This site last saw [1] at revision 4; someone has written [1, 5] since.
+        let folded = run(fold(&view, "k", &[7], Some((vec![1], 4)), &mut merge))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(folded.conflicts, 1);
+        assert_eq!(folded.view, vec![1, 5, 7]);
+        assert_eq!(view.entries.borrow()["k"].0, vec![1, 5, 7]);
+        // A known value that is current saves the read: one write, no conflict.
+        let again = run(fold(
+            &view,
+            "k",
+            &[8],
+            Some((folded.view, folded.revision)),
+            &mut merge,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((again.conflicts, again.wrote), (0, true));
     }
 
     #[test]
@@ -930,7 +1047,7 @@ mod tests {
             intruders: RefCell::new((0..100u8).map(|i| vec![i]).collect()),
         };
         let mut merge = |a: &[u8], b: &[u8]| Ok(union(a, b));
-        let e = run(fold(&view, "k", &[200], &mut merge)).err();
+        let e = run(fold(&view, "k", &[200], None, &mut merge)).err();
         assert!(e.is_some_and(|m| m.contains("revision conflicts")));
     }
 }

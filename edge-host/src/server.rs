@@ -258,14 +258,10 @@ fn fleet_view(
     bundle: &LoadedBundle,
     id: &str,
     local: &[u8],
-    deciding: bool,
+    read: Option<crate::fleet::Read>,
 ) -> Option<Vec<u8>> {
     let fleet = app.fleet.as_ref()?;
-    let read = if deciding {
-        fleet.read_before_deciding(app, id)
-    } else {
-        fleet.read(app, id)
-    };
+    let read = read.unwrap_or_else(|| fleet.read(app, id));
     let crate::fleet::Read::Found(shared) = read else {
         return None;
     };
@@ -334,6 +330,19 @@ pub fn bundle_info(app: &App) -> Reply {
     }
 }
 
+/// The `customer` member of an event request, for reading the fleet's view before the request
+/// takes its turn (`None` when the body is not even that: the full parse reports it).
+pub fn customer_of(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Customer {
+        customer: String,
+    }
+    serde_json::from_slice::<Customer>(body)
+        .ok()
+        .map(|c| c.customer)
+        .filter(|c| check_id(c).is_ok())
+}
+
 /// `POST /v1/events`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -348,14 +357,16 @@ struct EventRequest<'a> {
 }
 
 /// `cpu`: the request's turn on the engine (see [`App::cpu`]), given back before the durable
-/// write, so that requests waiting for a commit do not hold the cores.
+/// write, so that requests waiting for a commit do not hold the cores. `prefetched`: the
+/// fleet's view of the customer, read before the turn was taken (`None`: read it here).
 pub fn track_event(
     app: &App,
     reader: &Reader,
     body: &[u8],
     cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+    prefetched: Option<crate::fleet::Read>,
 ) -> Reply {
-    let reply = track_event_inner(app, reader, body, cpu);
+    let reply = track_event_inner(app, reader, body, cpu, prefetched);
     if reply.status == 200 {
         app.metrics.events.inc();
     } else {
@@ -377,6 +388,7 @@ fn track_event_inner(
     reader: &Reader,
     body: &[u8],
     cpu: Option<tokio::sync::OwnedSemaphorePermit>,
+    prefetched: Option<crate::fleet::Read>,
 ) -> Reply {
     let request: EventRequest<'_> = match serde_json::from_slice(body) {
         Ok(r) => r,
@@ -433,7 +445,7 @@ fn track_event_inner(
         .map(|r| r.memory.as_slice())
         .unwrap_or_default();
     // Decide on what the whole fleet knows of the customer, when it answers in time.
-    let joined = fleet_view(app, &bundle, &request.customer, stored, true);
+    let joined = fleet_view(app, &bundle, &request.customer, stored, prefetched);
     let memory = joined.as_deref().unwrap_or(stored);
     let out = match bundle.with_guest(&app.metrics, |g| {
         g.track(
@@ -551,7 +563,7 @@ pub fn customer(app: &App, reader: &Reader, id: &str) -> Reply {
             row.as_ref()
                 .map(|r| r.memory.as_slice())
                 .unwrap_or_default(),
-            false,
+            None,
         )
     });
     let fleet = joined.is_some();
@@ -705,13 +717,22 @@ pub fn merge(app: &App, reader: &Reader, body: &[u8], id: &str) -> Reply {
         }
         app.shared();
     }
+    // A hand-off (the web's memory given to the online node) is in the fleet's view when the
+    // answer says `folded`: the store the customer walks into next reads it.
+    let fleet = app.fleet.as_ref().map(|f| {
+        if f.fold_now(app, id) {
+            "folded"
+        } else {
+            "queued"
+        }
+    });
     let events = serde_json::from_slice::<serde_json::Value>(&out.result)
         .ok()
         .and_then(|v| v.get("events").cloned())
         .unwrap_or(serde_json::Value::Null);
     Reply::value(
         200,
-        &serde_json::json!({"customer": id, "changed": changed, "remembered_events": events}),
+        &serde_json::json!({"customer": id, "changed": changed, "remembered_events": events, "fleet": fleet}),
     )
 }
 

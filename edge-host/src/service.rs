@@ -173,10 +173,18 @@ async fn events(State(app): State<Arc<App>>, body: Body) -> Reply {
     let started = Instant::now();
     let reply = match read_body(body, app.config.max_body).await {
         Ok(body) => {
+            // In a fleet, the customer's view is read first, holding neither a turn nor a
+            // blocking thread while the hub answers.
+            let prefetched = match (&app.fleet, server::customer_of(&body)) {
+                (Some(fleet), Some(customer)) => {
+                    Some(fleet.read_before_deciding(&app, &customer).await)
+                }
+                _ => None,
+            };
             // The turn is taken here, in arrival order, before a blocking thread is used.
             let cpu = app.cpu.clone().acquire_owned().await.ok();
             blocking(&app, move |app| {
-                app.with_reader(|reader| server::track_event(app, reader, &body, cpu))
+                app.with_reader(|reader| server::track_event(app, reader, &body, cpu, prefetched))
             })
             .await
         }
