@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 
 step "lints (library code: no unwrap/expect/panic/indexing; tests lint-clean too)"
 cargo clippy -q -p omnirule-text -p omnirule-engine -p omnirule-dsl -p omnirule-cli -p omnirule-web -p omnirule-abi \
-  -p omnirule-tests -p omnirule-store --all-targets -- -D warnings
+  -p omnirule-tests -p omnirule-store -p omnirule-report --all-targets -- -D warnings
 
 step "engine builds for wasm32-unknown-unknown (no parser, no time zone database, no std I/O)"
 cargo build -q -p omnirule-engine --target wasm32-unknown-unknown

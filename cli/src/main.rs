@@ -28,6 +28,13 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Table,
+    Json,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum OutputFormat {
     Human,
     Json,
@@ -114,6 +121,22 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Conversion report from exposure and conversion logs (JSON lines, docs/report.md; `-`
+    /// reads standard input): per rule and variant, rates with intervals, lift against
+    /// control, p-value, chance to beat control, the sample-ratio check.
+    Report {
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// `table` (for a terminal), `json` or `html` (one self-contained page with charts).
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Write the report here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Confidence level of the intervals.
+        #[arg(long, default_value_t = 0.95)]
+        level: f64,
+    },
     /// Draw the rule graph as Graphviz DOT (and SVG with --svg when `dot` is installed).
     Graph {
         path: PathBuf,
@@ -169,6 +192,12 @@ fn main() -> ExitCode {
             output,
         } => merge(&bundle, &memories, output.as_deref()),
         Command::Graph { path, output, svg } => graph(&path, output.as_deref(), svg.as_deref()),
+        Command::Report {
+            logs,
+            format,
+            output,
+            level,
+        } => report(&logs, format, output.as_deref(), level),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -616,4 +645,44 @@ fn graph(path: &Path, output: Option<&Path>, svg: Option<&Path>) -> Outcome {
         eprintln!("wrote {}", svg.display());
     }
     Ok(())
+}
+
+/// `omnirule report`: every log streamed through one builder, then rendered.
+fn report(logs: &[PathBuf], format: ReportFormat, output: Option<&Path>, level: f64) -> Outcome {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Failure::Input(format!(
+            "--level {level}: a confidence level is between 0 and 1 (0.95)"
+        )));
+    }
+    let mut builder = omnirule_report::report::Builder::default();
+    for path in logs {
+        let result = if path.as_os_str() == "-" {
+            omnirule_report::read(&mut builder, "<stdin>", std::io::stdin().lock())
+        } else {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+            omnirule_report::read(
+                &mut builder,
+                &path.display().to_string(),
+                std::io::BufReader::with_capacity(1 << 16, file),
+            )
+        };
+        result.map_err(|e| Failure::Input(e.to_string()))?;
+    }
+    let report = builder.finish(level);
+    let text = match format {
+        ReportFormat::Table => omnirule_report::render::table(&report),
+        ReportFormat::Html => omnirule_report::render::html(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)
+            .map(|t| t + "\n")
+            .map_err(|e| Failure::Input(format!("the report as JSON: {e}")))?,
+    };
+    match output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| Failure::Input(format!("cannot write {}: {e}", p.display()))),
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            Ok(())
+        }
+    }
 }

@@ -39,7 +39,7 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn every_verb_has_help() {
     for verb in [
-        "check", "fmt", "test", "build", "run", "graph", "merge", "keygen", "verify",
+        "check", "fmt", "test", "build", "run", "graph", "merge", "keygen", "verify", "report",
     ] {
         let out = omnirule(&[verb, "--help"]);
         assert!(out.status.success(), "{verb} --help failed");
@@ -360,4 +360,68 @@ fn keygen_build_sign_and_verify() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn report_reads_logs_and_renders_table_json_and_html() {
+    let log = tmp("report.jsonl");
+    let mut lines = Vec::new();
+    for i in 0..200 {
+        let variant = if i % 2 == 0 { "control" } else { "ten" };
+        lines.push(format!(
+            r#"{{"kind":"exposure","time":{},"customer":"c{i}","rule":"r","experiment":"e","variant":"{variant}","weight":50,"channel":"web"}}"#,
+            1_795_000_000_000i64 + i
+        ));
+        if i % 10 == 1 || i % 20 == 0 {
+            lines.push(format!(
+                r#"{{"kind":"conversion","time":{},"customer":"c{i}","rule":"r","experiment":"e","variant":"{variant}","goal":"purchase","exposure_channel":"web","channel":"store","value":10}}"#,
+                1_795_100_000_000i64 + i
+            ));
+        }
+    }
+    std::fs::write(&log, lines.join("\n")).unwrap();
+    let out = omnirule(&["report", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("r / split e") && table.contains("control") && table.contains("ten"),
+        "{table}"
+    );
+    let out = omnirule(&["report", log.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arms = json["rules"][0]["arms"].as_array().unwrap();
+    // 100 exposed per arm; control (even i) converts 10 (i % 20 == 0), ten (odd i) 20 (i % 10 == 1).
+    assert_eq!(
+        (arms[0]["exposed"].as_u64(), arms[0]["conversions"].as_u64()),
+        (Some(100), Some(10))
+    );
+    assert_eq!(
+        (arms[1]["exposed"].as_u64(), arms[1]["conversions"].as_u64()),
+        (Some(100), Some(20))
+    );
+    let html = tmp("report.html");
+    let out = omnirule(&[
+        "report",
+        log.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
+}
+
+#[test]
+fn report_names_the_file_and_line_of_a_bad_log_line() {
+    let log = tmp("bad-report.jsonl");
+    std::fs::write(&log, "{\"kind\":\"exposure\",\"time\":1,\"customer\":\"a\",\"rule\":\"r\",\"channel\":\"web\"}\n{\"kind\":\"view\"}\n").unwrap();
+    let out = omnirule(&["report", log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad-report.jsonl:2:"), "{err}");
+    let out = omnirule(&["report", "/nonexistent/log.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = omnirule(&["report", log.to_str().unwrap(), "--level", "95"]);
+    assert_eq!(out.status.code(), Some(2));
 }
