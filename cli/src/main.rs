@@ -108,6 +108,16 @@ enum Command {
         /// Write the final memory here (JSON).
         #[arg(long)]
         write_memory: Option<PathBuf>,
+        /// Append an exposure line per decision to this file (JSON lines, the format
+        /// `omnirule report` reads; docs/report.md).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// The channel the exposures are logged under (`web`, `store`, …).
+        #[arg(long, default_value = "cli", requires = "log")]
+        channel: String,
+        /// The host the exposures are logged under.
+        #[arg(long, requires = "log")]
+        host: Option<String>,
     },
     /// Merge memories of one customer (say, the web's and the store's) and prune the result
     /// by the bundle's retention: the O2O loop. Order does not matter.
@@ -178,6 +188,9 @@ fn main() -> ExitCode {
             memory,
             explain,
             write_memory,
+            log,
+            channel,
+            host,
         } => run(
             &bundle,
             &profile,
@@ -185,6 +198,8 @@ fn main() -> ExitCode {
             memory.as_deref(),
             explain,
             write_memory.as_deref(),
+            log.as_deref()
+                .map(|l| (l, channel.as_str(), host.as_deref())),
         ),
         Command::Merge {
             bundle,
@@ -529,8 +544,20 @@ fn run(
     memory_path: Option<&Path>,
     explain: bool,
     write_memory: Option<&Path>,
+    log: Option<(&Path, &str, Option<&str>)>,
 ) -> Outcome {
     let bundle = open_bundle(bundle_path)?;
+    let mut log_file = match log {
+        Some((path, _, _)) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
     let profile = Profile::from_json(&bundle, &read_json(profile_path)?)
         .map_err(|e| Failure::Input(format!("{}: {e}", profile_path.display())))?;
     let mut memory = match memory_path {
@@ -563,27 +590,38 @@ fn run(
     for (id, event) in &events {
         let mut line = serde_json::Map::new();
         line.insert("event".into(), id.clone());
-        if explain {
+        let decisions = if explain {
             let (evaluation, explanation) =
                 omnirule_engine::explain(&bundle, &memory, &profile, event);
-            line.insert(
-                "decisions".into(),
-                serde_json::to_value(&evaluation.decisions).unwrap_or_default(),
-            );
             line.insert(
                 "explanation".into(),
                 serde_json::to_value(&explanation).unwrap_or_default(),
             );
             memory = evaluation.memory;
+            evaluation.decisions
         } else {
             let evaluation = omnirule_engine::evaluate(&bundle, &memory, &profile, event);
-            line.insert(
-                "decisions".into(),
-                serde_json::to_value(&evaluation.decisions).unwrap_or_default(),
-            );
             memory = evaluation.memory;
+            evaluation.decisions
+        };
+        line.insert(
+            "decisions".into(),
+            serde_json::to_value(&decisions).unwrap_or_default(),
+        );
+        if let (Some(file), Some((path, channel, host))) = (log_file.as_mut(), log) {
+            let place = omnirule_engine::host::Place { channel, host };
+            for exposure in
+                omnirule_engine::host::exposures(&bundle, &profile, event, &decisions, place)
+            {
+                writeln!(file, "{exposure}")
+                    .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+            }
         }
         let _ = writeln!(out, "{}", serde_json::Value::Object(line));
+    }
+    if let (Some(mut file), Some((path, _, _))) = (log_file, log) {
+        file.flush()
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
     }
     if let Some(p) = write_memory {
         std::fs::write(p, memory.to_json())

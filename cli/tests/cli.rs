@@ -425,3 +425,48 @@ fn report_names_the_file_and_line_of_a_bad_log_line() {
     let out = omnirule(&["report", log.to_str().unwrap(), "--level", "95"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn run_logs_one_exposure_per_decision_for_the_report() {
+    let log = tmp("run-exposures.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let dir = example("06-win-back");
+    let out = omnirule(&[
+        "run",
+        &dir,
+        "--profile",
+        &format!("{dir}/profile.json"),
+        "--events",
+        &format!("{dir}/events.jsonl"),
+        "--log",
+        log.to_str().unwrap(),
+        "--channel",
+        "store",
+        "--host",
+        "paris-01",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decisions: usize = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["decisions"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(decisions > 0);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), decisions, "one exposure per decision");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["kind"] == "exposure" && l["channel"] == "store" && l["host"] == "paris-01")
+    );
+    let report = omnirule(&["report", log.to_str().unwrap(), "--format", "json"]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+}

@@ -153,3 +153,56 @@ pub fn track_in_place(
         }
     }
 }
+
+/// Where an exposure happened: the channel (`web`, `store`, `cli`, …) and the host (`edge`,
+/// `paris-01`, …), as the host knows itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub channel: &'a str,
+    pub host: Option<&'a str>,
+}
+
+/// The exposure lines of one event's decisions, in the log format of `docs/report.md`: every
+/// decision is an exposure, a split's control arm included (its decision has no action, and is
+/// there to be logged). A split's arm carries its `weight` (percent), which the report's
+/// sample-ratio check compares the exposed counts with.
+pub fn exposures(
+    bundle: &Bundle,
+    profile: &Profile,
+    event: &Event,
+    decisions: &[Decision],
+    place: Place<'_>,
+) -> Vec<serde_json::Value> {
+    decisions
+        .iter()
+        .map(|d| {
+            let weight = d
+                .variant
+                .as_deref()
+                .and_then(|v| split_weight(bundle, &d.rule, v));
+            serde_json::json!({
+                "kind": "exposure",
+                "time": omnirule_text::time::format_time(event.time()),
+                "customer": profile.id(),
+                "rule": d.rule,
+                "experiment": d.experiment,
+                "variant": d.variant,
+                "weight": weight,
+                "channel": place.channel,
+                "host": place.host,
+                "event": event.id(),
+            })
+        })
+        .collect()
+}
+
+/// A split arm's share in percent (`control` is the arm without a variant name).
+fn split_weight(bundle: &Bundle, rule: &str, variant: &str) -> Option<f64> {
+    let rule = bundle.graph().rules.iter().find(|r| r.name == rule)?;
+    let crate::graph::Outcome::Split { arms, .. } = &rule.outcome else {
+        return None;
+    };
+    arms.iter()
+        .find(|a| a.variant.as_deref().unwrap_or("control") == variant)
+        .map(|a| f64::from(a.basis_points) / 100.0)
+}

@@ -215,17 +215,21 @@ impl Builder {
                     cumulative,
                 });
             }
-            let srm = (experiment.is_some() && out.len() >= 2)
-                .then(|| {
-                    let observed: Vec<u64> = out.iter().map(|a| a.exposed).collect();
-                    let weights: Vec<f64> = out.iter().map(|a| a.weight.unwrap_or(1.0)).collect();
-                    stats::sample_ratio(&observed, &weights).map(|(chi2, p)| Srm {
-                        chi2,
-                        p_value: p,
-                        flagged: p < SRM_ALPHA,
-                    })
+            // Only with every arm's declared share: assuming equal shares would flag every
+            // lopsided split.
+            let srm = (experiment.is_some()
+                && out.len() >= 2
+                && out.iter().all(|a| a.weight.is_some()))
+            .then(|| {
+                let observed: Vec<u64> = out.iter().map(|a| a.exposed).collect();
+                let weights: Vec<f64> = out.iter().map(|a| a.weight.unwrap_or(1.0)).collect();
+                stats::sample_ratio(&observed, &weights).map(|(chi2, p)| Srm {
+                    chi2,
+                    p_value: p,
+                    flagged: p < SRM_ALPHA,
                 })
-                .flatten();
+            })
+            .flatten();
             rules.push(RuleReport {
                 rule,
                 experiment,
