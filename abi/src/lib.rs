@@ -173,9 +173,14 @@ pub fn omnirule_load_bundle(ptr: usize, len: usize) -> i32 {
         match checked {
             Ok(bundle) => {
                 let signer = bundle.signature().map(|sig| sig.key.to_string());
-                s.result = serde_json::json!({"hash": bundle.hash_hex(), "signed_by": signer})
-                    .to_string()
-                    .into_bytes();
+                // `splits`: each split's arms and shares, for the host's exposure log.
+                s.result = serde_json::json!({
+                    "hash": bundle.hash_hex(),
+                    "signed_by": signer,
+                    "splits": omnirule_engine::host::split_weights(&bundle),
+                })
+                .to_string()
+                .into_bytes();
                 s.memory.clear();
                 s.bundle = Some(bundle);
                 Status::Ok as i32

@@ -293,3 +293,20 @@ fn with_trusted_keys_only_their_signed_bundles_load() {
     assert_eq!(load(&plain.to_bytes()), 0);
     assert_eq!(result()["signed_by"], Value::Null);
 }
+
+#[test]
+fn the_load_result_names_each_splits_arms_and_shares() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/06-win-back/win_back.rules"),
+    )
+    .unwrap();
+    let set = omnirule_dsl::RuleSet::from_texts([("win_back.rules", source.as_str())]);
+    let graph = set.compile().map_err(|_| "does not compile").unwrap().graph;
+    let bundle = Bundle::new(graph).unwrap();
+    assert_eq!(load(&bundle.to_bytes()), 0);
+    assert_eq!(
+        result()["splits"]["win_back_lost"],
+        json!({"control": 34.0, "ten": 33.0, "twenty": 33.0})
+    );
+}

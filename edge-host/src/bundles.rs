@@ -19,6 +19,9 @@ pub struct LoadedBundle {
     pub bytes: Arc<Vec<u8>>,
     /// The bundle's content hash, as the engine reports it.
     pub hash: String,
+    /// Each split's arms and their shares in percent (rule → variant → share), from the
+    /// module's load result: the exposure log's `weight`.
+    pub splits: std::collections::HashMap<String, std::collections::HashMap<String, f64>>,
     /// Fuel the load consumed.
     pub load_fuel: u64,
     runtime: Arc<Runtime>,
@@ -61,18 +64,25 @@ impl LoadedBundle {
         let outcome = (|| {
             let mut guest = new_guest(&runtime, metrics)?;
             let out = guest.load_bundle(&bytes)?;
-            let hash = serde_json::from_slice::<serde_json::Value>(&out.result)
-                .ok()
+            let result = serde_json::from_slice::<serde_json::Value>(&out.result).ok();
+            let hash = result
+                .as_ref()
                 .and_then(|v| v.get("hash").and_then(|h| h.as_str()).map(str::to_string))
                 .unwrap_or_default();
-            Ok((guest, hash, out.fuel))
+            let splits = result
+                .as_ref()
+                .and_then(|v| v.get("splits"))
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .unwrap_or_default();
+            Ok((guest, hash, splits, out.fuel))
         })();
         match outcome {
-            Ok((guest, hash, load_fuel)) => {
+            Ok((guest, hash, splits, load_fuel)) => {
                 metrics.bundle_loads.inc();
                 Ok(LoadedBundle {
                     bytes: Arc::new(bytes),
                     hash,
+                    splits,
                     load_fuel,
                     runtime,
                     idle: Mutex::new(vec![guest]),

@@ -47,6 +47,8 @@ pub struct File {
     #[serde(default)]
     pub trusted_keys: Vec<String>,
     pub fleet: Option<FileFleet>,
+    pub exposure_log: Option<PathBuf>,
+    pub channel: Option<String>,
 }
 
 /// `[fleet]`: joining a fleet (see `docs/fleet.md`).

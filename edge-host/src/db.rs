@@ -50,6 +50,8 @@ pub enum Write {
         new: bool,
         /// Queue the customer for the fleet (in the same transaction).
         share: bool,
+        /// Exposure lines to queue for the fleet's exposure stream (in the same transaction).
+        exposures: Vec<String>,
     },
     /// Forget a customer: the profile goes, the memory becomes `memory` (a tombstone), the
     /// row is created if there was none (a deletion must stick even where the customer was
@@ -65,6 +67,8 @@ pub enum Write {
     /// The fleet holds these customers' memory as of outbox entry `seq` (customer id, seq):
     /// drop the entries, except those a later write queued again (their `seq` is higher).
     Dequeue { done: Vec<(String, i64)> },
+    /// The exposure lines up to `through` (their `seq`) are in the fleet's stream.
+    Published { through: i64 },
     /// Take the write lock and roll back: the readiness check (storage writable).
     Probe,
 }
@@ -131,6 +135,12 @@ impl Db {
                  erase INTEGER NOT NULL DEFAULT 0
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq);
+             -- AUTOINCREMENT: a seq is never reused once published and deleted, because it
+             -- is the message id the stream de-duplicates on.
+             CREATE TABLE IF NOT EXISTS exposures (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 line TEXT NOT NULL
+             );
              PRAGMA user_version = 2;",
         )
         .map_err(sql_err)?;
@@ -243,7 +253,12 @@ fn apply(
             now_ms,
             new: _,
             share,
+            exposures,
         } => {
+            for line in exposures {
+                tx.prepare_cached("INSERT INTO exposures (line) VALUES (?1)")?
+                    .execute(params![line])?;
+            }
             let rows = tx.execute(
                 "INSERT INTO customers (id, profile, memory, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?4)
@@ -283,6 +298,12 @@ fn apply(
                 rows,
                 queued: -i64::try_from(rows).unwrap_or(0),
             })
+        }
+        Write::Published { through } => {
+            let rows = tx
+                .prepare_cached("DELETE FROM exposures WHERE seq <= ?1")?
+                .execute(params![through])?;
+            Ok(Applied { rows, queued: 0 })
         }
         Write::Probe => Ok(Applied { rows: 0, queued: 0 }),
     }
@@ -331,7 +352,10 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, stats: &WriterStats, 
                         ) {
                             delta += 1;
                         }
-                        if !matches!(job.write, Write::Probe | Write::Dequeue { .. }) {
+                        if !matches!(
+                            job.write,
+                            Write::Probe | Write::Dequeue { .. } | Write::Published { .. }
+                        ) {
                             rows += 1;
                         }
                     }
@@ -399,6 +423,21 @@ impl Reader {
                         seq: r.get(1)?,
                         erase: r.get(2)?,
                     })
+                })?
+                .collect()
+            })
+            .map_err(sql_err)
+    }
+}
+
+impl Reader {
+    /// The oldest `limit` exposure lines queued for the fleet's stream: (seq, line).
+    pub fn exposures(&self, limit: usize) -> Result<Vec<(i64, String)>, String> {
+        self.conn
+            .prepare_cached("SELECT seq, line FROM exposures ORDER BY seq LIMIT ?1")
+            .and_then(|mut st| {
+                st.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
                 })?
                 .collect()
             })

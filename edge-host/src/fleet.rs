@@ -48,6 +48,13 @@ pub const BUNDLES_BUCKET: &str = "omnirule-bundles";
 pub const BUNDLE_KEY: &str = "current";
 /// Deletions, one message per deleted customer, subject `omnirule.erase.<site>`.
 pub const ERASURES_STREAM: &str = "OMNIRULE_ERASURES";
+/// Exposures (docs/report.md), one message per line, subject `omnirule.exposure.<site>`: what
+/// `omnirule report` reads, gathered from every site.
+pub const EXPOSURES_STREAM: &str = "OMNIRULE_EXPOSURES";
+const EXPOSURES_SUBJECT: &str = "omnirule.exposure";
+/// How long exposures are kept in the stream (goal windows are days to weeks; reports run
+/// after the campaign).
+const EXPOSURES_KEPT: Duration = Duration::from_secs(90 * 24 * 3600);
 const ERASURES_SUBJECT: &str = "omnirule.erase";
 /// How long deletions are kept for sites that were away.
 const ERASURES_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -581,6 +588,15 @@ impl Fleet {
         })
         .await
         .map_err(|e| format!("the stream {ERASURES_STREAM}: {e}"))?;
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: EXPOSURES_STREAM.into(),
+            subjects: vec![format!("{EXPOSURES_SUBJECT}.>")],
+            max_age: EXPOSURES_KEPT,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("the stream {EXPOSURES_STREAM}: {e}"))?;
         Ok(Link {
             client,
             js,
@@ -614,10 +630,56 @@ impl Fleet {
         }
     }
 
-    /// Folds the outbox into the fleet until it is empty or the link fails (blocking).
+    /// Folds the outbox into the fleet until it is empty or the link fails, then publishes
+    /// the queued exposures (blocking).
     fn drain(&self, app: &App) -> Result<(), String> {
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| "no async runtime".to_string())?;
+        self.drain_outbox(app, &handle)?;
+        self.publish_exposures(app, &handle)
+    }
+
+    /// Publishes the queued exposure lines to [`EXPOSURES_STREAM`], oldest first, and drops
+    /// them once the stream acknowledged them. A line's message id is `<site>:<seq>`, so a
+    /// batch published again after a crash between the acknowledgement and the delete is one
+    /// message each in the stream.
+    fn publish_exposures(&self, app: &App, handle: &tokio::runtime::Handle) -> Result<(), String> {
+        loop {
+            let Some(link) = self.link() else {
+                return Ok(());
+            };
+            let batch = app.with_reader_value(|r| r.exposures(BATCH))?;
+            let Some(through) = batch.last().map(|(seq, _)| *seq) else {
+                return Ok(());
+            };
+            let subject = format!("{EXPOSURES_SUBJECT}.{}", self.config.site);
+            handle.block_on(async {
+                let mut acks = Vec::with_capacity(batch.len());
+                for (seq, line) in batch {
+                    let publish = jetstream::message::PublishMessage::build()
+                        .payload(line.into_bytes().into())
+                        .message_id(format!("{}:{seq}", self.config.site));
+                    acks.push(
+                        link.js
+                            .send_publish(subject.clone(), publish)
+                            .await
+                            .map_err(|e| format!("publishing exposures: {e}"))?,
+                    );
+                }
+                for ack in acks {
+                    tokio::time::timeout(CALL_TIMEOUT, ack)
+                        .await
+                        .map_err(|_| "exposures were not acknowledged in time".to_string())?
+                        .map_err(|e| format!("publishing exposures: {e}"))?;
+                }
+                Ok::<(), String>(())
+            })?;
+            app.db.write(Write::Published { through })?;
+            app.metrics.fleet.exposures_published.inc();
+        }
+    }
+
+    fn drain_outbox(&self, app: &App, handle: &tokio::runtime::Handle) -> Result<(), String> {
         loop {
             let Some(link) = self.link() else {
                 return Ok(());

@@ -79,6 +79,10 @@ pub struct Config {
     /// Join a fleet (NATS JetStream): share memory, deletions and bundles with the other
     /// sites. `None`: this host stands alone.
     pub fleet: Option<fleet::FleetConfig>,
+    /// Append an exposure line per decision to this file (docs/report.md).
+    pub exposure_log: Option<PathBuf>,
+    /// The channel this host's exposures are logged under (`store`; the online node: `web`).
+    pub channel: String,
 }
 
 impl Config {
@@ -106,6 +110,8 @@ impl Config {
             tls: None,
             trusted_keys: None,
             fleet: None,
+            exposure_log: None,
+            channel: "store".to_string(),
         }
     }
 }
@@ -239,8 +245,19 @@ pub fn start(config: Config) -> Result<Prepared, String> {
         readers.push(db.reader()?);
     }
     let fleet = config.fleet.clone().map(fleet::Fleet::new);
+    let exposure_log = match &config.exposure_log {
+        Some(path) => Some(std::sync::Mutex::new(std::io::LineWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the exposure log {}: {e}", path.display()))?,
+        ))),
+        None => None,
+    };
     let app = Arc::new(server::App {
         fleet,
+        exposure_log,
         config,
         runtime,
         bundle: slot,

@@ -119,6 +119,15 @@ struct Args {
     /// every decision; see docs/fleet.md for the trade).
     #[arg(long)]
     fleet_fresh_ms: Option<u64>,
+    /// Append an exposure line per decision to this file (JSON lines, the format `omnirule
+    /// report` reads; docs/report.md). In a fleet, exposures also flow to the fleet's
+    /// `OMNIRULE_EXPOSURES` stream, durably.
+    #[arg(long)]
+    exposure_log: Option<PathBuf>,
+    /// The channel this host's exposures are logged under (default `store`; `web` for the
+    /// online node).
+    #[arg(long)]
+    channel: Option<String>,
     /// JetStream replicas of the fleet's buckets and stream (3 on a hub cluster; default 1).
     #[arg(long)]
     fleet_replicas: Option<usize>,
@@ -292,6 +301,10 @@ fn configure(args: Args) -> Result<Config, String> {
         }
         (None, _) => None,
     };
+    config.exposure_log = args.exposure_log.or(file.exposure_log);
+    if let Some(c) = args.channel.or(file.channel) {
+        config.channel = c;
+    }
     config.tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         (None, None) => file.tls,

@@ -75,6 +75,8 @@ pub struct FleetStats {
     pub erasures_applied: Counter,
     /// Bundles received from the fleet and loaded.
     pub bundles_applied: Counter,
+    /// Batches of exposure lines published to the fleet's stream.
+    pub exposures_published: Counter,
 }
 
 impl FleetStats {
@@ -257,6 +259,11 @@ impl Metrics {
             "omnirule_fleet_bundles_applied",
             "Bundles received from the fleet and loaded",
             m.fleet.bundles_applied.clone(),
+        );
+        registry.register(
+            "omnirule_fleet_exposure_batches",
+            "Batches of exposure lines published to the fleet's stream",
+            m.fleet.exposures_published.clone(),
         );
         registry.register_collector(Box::new(ProcessCollector));
         Metrics { registry, ..m }

@@ -25,6 +25,8 @@ pub struct App {
     pub config: Config,
     /// This host's membership in the fleet, if it joined one.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// The exposure log file (`--exposure-log`), if any.
+    pub exposure_log: Option<Mutex<std::io::LineWriter<std::fs::File>>>,
     pub runtime: Arc<Runtime>,
     pub bundle: Arc<BundleSlot>,
     pub db: Db,
@@ -474,7 +476,17 @@ fn track_event_inner(
                 })
             });
     drop(cpu);
-    if !nothing_kept && (row.is_none() || profile_changed || out.memory != stored) {
+    // Every decision is an exposure (docs/report.md), logged for customers about whom
+    // something is kept: one who gave no consent to be remembered is not logged either.
+    let exposures = if nothing_kept || (app.fleet.is_none() && app.exposure_log.is_none()) {
+        Vec::new()
+    } else {
+        exposure_lines(app, &bundle, &request.customer, request.event, &out.result)
+    };
+    let queue_exposures = app.fleet.is_some() && !exposures.is_empty();
+    if !nothing_kept
+        && (row.is_none() || profile_changed || out.memory != stored || queue_exposures)
+    {
         // Shared when the event added to what this host and the fleet knew.
         let share = app.fleet.is_some() && out.memory != memory;
         let write = Write::Upsert {
@@ -484,12 +496,29 @@ fn track_event_inner(
             now_ms: now_ms(),
             new: row.is_none(),
             share,
+            exposures: if queue_exposures {
+                exposures.clone()
+            } else {
+                Vec::new()
+            },
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);
         }
-        if share {
+        if share || queue_exposures {
             app.shared();
+        }
+    }
+    if let Some(log) = &app.exposure_log
+        && !exposures.is_empty()
+    {
+        use std::io::Write as _;
+        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        for line in &exposures {
+            if let Err(e) = writeln!(log, "{line}") {
+                tracing::warn!(error = %e, "writing the exposure log failed");
+                break;
+            }
         }
     }
     let decisions = serde_json::from_slice::<serde_json::Value>(&out.result)
@@ -502,6 +531,57 @@ fn track_event_inner(
     Reply::json(200, out.result)
         .header("X-Omnirule-Bundle", bundle.hash.clone())
         .header("X-Omnirule-Fuel", out.fuel.to_string())
+}
+
+/// The exposure lines of one event's decisions (the format of docs/report.md; the engine's
+/// `host::exposures` writes the same for the Rust hosts that link it).
+fn exposure_lines(
+    app: &App,
+    bundle: &LoadedBundle,
+    customer: &str,
+    event: &RawValue,
+    result: &[u8],
+) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Ids {
+        id: Option<serde_json::Value>,
+        time: Option<serde_json::Value>,
+    }
+    let Ok(decisions) = serde_json::from_slice::<serde_json::Value>(result) else {
+        return Vec::new();
+    };
+    let Some(decisions) = decisions.get("decisions").and_then(|d| d.as_array()) else {
+        return Vec::new();
+    };
+    let ids: Option<Ids> = serde_json::from_str(event.get()).ok();
+    let (event_id, time) = ids.map_or((None, None), |i| (i.id, i.time));
+    let time = match time {
+        Some(serde_json::Value::Number(n)) => n.as_i64().map(omnirule_text::time::format_time),
+        Some(serde_json::Value::String(t)) => Some(t),
+        _ => None,
+    };
+    let host = app.fleet.as_ref().map(|f| f.config.site.clone());
+    decisions
+        .iter()
+        .map(|d| {
+            let rule = d.get("rule").and_then(|r| r.as_str()).unwrap_or_default();
+            let variant = d.get("variant").and_then(|v| v.as_str());
+            let weight = variant.and_then(|v| bundle.splits.get(rule).and_then(|arms| arms.get(v)));
+            serde_json::json!({
+                "kind": "exposure",
+                "time": time,
+                "customer": customer,
+                "rule": rule,
+                "experiment": d.get("experiment"),
+                "variant": variant,
+                "weight": weight,
+                "channel": app.config.channel,
+                "host": host,
+                "event": event_id,
+            })
+            .to_string()
+        })
+        .collect()
 }
 
 /// The profile text to evaluate and store: the object as sent when its `id` is the customer,
@@ -711,6 +791,7 @@ pub fn merge(app: &App, reader: &Reader, body: &[u8], id: &str) -> Reply {
             now_ms: now_ms(),
             new: row.is_none(),
             share: app.fleet.is_some(),
+            exposures: Vec::new(),
         };
         if let Err(m) = app.db.write(write) {
             return db_error(&m);

@@ -60,6 +60,10 @@ fn site(dir: &Path, url: &str, name: &str, bundle: Option<&[u8]>) -> Host {
                 // read the fleet's view before every decision.
                 "--fleet-fresh-ms".into(),
                 "0".into(),
+                "--exposure-log".into(),
+                data.join("exposures.jsonl").display().to_string(),
+                "--channel".into(),
+                if name == "web" { "web" } else { "store" }.into(),
             ],
             ..HostOptions::default()
         },
@@ -139,6 +143,29 @@ fn put_bundle(h: &Host, bytes: &[u8]) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["published"], true);
     r.json()["hash"].as_str().unwrap().to_string()
+}
+
+/// The exposure lines a host wrote to its log file.
+fn exposure_log(h: &Host) -> Vec<Value> {
+    std::fs::read_to_string(h.data.join("exposures.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Messages in the fleet's exposure stream.
+fn exposures_in_stream(url: &str) -> u64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js
+            .get_stream(omnirule_store::fleet::EXPOSURES_STREAM)
+            .await
+            .unwrap();
+        stream.info().await.unwrap().state.messages
+    })
 }
 
 /// Whether the fleet's bucket holds anything for `id` (read with the Rust client directly).
@@ -308,6 +335,27 @@ fn the_o2o_journey_through_a_hub_three_stores_and_the_online_node() {
     // Back at B's beacon, she is a stranger: no offer built on what was deleted.
     let after = b.event("ana", Some(&ana), &json!({"type": "beacon_enter", "id": "beacon-b-2", "time": now_ms(), "store": "paris-01", "zone": "entrance"}));
     assert!(decisions(&after).is_empty(), "{}", after.text());
+
+    // Every decision was logged as an exposure where it was made, and every line reached the
+    // fleet's exposure stream once: the stream holds exactly the lines of the four logs.
+    let logged: Vec<Value> = all.iter().flat_map(|h| exposure_log(h)).collect();
+    let offer_at_b = exposure_log(&b)
+        .into_iter()
+        .find(|l| l["rule"] == "sweater_in_store")
+        .expect("B logged the offer it made");
+    assert_eq!(offer_at_b["host"], "store-b");
+    assert_eq!(offer_at_b["channel"], "store");
+    assert_eq!(offer_at_b["customer"], "ana");
+    assert_eq!(offer_at_b["event"], "beacon-b-1");
+    assert!(exposure_log(&web).iter().all(|l| l["channel"] == "web"));
+    assert!(
+        logged.iter().all(|l| l["customer"] != "jon"),
+        "no consent, no exposure logged"
+    );
+    settled(&all, &hash);
+    eventually(30, "every exposure in the stream", || {
+        exposures_in_stream(&url) == logged.len() as u64
+    });
 
     // A new bundle from any host (here a store) reaches every host, which reports it.
     let source = example_rules(O2O).replace("retain purchase 365d", "retain purchase 400d");

@@ -206,3 +206,25 @@ fn split_weight(bundle: &Bundle, rule: &str, variant: &str) -> Option<f64> {
         .find(|a| a.variant.as_deref().unwrap_or("control") == variant)
         .map(|a| f64::from(a.basis_points) / 100.0)
 }
+
+/// Every split's arms and their shares in percent: `{"rule": {"variant": 33.0, "control":
+/// 34.0}}`. For hosts that build exposure lines themselves (the store host, from the wasm
+/// module's load result).
+pub fn split_weights(bundle: &Bundle) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for rule in &bundle.graph().rules {
+        if let crate::graph::Outcome::Split { arms, .. } = &rule.outcome {
+            let arms: serde_json::Map<String, serde_json::Value> = arms
+                .iter()
+                .map(|a| {
+                    (
+                        a.variant.clone().unwrap_or_else(|| "control".to_string()),
+                        serde_json::json!(f64::from(a.basis_points) / 100.0),
+                    )
+                })
+                .collect();
+            out.insert(rule.name.clone(), serde_json::Value::Object(arms));
+        }
+    }
+    serde_json::Value::Object(out)
+}
