@@ -119,3 +119,17 @@ fn the_engines_assignment_matches_the_declared_shares() {
         );
     }
 }
+
+#[test]
+fn weights_with_decimals_are_logged_exactly() {
+    let (lines, report) = campaign(
+        r#"33.33% control
+    33.33% "ten": offer { code: "C10", percent: 10 }
+    33.34% "twenty": offer { code: "C20", percent: 20 }"#,
+        300,
+    );
+    let weight = |v: &str| lines.iter().find(|l| l["variant"] == v).unwrap()["weight"].as_f64();
+    assert_eq!(weight("control"), Some(33.33));
+    assert_eq!(weight("twenty"), Some(33.34));
+    assert!(report.rules[0].srm.is_some());
+}

@@ -52,8 +52,12 @@ fn main() -> ExitCode {
             let mut md = String::new();
             signature(&mut md).map(|()| print!("{md}"))
         }
+        (Some("exposures"), _) => {
+            let mut md = String::new();
+            exposures(&mut md).map(|()| print!("{md}"))
+        }
         _ => Err(
-            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered | signature"
+            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered | signature | exposures"
                 .into(),
         ),
     };
@@ -554,6 +558,100 @@ fn signature(md: &mut String) -> Result<(), String> {
             verified - load
         );
     }
+    Ok(())
+}
+
+/// What logging exposures adds to an event: evaluation alone, against evaluation plus the
+/// exposure lines of its decisions (`host::write_exposures`, the text a host appends to its
+/// log), for 2,000 customers on a rule set where every event is decided: a three-arm split
+/// and a banner.
+fn exposures(md: &mut String) -> Result<(), String> {
+    use omnirule_engine::host::{Place, write_exposures};
+    let source = r#"
+schema {
+  timezone "UTC"
+  consent marketing
+  profile { tier: string }
+  event page_view { sku: string, category: string, price: number }
+  action offer { code: string, percent: number }
+  action banner { slot: string, text: string }
+}
+rule coat_price_test {
+  on page_view
+  consent marketing
+  when event.category == "coats"
+  do split coat_discount by profile.id {
+    34% control
+    33% "ten": offer { code: "C10", percent: 10 }
+    33% "twenty": offer { code: "C20", percent: 20 }
+  }
+}
+rule coats_banner {
+  on page_view
+  when event.price > 100
+  do banner { slot: "hero", text: "Coats for winter" }
+}
+"#;
+    let compiled = RuleSet::from_texts([("coats.rules", source)])
+        .compile()
+        .map_err(|d| format!("{} diagnostics", d.len()))?;
+    let bundle = Bundle::new(compiled.graph).map_err(|e| e.to_string())?;
+    let mut inputs = Vec::new();
+    for i in 0..2_000 {
+        let profile = Profile::from_json(
+            &bundle,
+            &json!({"id": format!("c{i}"), "tier": "silver", "consents": ["marketing"]}),
+        )
+        .map_err(|e| e.to_string())?;
+        for n in 0..3 {
+            let event = Event::from_json(
+                &bundle,
+                &json!({"type": "page_view", "id": format!("c{i}-{n}"), "time": 1_795_000_000_000u64 + n,
+                        "sku": "CO-1", "category": "coats", "price": 90 + 10 * n}),
+            )
+            .map_err(|e| e.to_string())?;
+            inputs.push((profile.clone(), event));
+        }
+    }
+    let memory = Memory::default();
+    let place = Place {
+        channel: "store",
+        host: Some("paris-01"),
+    };
+    let mut decisions = 0usize;
+    let mut alone = Vec::new();
+    let mut logged = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        for (p, e) in &inputs {
+            std::hint::black_box(evaluate(&bundle, &memory, p, e));
+        }
+        alone.push(t.elapsed().as_secs_f64() * 1e6 / inputs.len() as f64);
+        let t = Instant::now();
+        let mut log = String::with_capacity(1 << 16);
+        for (p, e) in &inputs {
+            let out = evaluate(&bundle, &memory, p, e);
+            decisions += out.decisions.len();
+            log.clear();
+            write_exposures(&bundle, p, e, &out.decisions, place, &mut log);
+            std::hint::black_box(&log);
+        }
+        logged.push(t.elapsed().as_secs_f64() * 1e6 / inputs.len() as f64);
+    }
+    let (a, l) = (median(alone), median(logged));
+    let _ = writeln!(
+        md,
+        "### Exposure logging, native ({} events, {:.2} decisions each)",
+        inputs.len(),
+        decisions as f64 / (7 * inputs.len()) as f64
+    );
+    let _ = writeln!(md);
+    let _ = writeln!(
+        md,
+        "| evaluate µs/event | evaluate + exposure lines µs/event | added |"
+    );
+    let _ = writeln!(md, "|---:|---:|---:|");
+    let _ = writeln!(md, "| {a:.3} | {l:.3} | {:+.0}% |", (l / a - 1.0) * 100.0);
     Ok(())
 }
 

@@ -610,12 +610,12 @@ fn run(
         );
         if let (Some(file), Some((path, channel, host))) = (log_file.as_mut(), log) {
             let place = omnirule_engine::host::Place { channel, host };
-            for exposure in
-                omnirule_engine::host::exposures(&bundle, &profile, event, &decisions, place)
-            {
-                writeln!(file, "{exposure}")
-                    .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-            }
+            let mut lines = String::new();
+            omnirule_engine::host::write_exposures(
+                &bundle, &profile, event, &decisions, place, &mut lines,
+            );
+            file.write_all(lines.as_bytes())
+                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
         }
         let _ = writeln!(out, "{}", serde_json::Value::Object(line));
     }

@@ -165,7 +165,8 @@ pub struct Place<'a> {
 /// The exposure lines of one event's decisions, in the log format of `docs/report.md`: every
 /// decision is an exposure, a split's control arm included (its decision has no action, and is
 /// there to be logged). A split's arm carries its `weight` (percent), which the report's
-/// sample-ratio check compares the exposed counts with.
+/// sample-ratio check compares the exposed counts with. As values; [`write_exposures`] writes
+/// the same lines as text (what hosts append to their logs, without building values).
 pub fn exposures(
     bundle: &Bundle,
     profile: &Profile,
@@ -173,38 +174,84 @@ pub fn exposures(
     decisions: &[Decision],
     place: Place<'_>,
 ) -> Vec<serde_json::Value> {
-    decisions
-        .iter()
-        .map(|d| {
-            let weight = d
-                .variant
-                .as_deref()
-                .and_then(|v| split_weight(bundle, &d.rule, v));
-            serde_json::json!({
-                "kind": "exposure",
-                "time": omnirule_text::time::format_time(event.time()),
-                "customer": profile.id(),
-                "rule": d.rule,
-                "experiment": d.experiment,
-                "variant": d.variant,
-                "weight": weight,
-                "channel": place.channel,
-                "host": place.host,
-                "event": event.id(),
-            })
-        })
+    let mut text = String::new();
+    write_exposures(bundle, profile, event, decisions, place, &mut text);
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
 
-/// A split arm's share in percent (`control` is the arm without a variant name).
-fn split_weight(bundle: &Bundle, rule: &str, variant: &str) -> Option<f64> {
+/// [`exposures`] as text, a line each (`\n`-terminated), appended to `out`: written directly,
+/// because a host logs every decision it makes and building JSON values for each cost several
+/// times the evaluation itself (`omnirule-bench exposures`).
+pub fn write_exposures(
+    bundle: &Bundle,
+    profile: &Profile,
+    event: &Event,
+    decisions: &[Decision],
+    place: Place<'_>,
+    out: &mut String,
+) {
+    use omnirule_text::json::{write_string, write_uint};
+    if decisions.is_empty() {
+        return;
+    }
+    let time = omnirule_text::time::format_time(event.time());
+    let opt = |s: Option<&str>, out: &mut String| match s {
+        Some(s) => write_string(s, out),
+        None => out.push_str("null"),
+    };
+    for d in decisions {
+        out.push_str("{\"kind\":\"exposure\",\"time\":");
+        write_string(&time, out);
+        out.push_str(",\"customer\":");
+        write_string(profile.id(), out);
+        out.push_str(",\"rule\":");
+        write_string(&d.rule, out);
+        out.push_str(",\"experiment\":");
+        opt(d.experiment.as_deref(), out);
+        out.push_str(",\"variant\":");
+        opt(d.variant.as_deref(), out);
+        out.push_str(",\"weight\":");
+        match d
+            .variant
+            .as_deref()
+            .and_then(|v| split_basis_points(bundle, &d.rule, v))
+        {
+            // Basis points as a percent, exactly: 3333 is 33.33.
+            Some(bp) => {
+                write_uint(u64::from(bp / 100), out);
+                if bp % 100 != 0 {
+                    out.push('.');
+                    let cents = bp % 100;
+                    if cents < 10 {
+                        out.push('0');
+                    }
+                    let digits = if cents % 10 == 0 { cents / 10 } else { cents };
+                    write_uint(u64::from(digits), out);
+                }
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"channel\":");
+        write_string(place.channel, out);
+        out.push_str(",\"host\":");
+        opt(place.host, out);
+        out.push_str(",\"event\":");
+        write_string(event.id(), out);
+        out.push_str("}\n");
+    }
+}
+
+/// A split arm's width in basis points (`control` is the arm without a variant name).
+fn split_basis_points(bundle: &Bundle, rule: &str, variant: &str) -> Option<u32> {
     let rule = bundle.graph().rules.iter().find(|r| r.name == rule)?;
     let crate::graph::Outcome::Split { arms, .. } = &rule.outcome else {
         return None;
     };
     arms.iter()
         .find(|a| a.variant.as_deref().unwrap_or("control") == variant)
-        .map(|a| f64::from(a.basis_points) / 100.0)
+        .map(|a| a.basis_points)
 }
 
 /// Every split's arms and their shares in percent: `{"rule": {"variant": 33.0, "control":
