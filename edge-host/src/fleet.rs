@@ -776,20 +776,32 @@ impl Fleet {
         Ok(Some((queued.id, queued.seq)))
     }
 
-    /// Applies the other sites' deletions, from a durable consumer of this site (so those
-    /// published while this site was away arrive when it is back).
-    async fn erasures_loop(self: Arc<Self>, app: Arc<App>) {
+    /// Runs `task` whenever the link is up, again a second after it stops (logging why).
+    async fn keep_running<'a, F, Fut>(&'a self, what: &str, task: F)
+    where
+        F: Fn(Arc<Link>) -> Fut + 'a,
+        Fut: Future<Output = Result<(), String>> + 'a,
+    {
         loop {
             if let Some(link) = self.link()
-                && let Err(e) = self.erasures(&app, &link).await
+                && let Err(e) = task(link).await
             {
-                tracing::warn!(error = %e, "reading the fleet's deletions stopped; retrying");
+                tracing::warn!(error = %e, "{what} stopped; retrying");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    async fn erasures(&self, app: &Arc<App>, link: &Link) -> Result<(), String> {
+    /// Applies the other sites' deletions, from a durable consumer of this site (so those
+    /// published while this site was away arrive when it is back).
+    async fn erasures_loop(self: Arc<Self>, app: Arc<App>) {
+        self.keep_running("reading the fleet's deletions", |link| {
+            self.erasures(&app, link)
+        })
+        .await;
+    }
+
+    async fn erasures(&self, app: &Arc<App>, link: Arc<Link>) -> Result<(), String> {
         use jetstream::consumer::{AckPolicy, pull};
         let stream = link
             .js
@@ -840,17 +852,13 @@ impl Fleet {
 
     /// Loads the fleet's bundle at connection and whenever it changes.
     async fn bundles_loop(self: Arc<Self>, app: Arc<App>) {
-        loop {
-            if let Some(link) = self.link()
-                && let Err(e) = self.bundles(&app, &link).await
-            {
-                tracing::warn!(error = %e, "watching the fleet's bundle stopped; retrying");
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        self.keep_running("watching the fleet's bundle", |link| {
+            self.bundles(&app, link)
+        })
+        .await;
     }
 
-    async fn bundles(&self, app: &Arc<App>, link: &Link) -> Result<(), String> {
+    async fn bundles(&self, app: &Arc<App>, link: Arc<Link>) -> Result<(), String> {
         // The watch starts with the key's current value, then every change.
         let mut watch = link
             .bundles
