@@ -101,6 +101,29 @@ export interface EngineOptions {
   /** Load the bundle only if it is signed by one of these public keys (`ed25519:...`, from
    * `omnirule keygen`); an unsigned bundle, or one signed by another key, throws. */
   trustedKeys?: string[];
+  /** Called once per decision of `track`/`explain`/`trackJson` (control arms included), with
+   * the exposure line `omnirule report` reads (docs/report.md): send it to your collector. Not
+   * called for a visitor whose consents do not allow keeping a memory (`storageConsent`). */
+  onExposure?: (exposure: Exposure) => void;
+  /** The channel exposures are logged under (default "web"). */
+  channel?: string;
+  /** The host exposures are logged under (default null). */
+  host?: string;
+}
+
+/** One exposure: a decision made for a visitor (docs/report.md). */
+export interface Exposure {
+  kind: "exposure";
+  time: string;
+  customer: string;
+  rule: string;
+  experiment: string | null;
+  variant: string | null;
+  /** The split arm's share in percent, for the report's sample-ratio check. */
+  weight: number | null;
+  channel: string;
+  host: string | null;
+  event: string;
 }
 
 export interface PersonaliseOptions {
@@ -245,6 +268,27 @@ fn memory_from_js(value: &JsValue) -> Result<Memory, JsError> {
 }
 
 /// The current visitor.
+/// `options.onExposure`, `options.channel`, `options.host`.
+struct ExposureSink {
+    callback: js_sys::Function,
+    channel: String,
+    host: Option<String>,
+}
+
+impl ExposureSink {
+    fn from_options(options: &JsValue) -> Option<ExposureSink> {
+        let get = |k: &str| js_sys::Reflect::get(options, &JsValue::from_str(k)).ok();
+        let callback = get("onExposure")?.dyn_into::<js_sys::Function>().ok()?;
+        Some(ExposureSink {
+            callback,
+            channel: get("channel")
+                .and_then(|c| c.as_string())
+                .unwrap_or_else(|| "web".to_string()),
+            host: get("host").and_then(|h| h.as_string()),
+        })
+    }
+}
+
 struct Visitor {
     /// The profile object as given (for `engine.profile()`).
     given: JsValue,
@@ -265,6 +309,8 @@ pub struct Engine {
     memory: Memory,
     visitor: Option<Visitor>,
     storage: storage::Policy,
+    /// `options.onExposure` and where exposures are logged.
+    exposures: Option<ExposureSink>,
     /// The bundle's constant decisions ([`Bundle::constant_decision`]) already sent to
     /// JavaScript, as objects (`templates`) and as flags by number (`sent`).
     templates: js_sys::Array,
@@ -391,6 +437,7 @@ impl Engine {
             memory,
             visitor: None,
             storage,
+            exposures: ExposureSink::from_options(&options),
             templates: js_sys::Array::new(),
             sent,
             records,
@@ -554,6 +601,33 @@ impl Engine {
             explain,
         );
         self.persist();
+        // Logged only for a visitor whose consents allow keeping a memory (the storage
+        // consent, whether or not `localStorage` is there): others are not remembered, and
+        // not logged either.
+        if let (Some(sink), Some(visitor)) = (&self.exposures, &self.visitor)
+            && !decided.decisions.is_empty()
+            && self.storage.consented(&visitor.profile)
+        {
+            let mut lines = String::new();
+            let place = host::Place {
+                channel: &sink.channel,
+                host: sink.host.as_deref(),
+            };
+            host::write_exposures(
+                &self.bundle,
+                &visitor.profile,
+                event,
+                &decided.decisions,
+                place,
+                &mut lines,
+            );
+            for line in lines.lines() {
+                // The page's callback: what it throws is its own business, not the event's.
+                if let Ok(exposure) = js_sys::JSON::parse(line) {
+                    let _ = sink.callback.call1(&JsValue::NULL, &exposure);
+                }
+            }
+        }
         Ok(decided)
     }
 

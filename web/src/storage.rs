@@ -114,11 +114,15 @@ impl Policy {
 
     /// The profile's consents allow storage (whether or not `localStorage` exists).
     pub(crate) fn allows(&self, profile: &Profile) -> bool {
-        self.enabled
-            && self
-                .purposes
-                .iter()
-                .any(|set| set.iter().all(|p| profile.has_consent(p)))
+        self.enabled && self.consented(profile)
+    }
+
+    /// Whether the profile's consents allow keeping a memory, whether or not this engine
+    /// stores it (`storage: false`, no `localStorage`).
+    pub(crate) fn consented(&self, profile: &Profile) -> bool {
+        self.purposes
+            .iter()
+            .any(|set| set.iter().all(|p| profile.has_consent(p)))
     }
 
     pub(crate) fn available(&self) -> bool {

@@ -539,3 +539,55 @@ test("only the members the schema declares are read", () => {
   assert.equal(text({ type: "visit", page: "p", time: 0, id: "e7" }), "c5|gold",
     "a refused profile leaves the visitor as it was");
 });
+
+test("onExposure gets every decision as the exposure line the CLI logs for the same inputs", () => {
+  const name = "06-win-back";
+  const bundle = buildExample(name);
+  const profilePath = join(examples, name, "profile.json");
+  const eventsPath = join(examples, name, "events.jsonl");
+  const log = join(scratch, "win-back-exposures.jsonl");
+  omnirule("run", bundle.path, "--profile", profilePath, "--events", eventsPath,
+    "--log", log, "--channel", "web", "--host", "edge");
+  const expected = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(expected.length > 0);
+  const seen = [];
+  const engine = Engine.fromBundle(bundle.bytes, {
+    profile: JSON.parse(readFileSync(profilePath, "utf8")),
+    storage: false,
+    onExposure: (e) => seen.push(e),
+    host: "edge",
+  });
+  let decisions = 0;
+  for (const event of readEvents(eventsPath)) decisions += engine.track(event).length;
+  assert.equal(seen.length, decisions, "one exposure per decision");
+  assert.deepEqual(seen, expected);
+  engine.free();
+});
+
+test("onExposure is not called for a visitor about whom nothing is kept, nor breaks tracking when it throws", () => {
+  // 07-consent-first's generic banner needs no consent: without any, the visitor still gets
+  // decisions, but nothing is kept about them, so nothing is logged either.
+  const consentFirstEvents = readEvents(join(examples, "07-consent-first", "events.jsonl"));
+  const calls = [];
+  const stranger = Engine.fromBundle(consentFirst.bytes, {
+    profile: { ...mia, consents: [] },
+    storage: false,
+    onExposure: (e) => calls.push(e),
+  });
+  let decided = 0;
+  for (const event of consentFirstEvents) decided += stranger.track(event).length;
+  assert.ok(decided > 0, "the generic banner is decided for everyone");
+  assert.deepEqual(calls, []);
+  stranger.free();
+  const bundle = buildExample("06-win-back");
+  const events = readEvents(join(examples, "06-win-back", "events.jsonl"));
+  const throwing = Engine.fromBundle(bundle.bytes, {
+    profile: JSON.parse(readFileSync(join(examples, "06-win-back", "profile.json"), "utf8")),
+    storage: false,
+    onExposure: () => {
+      throw new Error("collector down");
+    },
+  });
+  for (const event of events) throwing.track(event);
+  throwing.free();
+});
