@@ -60,10 +60,10 @@ export function pkgModules(out) {
   return entries;
 }
 
-function config({ port, origin, secret, modules, trustedKeys }) {
-  const keys = trustedKeys
+function config({ port, origin, secret, modules, trustedKeys, logExposures }) {
+  const keys = (trustedKeys
     ? `,\n    (name = "OMNIRULE_TRUSTED_KEYS", text = ${JSON.stringify(trustedKeys.join(","))})`
-    : "";
+    : "") + (logExposures ? `,\n    (name = "OMNIRULE_LOG_EXPOSURES", text = "1")` : "");
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -91,13 +91,13 @@ const edge :Workerd.Worker = (
 }
 
 /** Assembles the worker directory; returns its path. */
-export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKeys }) {
+export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKeys, logExposures }) {
   const out = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-"));
   const modules = pkgModules(out);
   fs.copyFileSync(path.join(HERE, "worker.js"), path.join(out, "worker.js"));
   fs.copyFileSync(bundle, path.join(out, "rules.bundle"));
   fs.copyFileSync(catalog ?? path.join(HERE, "catalog.json"), path.join(out, "catalog.json"));
-  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules, trustedKeys }));
+  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules, trustedKeys, logExposures }));
   return out;
 }
 
@@ -105,12 +105,12 @@ export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKe
  * Starts workerd and waits until the worker answers /omnirule/health. Rejects with workerd's own
  * output when it exits first (e.g. a bad bundle fails start-up).
  */
-export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000, trustedKeys }) {
+export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000, trustedKeys, logExposures }) {
   if (!fs.existsSync(WORKERD)) {
     throw new Error(`${WORKERD} is missing: run npm ci in edge-host/workerd`);
   }
   port ??= await freePort();
-  const dir = assemble({ bundle, catalog, port, origin, secret, trustedKeys });
+  const dir = assemble({ bundle, catalog, port, origin, secret, trustedKeys, logExposures });
   const started = performance.now();
   const child = spawn(WORKERD, ["serve", path.join(dir, "config.capnp")], {
     cwd: dir,

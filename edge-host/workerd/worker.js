@@ -23,8 +23,17 @@ import catalog from "./catalog.json";
 initSync({ module: wasmModule });
 
 const BUNDLE = new Uint8Array(bundleBytes);
+/**
+ * Where exposures go (docs/report.md): with the `OMNIRULE_LOG_EXPOSURES` binding set to "1",
+ * one JSON line per decision on the worker's log (console.log: Workers Logs, Logpush or
+ * `wrangler tail` collect it), for visitors whose consents allow a memory. Set per request,
+ * because bindings reach a worker with its requests; the engine is made before any.
+ */
+let exposureSink = null;
+const logExposure = (exposure) => console.log(JSON.stringify(exposure));
+const ENGINE_OPTIONS = { storage: false, onExposure: (e) => exposureSink?.(e), channel: "web", host: "edge" };
 // Throws (and so fails start-up) with the engine's own message for a bad bundle.
-const unverified = Engine.fromBundle(BUNDLE, { storage: false });
+const unverified = Engine.fromBundle(BUNDLE, ENGINE_OPTIONS);
 /**
  * The engine requests use: the bundle above, once `ready` has checked its signature when the
  * `OMNIRULE_TRUSTED_KEYS` binding names keys (bindings reach a worker with its first request,
@@ -41,7 +50,7 @@ async function ready(env) {
     engine = unverified;
     return null;
   }
-  verifying ??= (async () => Engine.fromSignedBundle(BUNDLE, { trustedKeys: keys, storage: false }))();
+  verifying ??= (async () => Engine.fromSignedBundle(BUNDLE, { ...ENGINE_OPTIONS, trustedKeys: keys }))();
   try {
     const checked = await verifying;
     // Requests that arrived meanwhile all waited on the same check: the first one through
@@ -506,6 +515,7 @@ function withHeaders(response, headers) {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    exposureSink = env.OMNIRULE_LOG_EXPOSURES === "1" ? logExposure : null;
     const refused = await ready(env);
     if (refused !== null) {
       // An untrusted bundle personalises nothing: pages pass through, the API says why.

@@ -431,3 +431,38 @@ test("with OMNIRULE_TRUSTED_KEYS only a bundle signed by a trusted key personali
     assert.equal((await fetch(`${e.url}/omnirule/health`)).status, 503, "not healthy");
   });
 });
+
+test("with OMNIRULE_LOG_EXPOSURES the worker logs one exposure line per decision", async () => {
+  const e = await startEdge({ bundle, origin: origin.address, secret: SECRET, logExposures: true });
+  try {
+    const ana3 = { id: "ana-logged", tier: "gold", consents: ["marketing", "location"] };
+    const r = await fetch(`${e.url}/products/SW-1`, { headers: { "x-omnirule-profile": profileToken(ana3) } });
+    assert.equal(r.status, 200);
+    const decisions = JSON.parse(decodeURIComponent(r.headers.get("x-omnirule-decisions")));
+    assert.ok(decisions.length > 0);
+    const event = JSON.parse(decodeURIComponent(r.headers.get("x-omnirule-event")));
+    // Logged by workerd as it prints console.log; give the log a moment to arrive.
+    let lines = [];
+    for (let i = 0; i < 50 && lines.length < decisions.length; i++) {
+      lines = e.output().split("\n").filter((l) => l.includes('"kind":"exposure"'))
+        .map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(lines.length, decisions.length, e.output());
+    assert.deepEqual(lines.map((l) => l.rule), decisions.map((d) => d.rule));
+    for (const l of lines) {
+      assert.equal(l.customer, "ana-logged");
+      assert.equal(l.event, event.id);
+      assert.equal(l.channel, "web");
+      assert.equal(l.host, "edge");
+    }
+    // A visitor without consent is not logged.
+    const before = lines.length;
+    await fetch(`${e.url}/products/SW-1`, { headers: { "x-omnirule-profile": profileToken({ id: "jon-logged", tier: "silver", consents: [] }) } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(e.output().split("\n").filter((l) => l.includes('"kind":"exposure"')).length, before);
+    assert.ok(!e.output().includes("jon-logged"));
+  } finally {
+    await e.stop();
+  }
+});
