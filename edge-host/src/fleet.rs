@@ -579,24 +579,20 @@ impl Fleet {
             },
         )
         .await?;
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: ERASURES_STREAM.into(),
-            subjects: vec![format!("{ERASURES_SUBJECT}.>")],
-            max_age: ERASURES_KEPT,
-            num_replicas: replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("the stream {ERASURES_STREAM}: {e}"))?;
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: EXPOSURES_STREAM.into(),
-            subjects: vec![format!("{EXPOSURES_SUBJECT}.>")],
-            max_age: EXPOSURES_KEPT,
-            num_replicas: replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("the stream {EXPOSURES_STREAM}: {e}"))?;
+        for (name, subject, kept) in [
+            (ERASURES_STREAM, ERASURES_SUBJECT, ERASURES_KEPT),
+            (EXPOSURES_STREAM, EXPOSURES_SUBJECT, EXPOSURES_KEPT),
+        ] {
+            js.get_or_create_stream(jetstream::stream::Config {
+                name: name.into(),
+                subjects: vec![format!("{subject}.>")],
+                max_age: kept,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("the stream {name}: {e}"))?;
+        }
         Ok(Link {
             client,
             js,
