@@ -583,3 +583,74 @@ fn figures() {
     });
     println!("FLEET_FIGURES {line}");
 }
+
+/// How far a cut store can overshoot a cap, measured: an offer capped 1 per 30 days fired in
+/// store A; store B, cut from the hub, cannot know and fires it once more (the overshoot is
+/// one per cut store); after the heal the merged firings hold the cap everywhere, B included.
+#[test]
+fn a_cut_store_overshoots_a_cap_at_most_once_and_the_merge_holds_it_after_the_heal() {
+    let Some(nats) = nats_or_skip("fleet cap during a cut") else {
+        return;
+    };
+    let dir = temp_dir("fleet-cap");
+    let hub = Nats::start(&nats, &dir.join("hub"));
+    let url = hub.url();
+    let bundle = example_bundle(O2O).to_bytes();
+    let web = site(&dir, &url, "web", Some(&bundle));
+    let a = site(&dir, &url, "store-a", Some(&bundle));
+    let c = site(&dir, &url, "store-c", Some(&bundle));
+    let proxy = Proxy::start(hub.addr);
+    let b = site(&dir, &proxy.url(), "store-b", Some(&bundle));
+    let hash = ready(&web)["bundle"].as_str().unwrap().to_string();
+    settled(&[&web, &a, &b, &c], &hash);
+    let t0 = now_ms();
+    let cleo = json!({"id": "cleo", "tier": "gold", "first_name": "Cleo", "consents": ["marketing", "location"]});
+    let beacon = |id: &str, n: u64, store: &str| json!({"type": "beacon_enter", "id": id, "time": t0 + n, "store": store, "zone": "entrance"});
+    web.event("cleo", Some(&cleo), &json!({"type": "page_view", "id": "cleo-view", "time": t0, "sku": "SW-7", "category": "knitwear", "price": 89}));
+    settled(&[&web, &a, &b, &c], &hash);
+    // Cleo buys socks in B while it is connected: B's own copy now holds the web's page view.
+    let socks = json!({"type": "purchase", "id": "cleo-socks", "time": t0 + 5, "sku": "SO-1", "category": "socks", "amount": 9, "channel": "store", "store": "paris-01"});
+    assert!(decisions(&b.event("cleo", Some(&cleo), &socks)).is_empty());
+    settled(&[&web, &a, &b, &c], &hash);
+    proxy.cut();
+    eventually(30, "B sees the link down", || {
+        ready(&b)["fleet"]["connected"] == false
+    });
+    // The offer fires in A (connected), and once more in B (cut: it cannot know).
+    assert_eq!(
+        actions(&a.event("cleo", Some(&cleo), &beacon("cleo-a", 10, "lyon-02"))),
+        vec!["sweater_in_store:KNIT20"]
+    );
+    settled(&[&web, &a, &c], &hash);
+    let in_b = actions(&b.event("cleo", Some(&cleo), &beacon("cleo-b", 20, "paris-01")));
+    assert_eq!(
+        in_b,
+        vec!["sweater_in_store:KNIT20"],
+        "the overshoot: one, in the cut store"
+    );
+    let again_in_b = actions(&b.event("cleo", Some(&cleo), &beacon("cleo-b2", 30, "paris-01")));
+    assert!(
+        again_in_b.is_empty(),
+        "B's own firing holds the cap there: {again_in_b:?}"
+    );
+    // The heal: the firings merge; the cap holds in every store.
+    proxy.heal();
+    settled(&[&web, &a, &b, &c], &hash);
+    for (h, id, n) in [(&a, "cleo-a2", 40), (&b, "cleo-b3", 50), (&c, "cleo-c", 60)] {
+        let r = h.event("cleo", Some(&cleo), &beacon(id, n, "nice-03"));
+        assert!(
+            decisions(&r).is_empty(),
+            "the cap holds after the heal: {}",
+            r.text()
+        );
+    }
+    let firings = view(&c, "cleo")["memory"]["firings"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        firings,
+        1 + in_b.len(),
+        "A's firing and B's overshoot (if any), merged"
+    );
+}
