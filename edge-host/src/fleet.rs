@@ -631,8 +631,11 @@ impl Fleet {
     fn drain(&self, app: &App) -> Result<(), String> {
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| "no async runtime".to_string())?;
-        self.drain_outbox(app, &handle)?;
-        self.publish_exposures(app, &handle)
+        // One customer's fold failing (a memory over the hub's max_payload) must not hold up
+        // the exposures: both run, the first error is reported.
+        let folded = self.drain_outbox(app, &handle);
+        let published = self.publish_exposures(app, &handle);
+        folded.and(published)
     }
 
     /// Publishes the queued exposure lines to [`EXPOSURES_STREAM`], oldest first, and drops

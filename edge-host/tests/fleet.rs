@@ -654,3 +654,56 @@ fn a_cut_store_overshoots_a_cap_at_most_once_and_the_merge_holds_it_after_the_he
         "A's firing and B's overshoot (if any), merged"
     );
 }
+
+/// A memory larger than the hub takes in one message (its `max_payload`) cannot be folded: the
+/// store keeps deciding and acknowledging, the customer stays in its outbox (counted as a push
+/// failure, retried), and nothing is lost; the others are folded as usual.
+#[test]
+fn a_memory_over_the_hubs_max_payload_stays_queued_and_the_store_keeps_working() {
+    let Some(nats) = nats_or_skip("fleet max payload") else {
+        return;
+    };
+    let dir = temp_dir("fleet-payload");
+    let hub = Nats::start_with(&nats, &dir.join("hub"), Some("max_payload: 4096\n"));
+    let bundle = example_bundle(O2O).to_bytes();
+    let b = site(&dir, &hub.url(), "store-b", Some(&bundle));
+    let hash = ready(&b)["bundle"].as_str().unwrap().to_string();
+    settled(&[&b], &hash);
+    let t0 = now_ms();
+    let big = profile("big", &["marketing", "location"]);
+    for n in 0..120u64 {
+        let e = json!({"type": "page_view", "id": format!("big-view-{n}"), "time": t0 + n,
+                       "sku": format!("SW-{n}-{}", "x".repeat(40)), "category": "knitwear", "price": 79});
+        assert_eq!(b.event("big", Some(&big), &e).status, 200);
+    }
+    let small = profile("small", &["marketing", "location"]);
+    let e = json!({"type": "page_view", "id": "small-view", "time": t0 + 500, "sku": "SW-1", "category": "knitwear", "price": 79});
+    assert_eq!(b.event("small", Some(&small), &e).status, 200);
+    eventually(
+        30,
+        "the fold of the big memory failed and was counted",
+        || {
+            b.get("/metrics")
+                .text()
+                .lines()
+                .any(|l| l.starts_with("omnirule_fleet_push_failures_total") && !l.ends_with(" 0"))
+        },
+    );
+    eventually(30, "the others are folded", || {
+        in_fabric(&hub.url(), "small")
+    });
+    // (The fleet holds the last version of "big" small enough to fold; the rest waits.)
+    // The exposures are not held up by the failing fold.
+    let logged = exposure_log(&b).len() as u64;
+    assert!(logged > 0);
+    eventually(30, "every exposure in the stream", || {
+        exposures_in_stream(&hub.url()) == logged
+    });
+    let r = ready(&b);
+    assert_eq!(r["fleet"]["outbox"], 1, "the big one stays queued: {r}");
+    assert_eq!(
+        event_ids(&view(&b, "big")).len(),
+        120,
+        "nothing lost locally"
+    );
+}

@@ -52,8 +52,19 @@ pub struct Nats {
 
 impl Nats {
     pub fn start(binary: &Path, dir: &Path) -> Nats {
+        Nats::start_with(binary, dir, None)
+    }
+
+    /// With a configuration file's text (e.g. `max_payload: 2048`) besides the flags.
+    pub fn start_with(binary: &Path, dir: &Path, config: Option<&str>) -> Nats {
         std::fs::create_dir_all(dir).unwrap();
-        let mut child = Command::new(binary)
+        let mut cmd = Command::new(binary);
+        if let Some(text) = config {
+            let file = dir.join("nats.conf");
+            std::fs::write(&file, text).unwrap();
+            cmd.arg("-c").arg(file);
+        }
+        let mut child = cmd
             .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
             .arg(dir.join("jetstream"))
             .stdout(Stdio::null())
