@@ -557,28 +557,16 @@ impl Fleet {
             .map_err(|e| format!("connecting: {e}"))?;
         let js = jetstream::new(client.clone());
         let replicas = self.config.replicas.max(1);
+        // History 1 for memories: a value is a join, so the latest holds everything before it.
         let customers = bucket(
             &js,
-            kv::Config {
-                bucket: CUSTOMERS_BUCKET.into(),
-                description: "Omnirule: each customer's merged memory".into(),
-                history: 1,
-                num_replicas: replicas,
-                ..Default::default()
-            },
+            CUSTOMERS_BUCKET,
+            "each customer's merged memory",
+            1,
+            replicas,
         )
         .await?;
-        let bundles = bucket(
-            &js,
-            kv::Config {
-                bucket: BUNDLES_BUCKET.into(),
-                description: "Omnirule: the fleet's bundle".into(),
-                history: 5,
-                num_replicas: replicas,
-                ..Default::default()
-            },
-        )
-        .await?;
+        let bundles = bucket(&js, BUNDLES_BUCKET, "the fleet's bundle", 5, replicas).await?;
         for (name, subject, kept) in [
             (ERASURES_STREAM, ERASURES_SUBJECT, ERASURES_KEPT),
             (EXPOSURES_STREAM, EXPOSURES_SUBJECT, EXPOSURES_KEPT),
@@ -878,15 +866,27 @@ impl Fleet {
 }
 
 /// Creates the bucket, or opens it when it exists (another site made it first).
-async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, String> {
-    let name = config.bucket.clone();
-    if let Ok(store) = js.get_key_value(name.as_str()).await {
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    what: &str,
+    history: i64,
+    replicas: usize,
+) -> Result<kv::Store, String> {
+    if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
     }
+    let config = kv::Config {
+        bucket: name.into(),
+        description: format!("Omnirule: {what}"),
+        history,
+        num_replicas: replicas,
+        ..Default::default()
+    };
     match js.create_key_value(config).await {
         Ok(store) => Ok(store),
         Err(create) => js
-            .get_key_value(name.as_str())
+            .get_key_value(name)
             .await
             .map_err(|e| format!("the bucket {name}: {create}; {e}")),
     }

@@ -478,10 +478,18 @@ fn track_event_inner(
     drop(cpu);
     // Every decision is an exposure (docs/report.md), logged for customers about whom
     // something is kept: one who gave no consent to be remembered is not logged either.
+    // The module's result, read once: the decisions for the exposure lines and the count.
+    let result = serde_json::from_slice::<serde_json::Value>(&out.result).ok();
+    let decided = result
+        .as_ref()
+        .and_then(|v| v.get("decisions"))
+        .and_then(|d| d.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let exposures = if nothing_kept || (app.fleet.is_none() && app.exposure_log.is_none()) {
         Vec::new()
     } else {
-        exposure_lines(app, &bundle, &request.customer, request.event, &out.result)
+        exposure_lines(app, &bundle, &request.customer, request.event, decided)
     };
     let queue_exposures = app.fleet.is_some() && !exposures.is_empty();
     if !nothing_kept
@@ -521,13 +529,9 @@ fn track_event_inner(
             }
         }
     }
-    let decisions = serde_json::from_slice::<serde_json::Value>(&out.result)
-        .ok()
-        .and_then(|v| v.get("decisions").and_then(|d| d.as_array()).map(Vec::len))
-        .unwrap_or(0);
     app.metrics
         .decisions
-        .inc_by(u64::try_from(decisions).unwrap_or(0));
+        .inc_by(u64::try_from(decided.len()).unwrap_or(0));
     Reply::json(200, out.result)
         .header("X-Omnirule-Bundle", bundle.hash.clone())
         .header("X-Omnirule-Fuel", out.fuel.to_string())
@@ -540,19 +544,16 @@ fn exposure_lines(
     bundle: &LoadedBundle,
     customer: &str,
     event: &RawValue,
-    result: &[u8],
+    decisions: &[serde_json::Value],
 ) -> Vec<String> {
     #[derive(Deserialize)]
     struct Ids {
         id: Option<serde_json::Value>,
         time: Option<serde_json::Value>,
     }
-    let Ok(decisions) = serde_json::from_slice::<serde_json::Value>(result) else {
+    if decisions.is_empty() {
         return Vec::new();
-    };
-    let Some(decisions) = decisions.get("decisions").and_then(|d| d.as_array()) else {
-        return Vec::new();
-    };
+    }
     let ids: Option<Ids> = serde_json::from_str(event.get()).ok();
     let (event_id, time) = ids.map_or((None, None), |i| (i.id, i.time));
     let time = match time {
