@@ -9,7 +9,7 @@
 
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::host::track;
+use omnirule_engine::host::{Place, track_at};
 use omnirule_engine::memory::Memory;
 use omnirule_text::canonical::canonical_json;
 use serde_json::{Value, json};
@@ -92,6 +92,7 @@ pub fn prepare(files: &[VectorFile], out: &Path) -> Result<usize, String> {
                 "profile": v["profile"],
                 "memory": v["memory"],
                 "events": v["events"],
+                "places": v["places"],
             });
             lines.push_str(&serde_json::to_string(&case).map_err(|e| e.to_string())?);
             lines.push('\n');
@@ -119,8 +120,13 @@ pub fn run_case(bundle: &Bundle, case: &Value) -> Value {
         m => Memory::from_json(&m.to_string()).unwrap_or_default(),
     };
     let mut steps = Vec::new();
-    for event in case["events"].as_array().into_iter().flatten() {
-        match track(bundle, &memory, &case["profile"], event, false) {
+    for (i, event) in case["events"].as_array().into_iter().flatten().enumerate() {
+        let place = &case["places"][i];
+        let place = place["channel"].as_str().map(|channel| Place {
+            channel,
+            host: place["host"].as_str(),
+        });
+        match track_at(bundle, &memory, &case["profile"], event, place, false) {
             Ok(t) => {
                 steps.push(t.output());
                 memory = t.memory;
@@ -170,7 +176,14 @@ pub fn fill_with_native(doc: &mut Value) -> Result<(), String> {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|s| json!({"decisions": s.get("decisions").cloned().unwrap_or(Value::Null)}))
+            .map(|s| {
+                let mut step =
+                    json!({"decisions": s.get("decisions").cloned().unwrap_or(Value::Null)});
+                if let Some(c) = s.get("conversions") {
+                    step["conversions"] = c.clone();
+                }
+                step
+            })
             .collect();
         v["expect"] = Value::Array(expect);
     }
@@ -201,11 +214,24 @@ pub fn expectation_mismatch(expected: &Value, got: &Value) -> Option<String> {
             }
             continue;
         }
+        let (w_step, g_step) = (w, g);
         let (w, g) = (
             canonical_json(&w["decisions"]),
             canonical_json(&g["decisions"]),
         );
-        if w != g {
+        if w == g {
+            // Conversions: compared whole; a step that expects none must have none.
+            let (w, g) = (
+                canonical_json(w_step.get("conversions").unwrap_or(&Value::Null)),
+                canonical_json(g_step.get("conversions").unwrap_or(&Value::Null)),
+            );
+            if w != g {
+                return Some(format!(
+                    "event {}: conversions\n      expected {w}\n      got      {g}",
+                    i + 1
+                ));
+            }
+        } else {
             let err = steps
                 .get(i)
                 .and_then(|s| s.get("error"))

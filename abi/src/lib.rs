@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// The ABI version reported by [`omnirule_abi_version`]; bumped on any incompatible change.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// What a call returns. The result buffer holds an error JSON for every status but `Ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,8 @@ struct State {
     buffers: BTreeMap<usize, Vec<u8>>,
     result: Vec<u8>,
     memory: Vec<u8>,
+    /// Set by [`omnirule_set_place`]: where the events this instance evaluates are observed.
+    place: (Option<String>, Option<String>),
 }
 
 thread_local! {
@@ -224,6 +226,50 @@ pub fn omnirule_trust_keys(ptr: usize, len: usize) -> i32 {
     })
 }
 
+/// Says where the events this instance evaluates are observed: `{"channel": "store", "host":
+/// "paris-01"}` (either may be null or absent; an empty input clears both). Exposures to rules
+/// with goals record it, and conversions report it (see `docs/report.md`); no decision
+/// depends on it. A host calls it once after instantiating (it may call it again).
+pub fn omnirule_set_place(ptr: usize, len: usize) -> i32 {
+    with_state(|s| {
+        let Some(bytes) = input(&s.buffers, ptr, len) else {
+            return bad_pointer(s, "place");
+        };
+        if bytes.is_empty() {
+            s.place = (None, None);
+            s.result.clear();
+            return Status::Ok as i32;
+        }
+        let value: serde_json::Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => return fail(s, Status::BadInput, "malformed_json", &e.to_string()),
+        };
+        let text = |key: &str| -> Result<Option<String>, String> {
+            match value.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(t)) if t.len() <= 256 => Ok(Some(t.clone())),
+                Some(_) => Err(format!(
+                    "`{key}` must be a string of at most 256 bytes or null"
+                )),
+            }
+        };
+        match (value.is_object(), text("channel"), text("host")) {
+            (true, Ok(channel), Ok(host)) => {
+                s.place = (channel, host);
+                s.result.clear();
+                Status::Ok as i32
+            }
+            (false, _, _) => fail(
+                s,
+                Status::BadInput,
+                "not_an_object",
+                "the place must be an object",
+            ),
+            (_, Err(m), _) | (_, _, Err(m)) => fail(s, Status::BadInput, "wrong_type", &m),
+        }
+    })
+}
+
 /// Evaluates one event. Inputs: the profile and event as JSON texts, the customer's memory
 /// (bytes, JSON, or empty for none) and `explain` (non-zero: add the explanation). On `Ok`
 /// the result is the canonical output `{"decisions":[..]}` and the memory buffer the new
@@ -292,7 +338,8 @@ fn track_buffers(
     let mut memory = memory.map_err(|m| (Status::BadMemory, "bad_memory", m))?;
     let input_failure = |e: InputError| (Status::BadInput, input_error_code(&e), e.to_string());
     let profile = Profile::from_document(bundle, &profile).map_err(input_failure)?;
-    let event = Event::from_document(bundle, &event).map_err(input_failure)?;
+    let mut event = Event::from_document(bundle, &event).map_err(input_failure)?;
+    event.set_place(s.place.0.as_deref(), s.place.1.as_deref());
     // The memory was decoded for this call: update it where it is rather than copy it.
     let decided = track_in_place(bundle, &mut memory, &profile, &event, explain);
     Ok((decided.to_json().into_bytes(), memory.to_bytes()))
@@ -471,6 +518,10 @@ pub mod exports {
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_trust_keys(ptr: usize, len: usize) -> i32 {
         super::omnirule_trust_keys(ptr, len)
+    }
+    #[unsafe(no_mangle)]
+    pub extern "C" fn omnirule_set_place(ptr: usize, len: usize) -> i32 {
+        super::omnirule_set_place(ptr, len)
     }
     #[unsafe(no_mangle)]
     pub extern "C" fn omnirule_erase(ptr: usize, len: usize, at_ms: i64) -> i32 {

@@ -580,8 +580,12 @@ fn run(
             obj.entry("id")
                 .or_insert_with(|| serde_json::Value::String(format!("line-{n}")));
         }
-        let event =
+        let mut event =
             Event::from_json(&bundle, &json).map_err(|e| Failure::Input(format!("{at}: {e}")))?;
+        // Exposures remember where they happened, so a conversion logged elsewhere says so.
+        if let Some((_, channel, host)) = log {
+            event.set_place(Some(channel), host);
+        }
         let id = json.get("id").cloned().unwrap_or(serde_json::Value::Null);
         events.push((id, event));
     }
@@ -590,7 +594,7 @@ fn run(
     for (id, event) in &events {
         let mut line = serde_json::Map::new();
         line.insert("event".into(), id.clone());
-        let decisions = if explain {
+        let (decisions, conversions) = if explain {
             let (evaluation, explanation) =
                 omnirule_engine::explain(&bundle, &memory, &profile, event);
             line.insert(
@@ -598,21 +602,34 @@ fn run(
                 serde_json::to_value(&explanation).unwrap_or_default(),
             );
             memory = evaluation.memory;
-            evaluation.decisions
+            (evaluation.decisions, evaluation.conversions)
         } else {
             let evaluation = omnirule_engine::evaluate(&bundle, &memory, &profile, event);
             memory = evaluation.memory;
-            evaluation.decisions
+            (evaluation.decisions, evaluation.conversions)
         };
         line.insert(
             "decisions".into(),
             serde_json::to_value(&decisions).unwrap_or_default(),
         );
+        if !conversions.is_empty() {
+            line.insert(
+                "conversions".into(),
+                serde_json::Value::Array(conversions.iter().map(|c| c.to_json()).collect()),
+            );
+        }
         if let (Some(file), Some((path, channel, host))) = (log_file.as_mut(), log) {
             let place = omnirule_engine::host::Place { channel, host };
             let mut lines = String::new();
             omnirule_engine::host::write_exposures(
                 &bundle, &profile, event, &decisions, place, &mut lines,
+            );
+            omnirule_engine::host::write_conversions(
+                &profile,
+                event,
+                &conversions,
+                place,
+                &mut lines,
             );
             file.write_all(lines.as_bytes())
                 .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;

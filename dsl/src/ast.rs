@@ -311,7 +311,34 @@ pub struct RuleDef {
     pub hours: Option<(ClockLit, ClockLit, Span)>,
     /// `days mon .. fri` or `days sat, sun` (a list of single days and ranges)
     pub days: Option<(Vec<DaySpec>, Span)>,
+    /// `goal ...` clauses, in written order (a rule may have several).
+    pub goals: Vec<GoalClause>,
     pub span: Span,
+}
+
+/// `goal purchase [as big] within 7d [value amount] [primary] [where cond]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalClause {
+    /// The goal event's type.
+    pub event: Ident,
+    /// `as NAME`: the goal's name (and the goal event's name in `where`); else the type's.
+    pub alias: Option<Ident>,
+    /// Required; `None` only so the checker can say so.
+    pub within: Option<DurationLit>,
+    /// `value FIELD`: a number field of the goal event reported as the conversion's value.
+    pub value: Option<Ident>,
+    /// `primary`
+    pub primary: Option<Span>,
+    /// `where cond`
+    pub filter: Option<Expr>,
+    pub span: Span,
+}
+
+impl GoalClause {
+    /// The goal's name: its alias, or the event type.
+    pub fn name(&self) -> &Ident {
+        self.alias.as_ref().unwrap_or(&self.event)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -564,4 +591,11 @@ pub enum TestStep {
     },
     /// `expect nothing`
     ExpectNothing(Span),
+    /// `expect conversion RULE [{ goal: "purchase", variant: "ten", ... }]`, or with `no`.
+    ExpectConversion {
+        rule: Ident,
+        fields: Option<ObjectLit>,
+        negated: bool,
+        span: Span,
+    },
 }

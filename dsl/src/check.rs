@@ -26,6 +26,10 @@ use std::collections::{BTreeSet, HashMap};
 /// bound names).
 pub const MAX_QUERY_DEPTH: Slot = 4;
 
+/// The slot that names the goal event inside a goal's `where` while it is checked. Never in a
+/// model: [`Checker::split_goal`] turns reads of it into reads of the current event.
+const GOAL_SLOT: Slot = Slot::MAX;
+
 /// Durations longer than this (about 100 years) are refused: they are mistakes, and they
 /// keep every window far from overflow.
 const MAX_DURATION: Millis = 100 * 366 * 86_400_000;
@@ -707,6 +711,7 @@ impl Checker {
                 span,
             }) => self.split(name, unit, arms, *span, &mut scope),
         };
+        let goals = self.goals(r, &mut scope);
         let cap = r.cap.as_ref().and_then(|c| self.cap(c));
         let group = r
             .group
@@ -773,9 +778,263 @@ impl Checker {
             group,
             schedule,
             slots: scope.slots,
+            goals,
             segments,
             span: r.span,
         });
+    }
+
+    /// A rule's `goal` clauses: event, window, value field, the one primary goal, and the
+    /// `where` checked in the rule's scope (its bound names, `event`, `profile`) with the goal
+    /// event named by the goal's name, then split into captures and filter.
+    fn goals(&mut self, r: &RuleDef, scope: &mut Scope) -> Vec<HGoal> {
+        let mut out = Vec::new();
+        let mut names: Vec<&Ident> = Vec::new();
+        for g in &r.goals {
+            let name = g.name();
+            if let Some(first) = names.iter().find(|n| n.name == name.name) {
+                self.error(
+                    Diagnostic::error(
+                        codes::DUPLICATE_NAME,
+                        name.span,
+                        format!("rule `{}` has two goals named `{}`", r.name.name, name.name),
+                    )
+                    .with_secondary(first.span, "first goal of this name")
+                    .with_help("name one of them: `goal purchase as big_purchase within ...`"),
+                );
+                continue;
+            }
+            names.push(name);
+            if let Some(goal) = self.goal(g, scope) {
+                out.push(goal);
+            }
+        }
+        match r.goals.iter().filter(|g| g.primary.is_some()).count() {
+            0 if r.goals.len() > 1 => {
+                let mut d = Diagnostic::error(
+                    codes::GOAL_PRIMARY,
+                    r.name.span,
+                    format!(
+                        "rule `{}` has {} goals but none is `primary`",
+                        r.name.name,
+                        r.goals.len()
+                    ),
+                )
+                .with_help(
+                    "mark the goal the rule is judged by: `goal purchase within 7d primary`",
+                );
+                for g in &r.goals {
+                    d = d.with_secondary(g.span, "a goal");
+                }
+                self.error(d);
+            }
+            0 | 1 => {}
+            _ => {
+                let mut spans = r.goals.iter().filter_map(|g| g.primary);
+                let first = spans.next();
+                if let (Some(first), Some(second)) = (first, spans.next()) {
+                    self.error(
+                        Diagnostic::error(
+                            codes::GOAL_PRIMARY,
+                            second,
+                            format!("rule `{}` has more than one primary goal", r.name.name),
+                        )
+                        .with_label("a second `primary`")
+                        .with_secondary(first, "the first")
+                        .with_help(
+                            "a rule is judged by one goal; the others are reported beside it",
+                        ),
+                    );
+                }
+            }
+        }
+        if out.len() == 1
+            && let Some(only) = out.first_mut()
+        {
+            only.primary = true;
+        }
+        out
+    }
+
+    fn goal(&mut self, g: &GoalClause, sc: &mut Scope) -> Option<HGoal> {
+        let ev = self.event_id(&g.event)?;
+        let within = match &g.within {
+            Some(d) => self.duration(d),
+            None => {
+                self.error(
+                    Diagnostic::error(
+                        codes::GOAL_WITHOUT_WINDOW,
+                        g.span,
+                        format!("goal `{}` has no window", g.name().name),
+                    )
+                    .with_label("a conversion must follow its exposure within a bounded time")
+                    .with_help(format!(
+                        "say how long after the offer it counts: `goal {} within 7d`",
+                        g.event.name
+                    )),
+                );
+                return None;
+            }
+        };
+        let et = self.event_type(ev).cloned()?;
+        let value = match &g.value {
+            None => None,
+            Some(f) => match et.fields.iter().find(|x| x.name == f.name) {
+                Some(x) if x.ty == omnirule_engine::graph::Type::Number => Some(x.name.clone()),
+                Some(x) => {
+                    self.error(
+                        Diagnostic::error(
+                            codes::GOAL_VALUE,
+                            f.span,
+                            format!(
+                                "`value {}`: the field is a {}, not a number",
+                                f.name,
+                                Ty::from_schema(&x.ty)
+                            ),
+                        )
+                        .with_label("a conversion's value is a number (revenue)")
+                        .with_help("name a number field of the goal event, such as its amount"),
+                    );
+                    None
+                }
+                None => {
+                    self.unknown_field(f, &et.name, et.fields.iter().map(|x| x.name.as_str()));
+                    None
+                }
+            },
+        };
+        let filter = g.filter.as_ref().map(|w| {
+            sc.candidates.push(Binding {
+                name: g.name().name.clone(),
+                slot: GOAL_SLOT,
+                event: ev,
+                window: within,
+            });
+            let h = self.expr(w, sc, Pos::Value);
+            sc.candidates.pop();
+            self.expect_bool(&h);
+            h
+        });
+        let mut captures = Vec::new();
+        let filter = filter.map(|f| self.split_goal(f, &mut captures));
+        if captures.len() > omnirule_engine::graph::MAX_GOAL_CAPTURES {
+            self.error(Diagnostic::error(
+                codes::GOAL_FILTER,
+                g.span,
+                format!(
+                    "goal `{}` keeps {} values from the exposure (at most {})",
+                    g.name().name,
+                    captures.len(),
+                    omnirule_engine::graph::MAX_GOAL_CAPTURES
+                ),
+            ));
+        }
+        Some(HGoal {
+            name: g.name().name.clone(),
+            event: ev,
+            within,
+            primary: g.primary.is_some(),
+            value,
+            captures,
+            filter,
+        })
+    }
+
+    /// Splits a goal's checked `where`: each largest part that does not mention the goal
+    /// event is read when the rule fires and kept with the exposure (a capture); the goal
+    /// event's fields become the current event's (the goal event is the event being
+    /// evaluated when the goal is met).
+    fn split_goal(&mut self, e: HExpr, captures: &mut Vec<HExpr>) -> HExpr {
+        if !mentions_goal(&e) {
+            if matches!(e.kind, HKind::Lit(_) | HKind::Error) {
+                return e;
+            }
+            if let Ty::Event(_) = e.ty {
+                self.error(
+                    Diagnostic::error(
+                        codes::GOAL_FILTER,
+                        e.span,
+                        "a goal cannot keep an event until the conversion",
+                    )
+                    .with_label("an event")
+                    .with_help("compare one of its fields, e.g. `v.sku`"),
+                );
+                return e;
+            }
+            let i = u16::try_from(captures.len()).unwrap_or(u16::MAX);
+            let (ty, span) = (e.ty.clone(), e.span);
+            captures.push(e);
+            return HExpr {
+                kind: HKind::Captured(i),
+                ty,
+                span,
+            };
+        }
+        let HExpr { kind, ty, span } = e;
+        let b = |x: Box<HExpr>, me: &mut Self, c: &mut Vec<HExpr>| Box::new(me.split_goal(*x, c));
+        let kind = match kind {
+            HKind::Field(base, name) if is_goal(&base) => HKind::EventField(name),
+            HKind::FieldMeta(base, meta) if is_goal(&base) => HKind::EventMeta(meta),
+            HKind::Bound(_) => {
+                self.error(
+                    Diagnostic::error(
+                        codes::GOAL_FILTER,
+                        span,
+                        "the goal event is used as a whole here",
+                    )
+                    .with_label("the goal event")
+                    .with_help("compare its fields, e.g. `purchase.sku == v.sku`"),
+                );
+                HKind::Error
+            }
+            HKind::History(_) => {
+                self.error(
+                    Diagnostic::error(
+                        codes::GOAL_FILTER,
+                        span,
+                        "a goal's `where` cannot query history about the goal event",
+                    )
+                    .with_label("history that reads the goal event")
+                    .with_help("compare the goal event's fields with values from the rule"),
+                );
+                HKind::Error
+            }
+            HKind::Field(x, name) => HKind::Field(b(x, self, captures), name),
+            HKind::FieldMeta(x, meta) => HKind::FieldMeta(b(x, self, captures), meta),
+            HKind::Neg(x) => HKind::Neg(b(x, self, captures)),
+            HKind::Not(x) => HKind::Not(b(x, self, captures)),
+            HKind::Present(x) => HKind::Present(b(x, self, captures)),
+            HKind::Missing(x) => HKind::Missing(b(x, self, captures)),
+            HKind::And(x, y) => HKind::And(b(x, self, captures), b(y, self, captures)),
+            HKind::Or(x, y) => HKind::Or(b(x, self, captures), b(y, self, captures)),
+            HKind::Cmp(op, x, y) => HKind::Cmp(op, b(x, self, captures), b(y, self, captures)),
+            HKind::Arith(op, x, y) => HKind::Arith(op, b(x, self, captures), b(y, self, captures)),
+            HKind::Coalesce(x, y) => HKind::Coalesce(b(x, self, captures), b(y, self, captures)),
+            HKind::In(x, y) => HKind::In(b(x, self, captures), b(y, self, captures)),
+            HKind::Call(f, args) => HKind::Call(
+                f,
+                args.into_iter()
+                    .map(|a| self.split_goal(a, captures))
+                    .collect(),
+            ),
+            HKind::List(items) => HKind::List(
+                items
+                    .into_iter()
+                    .map(|a| self.split_goal(a, captures))
+                    .collect(),
+            ),
+            HKind::Interp(pieces) => HKind::Interp(
+                pieces
+                    .into_iter()
+                    .map(|p| match p {
+                        HPiece::Value(v) => HPiece::Value(self.split_goal(v, captures)),
+                        text => text,
+                    })
+                    .collect(),
+            ),
+            other => other,
+        };
+        HExpr { kind, ty, span }
     }
 
     fn schedule(&mut self, r: &RuleDef) -> Schedule {
@@ -1865,6 +2124,50 @@ impl Checker {
         }
         for step in &t.steps {
             match step {
+                TestStep::ExpectConversion { rule, fields, .. } => {
+                    let goals = self
+                        .rules
+                        .iter()
+                        .find(|r| r.name == rule.name)
+                        .map(|r| r.goals.len());
+                    match goals {
+                        None => {
+                            let mut d = Diagnostic::error(
+                                codes::BAD_TEST,
+                                rule.span,
+                                format!("unknown rule `{}`", rule.name),
+                            )
+                            .with_label("`expect conversion` names a rule with goals");
+                            let names: Vec<&str> =
+                                self.rules.iter().map(|r| r.name.as_str()).collect();
+                            d.help = did_you_mean(&rule.name, names);
+                            self.error(d);
+                        }
+                        Some(0) => self.error(
+                            Diagnostic::error(
+                                codes::BAD_TEST,
+                                rule.span,
+                                format!("rule `{}` has no goal", rule.name),
+                            )
+                            .with_help("add one: `goal purchase within 7d`"),
+                        ),
+                        Some(_) => {}
+                    }
+                    for p in fields.iter().flat_map(|p| p.entries.iter()) {
+                        let want = match p.name.name.as_str() {
+                            "goal" | "experiment" | "variant" | "exposure_event"
+                            | "exposure_channel" | "exposure_host" => Some(Ty::String),
+                            "primary" => Some(Ty::Bool),
+                            "value" => Some(Ty::Number),
+                            "exposed_at" => Some(Ty::Time),
+                            _ => None,
+                        };
+                        match want {
+                            Some(want) => self.test_value(&p.value, &want),
+                            None => self.unknown_field(&p.name, "conversion", CONVERSION_FIELDS),
+                        }
+                    }
+                }
                 TestStep::At { event, fields, .. } => {
                     let Some(id) = self.event_id(event) else {
                         continue;
@@ -1950,6 +2253,83 @@ impl Checker {
 }
 
 type Schema_ = crate::ast::Schema;
+
+/// What `expect conversion RULE { ... }` may compare.
+const CONVERSION_FIELDS: [&str; 9] = [
+    "goal",
+    "variant",
+    "experiment",
+    "primary",
+    "value",
+    "exposed_at",
+    "exposure_event",
+    "exposure_channel",
+    "exposure_host",
+];
+
+/// Whether `e` reads the goal event (the [`GOAL_SLOT`] binding), anywhere inside.
+fn mentions_goal(e: &HExpr) -> bool {
+    let mut found = false;
+    walk_hexpr(e, &mut |x| {
+        if matches!(x.kind, HKind::Bound(GOAL_SLOT)) {
+            found = true;
+        }
+        if let HKind::History(h) = &x.kind
+            && h.query.since == Some(GOAL_SLOT)
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+fn is_goal(e: &HExpr) -> bool {
+    matches!(e.kind, HKind::Bound(GOAL_SLOT))
+}
+
+/// Calls `f` on `e` and every expression inside it (history filters included).
+fn walk_hexpr(e: &HExpr, f: &mut dyn FnMut(&HExpr)) {
+    f(e);
+    match &e.kind {
+        HKind::Field(x, _)
+        | HKind::FieldMeta(x, _)
+        | HKind::Neg(x)
+        | HKind::Not(x)
+        | HKind::Present(x)
+        | HKind::Missing(x) => walk_hexpr(x, f),
+        HKind::And(a, b)
+        | HKind::Or(a, b)
+        | HKind::Cmp(_, a, b)
+        | HKind::Arith(_, a, b)
+        | HKind::Coalesce(a, b)
+        | HKind::In(a, b) => {
+            walk_hexpr(a, f);
+            walk_hexpr(b, f);
+        }
+        HKind::Call(_, xs) | HKind::List(xs) => xs.iter().for_each(|x| walk_hexpr(x, f)),
+        HKind::Interp(pieces) => {
+            for p in pieces {
+                if let HPiece::Value(v) = p {
+                    walk_hexpr(v, f);
+                }
+            }
+        }
+        HKind::History(h) => {
+            if let Some(filter) = &h.query.filter {
+                walk_hexpr(filter, f);
+            }
+        }
+        HKind::Lit(_)
+        | HKind::Now
+        | HKind::EventField(_)
+        | HKind::EventMeta(_)
+        | HKind::Profile(_)
+        | HKind::Bound(_)
+        | HKind::Segment(_)
+        | HKind::Captured(_)
+        | HKind::Error => {}
+    }
+}
 
 fn item_span(i: &Item) -> Span {
     match i {

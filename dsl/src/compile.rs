@@ -41,6 +41,21 @@ pub fn compile(model: &Model, sources: &Sources) -> Graph {
         })
         .collect();
     let rules: Vec<Rule> = model.rules.iter().map(|r| l.rule(r)).collect();
+    let mut goals = Vec::new();
+    for (rid, r) in model.rules.iter().enumerate() {
+        for goal in &r.goals {
+            goals.push(graph::Goal {
+                rule: index(rid),
+                name: goal.name.clone(),
+                event: goal.event,
+                within: goal.within,
+                primary: goal.primary,
+                value: goal.value.clone(),
+                captures: goal.captures.iter().map(|c| l.expr(c)).collect(),
+                filter: goal.filter.as_ref().map(|f| l.expr(f)),
+            });
+        }
+    }
     let triggers = triggers(model);
     let retention = retention(model);
     let timezone = timezone(model);
@@ -64,6 +79,7 @@ pub fn compile(model: &Model, sources: &Sources) -> Graph {
         retention,
         timezone,
         limits: Limits::default(),
+        goals,
     }
 }
 
@@ -125,6 +141,7 @@ impl Lower<'_> {
             HKind::EventMeta(m) => Node::EventMeta(*m),
             HKind::Profile(f) => Node::ProfileField(f.clone()),
             HKind::Bound(s) => Node::Bound(*s),
+            HKind::Captured(i) => Node::Captured(*i),
             HKind::Field(of, name) => Node::Field {
                 of: self.expr(of),
                 name: name.clone(),
@@ -349,6 +366,7 @@ fn each_query(e: &HExpr, f: &mut dyn FnMut(&HQuery)) {
         | HKind::EventMeta(_)
         | HKind::Profile(_)
         | HKind::Bound(_)
+        | HKind::Captured(_)
         | HKind::Segment(_)
         | HKind::Error => {}
     }
@@ -368,6 +386,8 @@ fn rule_exprs(r: &HRule) -> Vec<&HExpr> {
             }
         }
     }
+    // Captured values are evaluated when the rule fires: their history is the rule's.
+    out.extend(r.goals.iter().flat_map(|g| g.captures.iter()));
     out
 }
 

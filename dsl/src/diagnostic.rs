@@ -137,4 +137,10 @@ pub mod codes {
 
     // Tests.
     pub const BAD_TEST: &str = "E0601";
+
+    // Goals
+    pub const GOAL_WITHOUT_WINDOW: &str = "E0701";
+    pub const GOAL_PRIMARY: &str = "E0702";
+    pub const GOAL_VALUE: &str = "E0703";
+    pub const GOAL_FILTER: &str = "E0704";
 }

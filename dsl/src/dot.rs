@@ -48,7 +48,12 @@ fn walk_node(g: &Graph, id: NodeId, out: &mut Reads, seen: &mut BTreeSet<NodeId>
             omnirule_engine::graph::Piece::Value(v) => Some(*v),
             omnirule_engine::graph::Piece::Text(_) => None,
         })),
-        Node::Lit(_) | Node::Now | Node::EventField(_) | Node::EventMeta(_) | Node::Bound(_) => {}
+        Node::Lit(_)
+        | Node::Now
+        | Node::EventField(_)
+        | Node::EventMeta(_)
+        | Node::Bound(_)
+        | Node::Captured(_) => {}
     }
     for k in kids {
         walk_node(g, k, out, seen);

@@ -344,6 +344,12 @@ impl<'a> Fmt<'a> {
                 Box::new(move |f: &mut Fmt<'a>| f.do_clause(d, indent)),
             ));
         }
+        for goal in &r.goals {
+            children.push((
+                goal.span,
+                Box::new(move |_: &mut Fmt<'a>| goal_str(goal, indent)),
+            ));
+        }
         if let Some(cap) = &r.cap {
             children.push((cap.span(), Box::new(move |_: &mut Fmt<'a>| cap_str(cap))));
         }
@@ -481,7 +487,8 @@ impl<'a> Fmt<'a> {
                 TestStep::At { span, .. }
                 | TestStep::Expect { span, .. }
                 | TestStep::ExpectNo { span, .. }
-                | TestStep::ExpectNothing(span) => *span,
+                | TestStep::ExpectNothing(span)
+                | TestStep::ExpectConversion { span, .. } => *span,
             };
             children.push((span, Box::new(move |f: &mut Fmt<'a>| f.step(step, indent))));
         }
@@ -514,6 +521,22 @@ impl<'a> Fmt<'a> {
                 }
             }
             TestStep::ExpectNothing(_) => "expect nothing".to_string(),
+            TestStep::ExpectConversion {
+                rule,
+                fields,
+                negated,
+                ..
+            } => {
+                let head = if *negated {
+                    format!("expect no conversion {}", rule.name)
+                } else {
+                    format!("expect conversion {}", rule.name)
+                };
+                match fields {
+                    Some(p) => self.object(&head, p, indent),
+                    None => head,
+                }
+            }
         }
     }
 
@@ -630,6 +653,32 @@ fn type_str(t: &TypeExpr) -> String {
         TypeKind::Set(inner) => format!("set<{}>", type_str(inner)),
     };
     if t.optional { format!("{base}?") } else { base }
+}
+
+/// `goal E [as N] within D [value F] [primary] [where C]`, the `where` broken like a `when`.
+fn goal_str(goal: &GoalClause, indent: usize) -> String {
+    let mut out = format!("goal {}", goal.event.name);
+    if let Some(a) = &goal.alias {
+        out.push_str(" as ");
+        out.push_str(&a.name);
+    }
+    if let Some(d) = &goal.within {
+        out.push_str(" within ");
+        out.push_str(&duration_str(d));
+    }
+    if let Some(v) = &goal.value {
+        out.push_str(" value ");
+        out.push_str(&v.name);
+    }
+    if goal.primary.is_some() {
+        out.push_str(" primary");
+    }
+    if let Some(e) = &goal.filter {
+        out.push_str(" where ");
+        let col = indent + out.chars().count();
+        out.push_str(&broken(e, col, indent));
+    }
+    out
 }
 
 fn cap_str(cap: &CapClause) -> String {

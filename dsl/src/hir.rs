@@ -115,6 +115,8 @@ pub enum HKind {
     Interp(Vec<HPiece>),
     List(Vec<HExpr>),
     History(Box<HHistory>),
+    /// In a goal's filter: value `i` the goal captured at exposure (see [`HGoal`]).
+    Captured(u16),
     /// An expression that failed to check (only inside models with errors, never compiled).
     Error,
 }
@@ -198,9 +200,25 @@ pub struct HRule {
     pub group: Option<GroupId>,
     pub schedule: Schedule,
     pub slots: Slot,
+    pub goals: Vec<HGoal>,
     /// Segments the rule uses, directly or through other segments.
     pub segments: BTreeSet<SegmentId>,
     pub span: Span,
+}
+
+/// A rule's goal, split for the engine (`graph::Goal`): the parts of its `where` that do not
+/// mention the goal event are `captures`, evaluated in the rule's environment when it fires;
+/// the `filter` reads them as [`HKind::Captured`] and the goal event's fields as the current
+/// event's ([`HKind::EventField`], [`HKind::EventMeta`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HGoal {
+    pub name: String,
+    pub event: EventTypeId,
+    pub within: Millis,
+    pub primary: bool,
+    pub value: Option<String>,
+    pub captures: Vec<HExpr>,
+    pub filter: Option<HExpr>,
 }
 
 /// A checked rule set.

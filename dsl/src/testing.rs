@@ -2,11 +2,13 @@
 //!
 //! Each test starts from empty memory with its `profile`, feeds its `at` events in order
 //! through the real engine (the same code every runtime uses), and checks each `expect` line
-//! against the decisions of the event just before it. Test events go through the engine's
+//! against the decisions of the event just before it (`expect conversion` against the goals
+//! it met). Test events go through the engine's
 //! wire-format parser, so a test cannot pass with an event a host would reject.
 
 use crate::ast::{Expr, ExprKind, ObjectLit, Span, StrPart, TestDef, TestStep};
 use omnirule_engine::bundle::Bundle;
+use omnirule_engine::decision::Conversion;
 use omnirule_engine::input::{Event, Profile};
 use omnirule_engine::memory::Memory;
 use omnirule_engine::{Decision, evaluate};
@@ -66,6 +68,7 @@ pub fn run_test(test: &TestDef, bundle: &Bundle) -> TestResult {
     };
     let mut memory = Memory::default();
     let mut last: Option<Vec<Decision>> = None;
+    let mut converted: Vec<Conversion> = Vec::new();
     let mut n = 0usize;
     for step in &test.steps {
         let fail = |span: Span, message: String, actual: &[Decision]| TestFailure {
@@ -100,6 +103,54 @@ pub fn run_test(test: &TestDef, bundle: &Bundle) -> TestResult {
                 let out = evaluate(bundle, &memory, &profile, &ev);
                 memory = out.memory;
                 last = Some(out.decisions);
+                converted = out.conversions;
+            }
+            TestStep::ExpectConversion {
+                rule,
+                fields,
+                negated,
+                span,
+            } => {
+                if last.is_none() {
+                    result.failures.push(fail(
+                        *span,
+                        "`expect` comes before any event".into(),
+                        &[],
+                    ));
+                    continue;
+                }
+                let want = fields.as_ref().map(object).unwrap_or_default();
+                let found = converted.iter().any(|c| {
+                    *c.rule == *rule.name
+                        && want.iter().all(|(k, v)| {
+                            let got = c.to_json();
+                            match (k.as_str(), v) {
+                                // Instants compare as instants, whatever their offset.
+                                ("exposed_at", Value::String(s)) => {
+                                    omnirule_text::time::parse_time(s).ok() == Some(c.exposed_at)
+                                }
+                                _ => got.get(k).is_some_and(|g| same(g, v)),
+                            }
+                        })
+                });
+                if found == *negated {
+                    let got: Vec<Value> = converted.iter().map(Conversion::to_json).collect();
+                    result.failures.push(fail(
+                        *span,
+                        format!(
+                            "expected {}conversion for `{}`{}; the event met: {}",
+                            if *negated { "no " } else { "a " },
+                            rule.name,
+                            describe(&want),
+                            if got.is_empty() {
+                                "no goal".to_string()
+                            } else {
+                                Value::Array(got).to_string()
+                            }
+                        ),
+                        last.as_deref().unwrap_or_default(),
+                    ));
+                }
             }
             TestStep::Expect {
                 action,

@@ -117,6 +117,10 @@ fn every_checker_code_has_a_golden_file() {
         codes::DUPLICATE_BINDING,
         codes::PII_WITHOUT_CONSENT,
         codes::BAD_TEST,
+        codes::GOAL_WITHOUT_WINDOW,
+        codes::GOAL_PRIMARY,
+        codes::GOAL_VALUE,
+        codes::GOAL_FILTER,
     ];
     for code in all {
         assert!(

@@ -482,12 +482,14 @@ fn arb_rule() -> BoxedStrategy<RuleDef> {
             )),
         )
             .boxed(),
+        proptest::collection::vec(arb_goal(), 0..3),
     )
         .prop_map(
             |(
                 (name, title),
                 (on, consent, when, action, cap, priority),
                 (group, active, hours, days),
+                goals,
             )| {
                 RuleDef {
                     name: id(&name),
@@ -513,11 +515,36 @@ fn arb_rule() -> BoxedStrategy<RuleDef> {
                             sp(),
                         )
                     }),
+                    goals,
                     span: sp(),
                 }
             },
         )
         .boxed()
+}
+
+/// `goal E [as N] [within D] [value F] [primary] [where C]`: every part optional but the
+/// event, as the parser accepts it (the checker wants `within`).
+fn arb_goal() -> impl Strategy<Value = GoalClause> {
+    (
+        arb_name(),
+        proptest::option::of(arb_name()),
+        proptest::option::of(arb_duration()),
+        proptest::option::of(arb_name()),
+        any::<bool>(),
+        proptest::option::of(arb_expr()),
+    )
+        .prop_map(
+            |(event, alias, within, value, primary, filter)| GoalClause {
+                event: id(&event),
+                alias: alias.map(|a| id(&a)),
+                within,
+                value: value.map(|v| id(&v)),
+                primary: primary.then(sp),
+                filter,
+                span: sp(),
+            },
+        )
 }
 
 fn arb_item() -> impl Strategy<Value = Item> {

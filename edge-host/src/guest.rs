@@ -150,6 +150,9 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     /// Public keys every instance is told to trust (`omnirule_trust_keys`), with their ids.
     trusted: Option<(Vec<u8>, Vec<String>)>,
+    /// Where this host's events are observed (`omnirule_set_place`'s JSON), told to every
+    /// instance: exposures remember it, conversions elsewhere report it.
+    place: Option<Vec<u8>>,
 }
 
 impl Drop for Runtime {
@@ -206,6 +209,7 @@ impl Runtime {
             from_cache,
             stop,
             trusted: None,
+            place: None,
         };
         // Fail at start, not at the first request, if the module breaks the ABI or the
         // memory limit is below what the module needs to start.
@@ -250,6 +254,17 @@ impl Runtime {
         Ok(self)
     }
 
+    /// Tells every instance where its events are observed: the channel (`store`, `web`) and
+    /// the host (the site's name), for the exposures and conversions of goals.
+    pub fn placed(mut self, channel: &str, host: Option<&str>) -> Runtime {
+        self.place = Some(
+            serde_json::json!({ "channel": channel, "host": host })
+                .to_string()
+                .into_bytes(),
+        );
+        self
+    }
+
     /// The ids of the trusted keys, when only signed bundles load.
     pub fn trusted_key_ids(&self) -> Option<&[String]> {
         self.trusted.as_ref().map(|(_, ids)| ids.as_slice())
@@ -260,6 +275,9 @@ impl Runtime {
         let mut guest = self.instantiate_bare()?;
         if let Some((keys, _)) = &self.trusted {
             guest.trust_keys(keys)?;
+        }
+        if let Some(place) = &self.place {
+            guest.set_place(place)?;
         }
         Ok(guest)
     }
@@ -307,6 +325,9 @@ impl Runtime {
                 .map_err(abi)?,
             trust_keys: instance
                 .get_typed_func(&mut store, "omnirule_trust_keys")
+                .map_err(abi)?,
+            set_place: instance
+                .get_typed_func(&mut store, "omnirule_set_place")
                 .map_err(abi)?,
             result_ptr: instance
                 .get_typed_func(&mut store, "omnirule_result_ptr")
@@ -403,6 +424,7 @@ pub struct Guest {
     memory_json: TypedFunc<(u32, u32), i32>,
     erase: TypedFunc<(u32, u32, i64), i32>,
     trust_keys: TypedFunc<(u32, u32), i32>,
+    set_place: TypedFunc<(u32, u32), i32>,
     result_ptr: TypedFunc<(), u32>,
     result_len: TypedFunc<(), u32>,
     memory_ptr: TypedFunc<(), u32>,
@@ -547,6 +569,15 @@ impl Guest {
             let at = |i: usize| bufs.get(i).copied().unwrap_or_default();
             let ((ap, al), (bp, bl)) = (at(0), at(1));
             f.call(&mut g.store, (ap, al, bp, bl))
+        })
+    }
+
+    /// Where this instance's events are observed (`omnirule_set_place`).
+    pub fn set_place(&mut self, place: &[u8]) -> Result<Output, GuestError> {
+        let f = self.set_place.clone();
+        self.run(&[place], |g, b| {
+            let (p, l) = b.first().copied().unwrap_or_default();
+            f.call(&mut g.store, (p, l))
         })
     }
 

@@ -200,7 +200,11 @@ pub fn start(config: Config) -> Result<Prepared, String> {
             config.module_cache.then_some(cache.as_path()),
             config.limits,
         )?
-        .trusting(config.trusted_keys.clone())?,
+        .trusting(config.trusted_keys.clone())?
+        .placed(
+            &config.channel,
+            config.fleet.as_ref().map(|f| f.site.as_str()),
+        ),
     );
     if let Some(keys) = runtime.trusted_key_ids() {
         tracing::info!(keys = %keys.join(","), "only bundles signed by these keys load");

@@ -486,10 +486,23 @@ fn track_event_inner(
         .and_then(|d| d.as_array())
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let converted = result
+        .as_ref()
+        .and_then(|v| v.get("conversions"))
+        .and_then(|d| d.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let exposures = if nothing_kept || (app.fleet.is_none() && app.exposure_log.is_none()) {
         Vec::new()
     } else {
-        exposure_lines(app, &bundle, &request.customer, request.event, decided)
+        let mut lines = exposure_lines(app, &bundle, &request.customer, request.event, decided);
+        lines.extend(conversion_lines(
+            app,
+            &request.customer,
+            request.event,
+            converted,
+        ));
+        lines
     };
     let queue_exposures = app.fleet.is_some() && !exposures.is_empty();
     if !nothing_kept
@@ -537,6 +550,64 @@ fn track_event_inner(
         .header("X-Omnirule-Fuel", out.fuel.to_string())
 }
 
+/// The event's id and time (RFC 3339), as the log lines carry them.
+fn event_id_and_time(event: &RawValue) -> (Option<serde_json::Value>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Ids {
+        id: Option<serde_json::Value>,
+        time: Option<serde_json::Value>,
+    }
+    let ids: Option<Ids> = serde_json::from_str(event.get()).ok();
+    let (event_id, time) = ids.map_or((None, None), |i| (i.id, i.time));
+    let time = match time {
+        Some(serde_json::Value::Number(n)) => n.as_i64().map(omnirule_text::time::format_time),
+        Some(serde_json::Value::String(t)) => Some(t),
+        _ => None,
+    };
+    (event_id, time)
+}
+
+/// The conversion lines of one event's conversions (docs/report.md; the engine's
+/// `host::write_conversions` writes the same for the Rust hosts that link it). The
+/// exposure's place comes from the module (from memory); the conversion's is this host's.
+fn conversion_lines(
+    app: &App,
+    customer: &str,
+    event: &RawValue,
+    conversions: &[serde_json::Value],
+) -> Vec<String> {
+    if conversions.is_empty() {
+        return Vec::new();
+    }
+    let (event_id, time) = event_id_and_time(event);
+    let host = app.fleet.as_ref().map(|f| f.config.site.clone());
+    conversions
+        .iter()
+        .map(|c| {
+            let at = |k: &str| c.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "kind": "conversion",
+                "time": time,
+                "customer": customer,
+                "rule": at("rule"),
+                "experiment": at("experiment"),
+                "variant": at("variant"),
+                "goal": at("goal"),
+                "primary": at("primary"),
+                "exposed_at": at("exposed_at"),
+                "exposure_event": at("exposure_event"),
+                "exposure_channel": at("exposure_channel"),
+                "exposure_host": at("exposure_host"),
+                "channel": app.config.channel,
+                "host": host,
+                "event": event_id,
+                "value": at("value"),
+            })
+            .to_string()
+        })
+        .collect()
+}
+
 /// The exposure lines of one event's decisions (the format of docs/report.md; the engine's
 /// `host::exposures` writes the same for the Rust hosts that link it).
 fn exposure_lines(
@@ -546,21 +617,10 @@ fn exposure_lines(
     event: &RawValue,
     decisions: &[serde_json::Value],
 ) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Ids {
-        id: Option<serde_json::Value>,
-        time: Option<serde_json::Value>,
-    }
     if decisions.is_empty() {
         return Vec::new();
     }
-    let ids: Option<Ids> = serde_json::from_str(event.get()).ok();
-    let (event_id, time) = ids.map_or((None, None), |i| (i.id, i.time));
-    let time = match time {
-        Some(serde_json::Value::Number(n)) => n.as_i64().map(omnirule_text::time::format_time),
-        Some(serde_json::Value::String(t)) => Some(t),
-        _ => None,
-    };
+    let (event_id, time) = event_id_and_time(event);
     let host = app.fleet.as_ref().map(|f| f.config.site.clone());
     decisions
         .iter()

@@ -58,6 +58,7 @@ fn fake_module(dir: &std::path::Path, name: &str, track: &str) -> PathBuf {
   (func (export "omnirule_memory_json") (param i32 i32) (result i32) i32.const 0)
   (func (export "omnirule_erase") (param i32 i32 i64) (result i32) i32.const 0)
   (func (export "omnirule_trust_keys") (param i32 i32) (result i32) i32.const 0)
+  (func (export "omnirule_set_place") (param i32 i32) (result i32) i32.const 0)
   (func (export "omnirule_result_ptr") (result i32) i32.const 0)
   (func (export "omnirule_result_len") (result i32) i32.const 15)
   (func (export "omnirule_memory_ptr") (result i32) i32.const 0)

@@ -94,6 +94,7 @@ fn the_engine_module_imports_nothing_and_exports_the_abi() {
         "omnirule_memory_json",
         "omnirule_erase",
         "omnirule_trust_keys",
+        "omnirule_set_place",
         "omnirule_result_ptr",
         "omnirule_result_len",
         "omnirule_memory_ptr",

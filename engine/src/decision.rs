@@ -165,3 +165,53 @@ mod tests {
         assert_eq!(text, canonical_json(&value));
     }
 }
+
+/// A goal met: a goal event after an exposure to the goal's rule, within the goal's window
+/// (`graph::Goal`). The engine's third output, with decisions and memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversion {
+    pub rule: Arc<str>,
+    pub experiment: Option<Arc<str>>,
+    /// The arm the customer was exposed to (`control` included).
+    pub variant: Option<Arc<str>>,
+    pub goal: Arc<str>,
+    /// The rule's primary goal (the one the report counts as its conversion).
+    pub primary: bool,
+    /// The exposure it is linked to: when, on which event, where.
+    pub exposed_at: i64,
+    pub exposure_event: Arc<str>,
+    pub exposure_channel: Option<Arc<str>>,
+    pub exposure_host: Option<Arc<str>>,
+    /// The goal event's value field, when the goal declares one and the event carries it.
+    pub value: Option<f64>,
+}
+
+impl Conversion {
+    /// `{"rule", "experiment", "variant", "goal", "primary", "exposed_at", "exposure_event",
+    /// "exposure_channel", "exposure_host", "value"}` (times in RFC 3339).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        let opt = |s: &Option<Arc<str>>| s.as_deref().map_or(J::Null, |s| J::String(s.into()));
+        let mut out = serde_json::Map::new();
+        out.insert("rule".into(), J::String(self.rule.as_ref().into()));
+        out.insert("experiment".into(), opt(&self.experiment));
+        out.insert("variant".into(), opt(&self.variant));
+        out.insert("goal".into(), J::String(self.goal.as_ref().into()));
+        out.insert("primary".into(), J::Bool(self.primary));
+        out.insert(
+            "exposed_at".into(),
+            J::String(omnirule_text::time::format_time(self.exposed_at)),
+        );
+        out.insert(
+            "exposure_event".into(),
+            J::String(self.exposure_event.as_ref().into()),
+        );
+        out.insert("exposure_channel".into(), opt(&self.exposure_channel));
+        out.insert("exposure_host".into(), opt(&self.exposure_host));
+        out.insert(
+            "value".into(),
+            self.value.map_or(J::Null, crate::value::number_json),
+        );
+        J::Object(out)
+    }
+}

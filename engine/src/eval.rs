@@ -25,7 +25,7 @@
 //! decision's params; an event value renders as its id in text.
 
 use crate::bundle::Bundle;
-use crate::decision::{CallNumber, Decision, Params};
+use crate::decision::{CallNumber, Conversion, Decision, Params};
 use crate::explain::{Explanation, RuleExplanation, RuleOutcome};
 use crate::fast::pred::{FieldValues, Preds};
 use crate::fast::program::Visit;
@@ -35,7 +35,7 @@ use crate::graph::{
 };
 use crate::history::Grouped;
 use crate::input::{Event, Profile};
-use crate::memory::{Firing, Memory, RememberedEvent};
+use crate::memory::{Exposure, Firing, Memory, Recorded, RememberedEvent};
 use crate::plan::Plan;
 use crate::schedule::{self, ScheduleMiss};
 use crate::value::{Value, number, time_in_range};
@@ -54,6 +54,8 @@ pub struct Evaluation {
     /// In decision order: priority descending, then file order, then each rule's actions in
     /// written order.
     pub decisions: Vec<Decision>,
+    /// Goals this event met (see [`crate::graph::Goal`]), in goal order.
+    pub conversions: Vec<Conversion>,
     /// The customer's memory after the event (pruned).
     pub memory: Memory,
 }
@@ -80,10 +82,14 @@ pub fn split_bucket(experiment: &str, unit: &str) -> u32 {
 /// Evaluates one event. Never fails and never panics. An event whose id the memory already
 /// holds yields no decisions and returns the memory unchanged.
 pub fn evaluate(bundle: &Bundle, memory: &Memory, profile: &Profile, event: &Event) -> Evaluation {
-    let (decisions, record) = run(bundle, memory, profile, event, None);
+    let (decisions, conversions, record) = run(bundle, memory, profile, event, None);
     let mut memory = memory.clone();
     apply(bundle, &mut memory, event, record);
-    Evaluation { decisions, memory }
+    Evaluation {
+        decisions,
+        conversions,
+        memory,
+    }
 }
 
 /// [`evaluate`], updating `memory` where it is instead of returning a new one: what a host that
@@ -93,10 +99,10 @@ pub fn evaluate_in_place(
     memory: &mut Memory,
     profile: &Profile,
     event: &Event,
-) -> Vec<Decision> {
-    let (decisions, record) = run(bundle, memory, profile, event, None);
+) -> (Vec<Decision>, Vec<Conversion>) {
+    let (decisions, conversions, record) = run(bundle, memory, profile, event, None);
     apply(bundle, memory, event, record);
-    decisions
+    (decisions, conversions)
 }
 
 /// [`explain`], updating `memory` in place (see [`evaluate_in_place`]).
@@ -105,15 +111,16 @@ pub fn explain_in_place(
     memory: &mut Memory,
     profile: &Profile,
     event: &Event,
-) -> (Vec<Decision>, Explanation) {
+) -> (Vec<Decision>, Vec<Conversion>, Explanation) {
     let mut why = Explanation {
         event: event.id().to_string(),
         duplicate: memory.contains_id(event.id()),
         rules: Vec::new(),
     };
-    let (decisions, record) = run(bundle, memory, profile, event, Some(&mut why.rules));
+    let (decisions, conversions, record) =
+        run(bundle, memory, profile, event, Some(&mut why.rules));
     apply(bundle, memory, event, record);
-    (decisions, why)
+    (decisions, conversions, why)
 }
 
 /// [`evaluate`], plus why each triggered rule fired or not.
@@ -124,8 +131,15 @@ pub fn explain(
     event: &Event,
 ) -> (Evaluation, Explanation) {
     let mut memory = memory.clone();
-    let (decisions, why) = explain_in_place(bundle, &mut memory, profile, event);
-    (Evaluation { decisions, memory }, why)
+    let (decisions, conversions, why) = explain_in_place(bundle, &mut memory, profile, event);
+    (
+        Evaluation {
+            decisions,
+            conversions,
+            memory,
+        },
+        why,
+    )
 }
 
 fn run<'a>(
@@ -134,7 +148,7 @@ fn run<'a>(
     profile: &'a Profile,
     event: &'a Event,
     mut why: Option<&mut Vec<RuleExplanation>>,
-) -> (Vec<Decision>, Record) {
+) -> (Vec<Decision>, Vec<Conversion>, Record) {
     let g = bundle.graph();
     let plan = bundle.plan();
     // A customer whose consents allow no rule at all gets no decision from this bundle, and
@@ -156,11 +170,13 @@ fn run<'a>(
         {
             explain_no_consent(bundle, profile, event, w);
         }
-        return (Vec::new(), None);
+        return (Vec::new(), Vec::new(), None);
     }
     let fast = trigger_of(bundle, event).and_then(|t| bundle.fast().trigger(g, plan, t));
     let preds = fast.map_or(bundle.fast().no_preds(), |x| x.preds());
     let mut cx = Ctx::new(bundle, memory, profile, event, preds);
+    // Goals first: they look at the exposures made before this event.
+    let (conversions, converted) = cx.conversions(memory.exposures());
     let mut decisions = Vec::new();
     let mut firings = Vec::new();
     let mut winners: Vec<Option<RuleId>> = vec![None; g.groups.len()];
@@ -231,19 +247,30 @@ fn run<'a>(
         }
     }
     let remembered = cx.remembered();
-    (decisions, Some((remembered, firings)))
+    let exposures = std::mem::take(&mut cx.exposures);
+    (
+        decisions,
+        conversions,
+        Some(Recorded {
+            remembered,
+            firings,
+            exposures,
+            converted,
+        }),
+    )
 }
 
 /// Room made for decisions when the first arrives (most events that fire rules fire fewer).
 const FIRST_DECISIONS: usize = 8;
 
-/// What an evaluation adds to memory: the event as remembered (when it is), and the firings
-/// of capped rules. `None`: nothing at all (a duplicate, or a customer nothing may be kept of).
-type Record = Option<(Option<RememberedEvent>, Vec<Firing>)>;
+/// What an evaluation adds to memory: the event as remembered (when it is), the firings
+/// of capped rules, exposures to rules with goals and the goals met. `None`: nothing at all
+/// (a duplicate, or a customer nothing may be kept of).
+type Record = Option<Recorded>;
 
 fn apply(bundle: &Bundle, memory: &mut Memory, event: &Event, record: Record) {
-    if let Some((remembered, firings)) = record {
-        memory.record(bundle, &event.id, event.time, remembered, firings);
+    if let Some(add) = record {
+        memory.record(bundle, &event.id, event.time, add);
     }
 }
 
@@ -353,6 +380,10 @@ struct Ctx<'a> {
     /// Segments being evaluated (a guard against cycles, which validation also refuses).
     seg_busy: Vec<SegmentId>,
     depth: u32,
+    /// The values a goal filter being evaluated reads as `Node::Captured` (its exposure's).
+    captured: &'a [Value],
+    /// Exposures to rules with goals made by this event.
+    exposures: Vec<Exposure>,
 }
 
 impl<'a> Ctx<'a> {
@@ -388,7 +419,157 @@ impl<'a> Ctx<'a> {
             grouped: Grouped::default(),
             seg_busy: Vec::new(),
             depth: 0,
+            captured: &[],
+            exposures: Vec::new(),
         }
+    }
+
+    // ----- goals -------------------------------------------------------------------------------
+
+    /// The goals this event meets. Per goal on this event type (in goal order), per arm of
+    /// its rule the customer was exposed to: unless an exposure to that arm already converted
+    /// the goal, the earliest exposure before this event (in (time, id) order), within the
+    /// goal's window, whose captured values meet the goal's filter, converts. A goal reads
+    /// history, so its rule's consents must still hold. Returns the conversions and the marks
+    /// to record (index into `exposures`, goal name).
+    fn conversions(
+        &mut self,
+        exposures: &'a [Exposure],
+    ) -> (Vec<Conversion>, Vec<(usize, Arc<str>)>) {
+        let g = self.g;
+        let mut out = Vec::new();
+        let mut marks = Vec::new();
+        if exposures.is_empty() {
+            return (out, marks);
+        }
+        let (now, id) = (self.now(), self.event.id.clone());
+        for (gi, goal) in g.goals.iter().enumerate() {
+            if goal.event != self.event.event_type {
+                continue;
+            }
+            let Some(rule) = g.rules.get(goal.rule as usize) else {
+                continue;
+            };
+            let consented = rule
+                .consents
+                .iter()
+                .all(|c| self.consent_ok.get(*c as usize).copied().unwrap_or(false));
+            if !consented {
+                continue;
+            }
+            let name = rule.name.as_str();
+            let lo = exposures.partition_point(|x| x.rule.as_ref() < name);
+            let hi = exposures.partition_point(|x| x.rule.as_ref() <= name);
+            let Some(run) = exposures.get(lo..hi) else {
+                continue;
+            };
+            // This goal's captured values follow those of the rule's earlier goals.
+            let offset: usize = g
+                .goals
+                .iter()
+                .take(gi)
+                .filter(|x| x.rule == goal.rule)
+                .map(|x| x.captures.len())
+                .sum();
+            let width = goal.captures.len();
+            let mut arms: Vec<&Option<Arc<str>>> = run.iter().map(|x| &x.variant).collect();
+            omnirule_text::sort::sort(&mut arms);
+            arms.dedup();
+            for arm in arms {
+                let done = run
+                    .iter()
+                    .any(|x| &x.variant == arm && x.converted.iter().any(|c| **c == *goal.name));
+                if done {
+                    continue;
+                }
+                // The earliest in the window that meets the filter.
+                let mut hit = None;
+                for (i, x) in run.iter().enumerate() {
+                    if &x.variant != arm
+                        || (x.time, x.event.as_ref()) >= (now, id.as_ref())
+                        || now.saturating_sub(x.time) > goal.within
+                    {
+                        continue;
+                    }
+                    let holds = match goal.filter {
+                        None => true,
+                        Some(f) => {
+                            self.captured = x
+                                .captures
+                                .get(offset..offset.saturating_add(width))
+                                .unwrap_or_default();
+                            let mut env: Env = Vec::new();
+                            let v = self.eval(f, &mut env).truthy();
+                            self.captured = &[];
+                            v
+                        }
+                    };
+                    if holds {
+                        hit = Some((i, x));
+                        break;
+                    }
+                }
+                let Some((i, x)) = hit else { continue };
+                let experiment = match &rule.outcome {
+                    Outcome::Split { name, .. } => Some(Arc::from(name.as_str())),
+                    Outcome::Actions(_) => None,
+                };
+                let goal_name: Arc<str> = Arc::from(goal.name.as_str());
+                out.push(Conversion {
+                    rule: x.rule.clone(),
+                    experiment,
+                    variant: x.variant.clone(),
+                    goal: goal_name.clone(),
+                    primary: goal.primary,
+                    exposed_at: x.time,
+                    exposure_event: x.event.clone(),
+                    exposure_channel: x.channel.clone(),
+                    exposure_host: x.host.clone(),
+                    value: goal
+                        .value
+                        .as_deref()
+                        .and_then(|f| match self.event.field(f) {
+                            Some(Value::Number(n)) => Some(*n),
+                            _ => None,
+                        }),
+                });
+                marks.push((lo + i, goal_name));
+            }
+        }
+        (out, marks)
+    }
+
+    /// Records an exposure to `rule` (when it has goals) with the values its goals capture,
+    /// evaluated in the environment it fired with.
+    fn expose(&mut self, rid: RuleId, rule: &Rule, variant: Option<&str>, env: &mut Env) {
+        let g = self.g;
+        let mut goals = g.goals.iter().filter(|x| x.rule == rid).peekable();
+        if goals.peek().is_none() {
+            return;
+        }
+        let mut captures = Vec::new();
+        for goal in goals {
+            for n in &goal.captures {
+                let v = self.eval(*n, env);
+                // An event value points into this memory; it cannot be kept (the checker
+                // refuses such captures; a hand-made graph gets missing).
+                captures.push(if matches!(v, Value::Event(_)) {
+                    Value::Missing
+                } else {
+                    v
+                });
+            }
+        }
+        self.exposures.push(Exposure {
+            rule: self.plan.names().rule(rid, &rule.name),
+            variant: variant.map(Arc::from),
+            time: self.now(),
+            event: self.event.id.clone(),
+            channel: self.event.place.channel.clone(),
+            host: self.event.place.host.clone(),
+            captures,
+            converted: Vec::new(),
+        });
     }
 
     fn now(&self) -> Millis {
@@ -482,6 +663,7 @@ impl<'a> Ctx<'a> {
                 for (k, call) in calls.iter().enumerate() {
                     decisions.push(self.decision(&base, rid, k, call, &mut env));
                 }
+                self.expose(rid, rule, None, &mut env);
                 RuleOutcome::Fired { variant: None }
             }
             Outcome::Split { name, unit, arms } => {
@@ -521,6 +703,7 @@ impl<'a> Ctx<'a> {
                         decisions.push(d);
                     }
                 }
+                self.expose(rid, rule, Some(&variant), &mut env);
                 RuleOutcome::Fired {
                     variant: Some(variant),
                 }
@@ -998,6 +1181,11 @@ impl<'a> Ctx<'a> {
                 ),
                 _ => self.profile.field(name).cloned().unwrap_or_default(),
             },
+            Node::Captured(i) => self
+                .captured
+                .get(usize::from(*i))
+                .cloned()
+                .unwrap_or_default(),
             Node::Bound(s) => env
                 .get(usize::from(*s))
                 .copied()

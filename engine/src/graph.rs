@@ -63,7 +63,40 @@ pub struct Graph {
     pub retention: Vec<Retention>,
     pub timezone: TzTable,
     pub limits: Limits,
+    /// The rules' goals, rule by rule in rule order, each rule's in written order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<Goal>,
 }
+
+/// A rule's goal (`goal purchase within 7d where purchase.sku == v.sku`): a later event of
+/// type `event`, within `within` of the customer's first exposure to the rule (and variant),
+/// that meets `filter`, is a conversion.
+///
+/// The filter is evaluated on the goal event as the *current* event (its fields are
+/// [`Node::EventField`]s); everything else it mentions (bound names, the exposing event,
+/// the profile, segments, history) was evaluated when the rule fired, from the nodes in
+/// `captures`, and kept with the exposure in memory; the filter reads them as
+/// [`Node::Captured`] `i`, counted from this goal's first capture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goal {
+    pub rule: RuleId,
+    /// The goal's name: its alias, or the event type's name.
+    pub name: String,
+    pub event: EventTypeId,
+    /// The window after the exposure, inclusive (as `within`).
+    pub within: Millis,
+    /// The rule's primary goal (the report's conversions); exactly one per rule with goals.
+    pub primary: bool,
+    /// A number field of the goal event reported as the conversion's value (revenue).
+    pub value: Option<String>,
+    /// Nodes evaluated in the rule's environment when it fires.
+    pub captures: Vec<NodeId>,
+    /// `where`: `None` is true. Reads no binding slot.
+    pub filter: Option<NodeId>,
+}
+
+/// Goals keep at most this many values each from the exposure.
+pub const MAX_GOAL_CAPTURES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
@@ -235,6 +268,9 @@ pub enum Node {
     Last(QueryId),
     /// `time_since(E ...)`: `now` minus the newest match's time, or missing.
     TimeSince(QueryId),
+    /// Value `i` of those a goal captured when its rule fired (see [`Goal`]): only in goal
+    /// filters; missing anywhere else.
+    Captured(u16),
 }
 
 /// A history query over this customer's remembered events of one type, *before* the current

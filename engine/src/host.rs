@@ -8,11 +8,12 @@
 //! ([`omnirule_text::canonical`]) and therefore byte-identical on every runtime.
 //!
 //! Wire shape of one call's result:
-//! `{"decisions":[{"action":"offer","experiment":null,"group":null,"params":{..},"rule":"r","variant":null}],
-//!   "explanation":{..}}` (`explanation` only when asked for).
+//! `{"conversions":[..],"decisions":[{"action":"offer","experiment":null,"group":null,"params":{..},"rule":"r","variant":null}],
+//!   "explanation":{..}}` (`conversions` only when the event met a goal, `explanation` only
+//! when asked for).
 
 use crate::bundle::Bundle;
-use crate::decision::{Decision, decisions_value, write_decisions};
+use crate::decision::{Conversion, Decision, decisions_value, write_decisions};
 use crate::eval::{evaluate, evaluate_in_place, explain, explain_in_place};
 use crate::explain::Explanation;
 use crate::input::{Event, InputError, Profile};
@@ -23,6 +24,8 @@ use omnirule_text::canonical::canonical_json;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tracked {
     pub decisions: Vec<Decision>,
+    /// Goals the event met.
+    pub conversions: Vec<Conversion>,
     /// Present when the caller asked for it.
     pub explanation: Option<Explanation>,
     /// The customer's memory after the event.
@@ -32,12 +35,20 @@ pub struct Tracked {
 impl Tracked {
     /// `{"decisions": [...], "explanation": {...}?}` as a JSON value.
     pub fn output(&self) -> serde_json::Value {
-        output(&self.decisions, self.explanation.as_ref())
+        output(
+            &self.decisions,
+            &self.conversions,
+            self.explanation.as_ref(),
+        )
     }
 
     /// [`Tracked::output`] as canonical JSON text: what runtimes compare byte for byte.
     pub fn to_json(&self) -> String {
-        to_json(&self.decisions, self.explanation.as_ref())
+        to_json(
+            &self.decisions,
+            &self.conversions,
+            self.explanation.as_ref(),
+        )
     }
 }
 
@@ -46,6 +57,8 @@ impl Tracked {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
     pub decisions: Vec<Decision>,
+    /// Goals the event met.
+    pub conversions: Vec<Conversion>,
     /// Present when the caller asked for it.
     pub explanation: Option<Explanation>,
 }
@@ -53,28 +66,52 @@ pub struct Decided {
 impl Decided {
     /// As [`Tracked::output`].
     pub fn output(&self) -> serde_json::Value {
-        output(&self.decisions, self.explanation.as_ref())
+        output(
+            &self.decisions,
+            &self.conversions,
+            self.explanation.as_ref(),
+        )
     }
 
     /// As [`Tracked::to_json`].
     pub fn to_json(&self) -> String {
-        to_json(&self.decisions, self.explanation.as_ref())
+        to_json(
+            &self.decisions,
+            &self.conversions,
+            self.explanation.as_ref(),
+        )
     }
 }
 
-fn output(decisions: &[Decision], explanation: Option<&Explanation>) -> serde_json::Value {
+fn output(
+    decisions: &[Decision],
+    conversions: &[Conversion],
+    explanation: Option<&Explanation>,
+) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     out.insert("decisions".into(), decisions_value(decisions));
+    if !conversions.is_empty() {
+        out.insert(
+            "conversions".into(),
+            serde_json::Value::Array(conversions.iter().map(Conversion::to_json).collect()),
+        );
+    }
     if let Some(why) = explanation {
         out.insert("explanation".into(), why.to_json());
     }
     serde_json::Value::Object(out)
 }
 
-fn to_json(decisions: &[Decision], explanation: Option<&Explanation>) -> String {
+fn to_json(
+    decisions: &[Decision],
+    conversions: &[Conversion],
+    explanation: Option<&Explanation>,
+) -> String {
     match explanation {
-        Some(_) => canonical_json(&output(decisions, explanation)),
-        None => {
+        _ if explanation.is_some() || !conversions.is_empty() => {
+            canonical_json(&output(decisions, conversions, explanation))
+        }
+        _ => {
             let mut out = String::with_capacity(64 + 160 * decisions.len());
             out.push_str("{\"decisions\":");
             write_decisions(decisions, &mut out);
@@ -95,8 +132,23 @@ pub fn track(
     event: &serde_json::Value,
     with_explanation: bool,
 ) -> Result<Tracked, InputError> {
+    track_at(bundle, memory, profile, event, None, with_explanation)
+}
+
+/// [`track`] for an event observed at `place` (see [`Event::set_place`]).
+pub fn track_at(
+    bundle: &Bundle,
+    memory: &Memory,
+    profile: &serde_json::Value,
+    event: &serde_json::Value,
+    place: Option<Place<'_>>,
+    with_explanation: bool,
+) -> Result<Tracked, InputError> {
     let profile = Profile::from_json(bundle, profile)?;
-    let event = Event::from_json(bundle, event)?;
+    let mut event = Event::from_json(bundle, event)?;
+    if let Some(p) = place {
+        event.set_place(Some(p.channel), p.host);
+    }
     Ok(track_parsed(
         bundle,
         memory,
@@ -118,6 +170,7 @@ pub fn track_parsed(
         let (evaluation, why) = explain(bundle, memory, profile, event);
         Tracked {
             decisions: evaluation.decisions,
+            conversions: evaluation.conversions,
             explanation: Some(why),
             memory: evaluation.memory,
         }
@@ -125,6 +178,7 @@ pub fn track_parsed(
         let evaluation = evaluate(bundle, memory, profile, event);
         Tracked {
             decisions: evaluation.decisions,
+            conversions: evaluation.conversions,
             explanation: None,
             memory: evaluation.memory,
         }
@@ -141,14 +195,17 @@ pub fn track_in_place(
     with_explanation: bool,
 ) -> Decided {
     if with_explanation {
-        let (decisions, why) = explain_in_place(bundle, memory, profile, event);
+        let (decisions, conversions, why) = explain_in_place(bundle, memory, profile, event);
         Decided {
             decisions,
+            conversions,
             explanation: Some(why),
         }
     } else {
+        let (decisions, conversions) = evaluate_in_place(bundle, memory, profile, event);
         Decided {
-            decisions: evaluate_in_place(bundle, memory, profile, event),
+            decisions,
+            conversions,
             explanation: None,
         }
     }
@@ -239,6 +296,63 @@ pub fn write_exposures(
         opt(place.host, out);
         out.push_str(",\"event\":");
         write_string(event.id(), out);
+        out.push_str("}\n");
+    }
+}
+
+/// The conversion lines of one event, in the log format of `docs/report.md`, appended to
+/// `out` a line each: what the host writes beside its exposure lines. `place` is where the
+/// conversion happened; the exposure's place comes from memory (where it was recorded).
+pub fn write_conversions(
+    profile: &Profile,
+    event: &Event,
+    conversions: &[Conversion],
+    place: Place<'_>,
+    out: &mut String,
+) {
+    use omnirule_text::json::write_string;
+    let time = omnirule_text::time::format_time(event.time());
+    let opt = |s: Option<&str>, out: &mut String| match s {
+        Some(s) => write_string(s, out),
+        None => out.push_str("null"),
+    };
+    for c in conversions {
+        out.push_str("{\"kind\":\"conversion\",\"time\":");
+        write_string(&time, out);
+        out.push_str(",\"customer\":");
+        write_string(profile.id(), out);
+        out.push_str(",\"rule\":");
+        write_string(&c.rule, out);
+        out.push_str(",\"experiment\":");
+        opt(c.experiment.as_deref(), out);
+        out.push_str(",\"variant\":");
+        opt(c.variant.as_deref(), out);
+        out.push_str(",\"goal\":");
+        write_string(&c.goal, out);
+        out.push_str(if c.primary {
+            ",\"primary\":true"
+        } else {
+            ",\"primary\":false"
+        });
+        out.push_str(",\"exposed_at\":");
+        write_string(&omnirule_text::time::format_time(c.exposed_at), out);
+        out.push_str(",\"exposure_event\":");
+        write_string(&c.exposure_event, out);
+        out.push_str(",\"exposure_channel\":");
+        opt(c.exposure_channel.as_deref(), out);
+        out.push_str(",\"exposure_host\":");
+        opt(c.exposure_host.as_deref(), out);
+        out.push_str(",\"channel\":");
+        write_string(place.channel, out);
+        out.push_str(",\"host\":");
+        opt(place.host, out);
+        out.push_str(",\"event\":");
+        write_string(event.id(), out);
+        out.push_str(",\"value\":");
+        match c.value {
+            Some(v) => out.push_str(&crate::value::number_json(v).to_string()),
+            None => out.push_str("null"),
+        }
         out.push_str("}\n");
     }
 }

@@ -119,6 +119,16 @@ pub struct Event {
     pub(crate) time: Millis,
     pub(crate) fields: Fields,
     pub(crate) present: Presence,
+    /// Where the event was observed, as the host says ([`Event::set_place`]): recorded with
+    /// exposures, so a conversion elsewhere can say where its exposure happened.
+    pub(crate) place: Place,
+}
+
+/// A channel (`web`, `store`) and a host (`edge`, `paris-01`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Place {
+    pub channel: Option<Arc<str>>,
+    pub host: Option<Arc<str>>,
 }
 
 impl PartialEq for Event {
@@ -128,6 +138,7 @@ impl PartialEq for Event {
             && self.id == other.id
             && self.time == other.time
             && self.fields == other.fields
+            && self.place == other.place
     }
 }
 
@@ -147,7 +158,19 @@ impl Event {
             time,
             fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
             present: Presence::default(),
+            place: Place::default(),
         }
+    }
+
+    /// Says where the event was observed: the channel (`web`, `store`, ...) and the host
+    /// (`edge`, `paris-01`, ...), as the host calling the engine knows itself. Recorded with
+    /// the exposures the event makes, and reported with the conversions they lead to
+    /// elsewhere; it changes no decision.
+    pub fn set_place(&mut self, channel: Option<&str>, host: Option<&str>) {
+        self.place = Place {
+            channel: channel.map(Arc::from),
+            host: host.map(Arc::from),
+        };
     }
 
     /// Parses and type-checks a wire-format event: `{"type": "page_view", "id": "e-1",
@@ -224,6 +247,7 @@ impl Event {
             id: Arc::from(id),
             time,
             present: Presence::of(&fields, shared, names.event_order(event_type)),
+            place: Place::default(),
             fields,
         })
     }

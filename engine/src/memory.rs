@@ -28,7 +28,12 @@
 //!   it: a `once` cap (kept for as long as the memory lives), or a `limit N per D` cap of the
 //!   rule or of its recorded group (kept for the longest such D);
 //! - the id of every evaluated event, for `limits.dedup_window` and at most
-//!   `limits.max_dedup_ids` of them (the newest).
+//!   `limits.max_dedup_ids` of them (the newest);
+//! - an exposure to a rule with goals (rule, variant, time, event id, where it happened, the
+//!   values its goals captured, the goals it converted) for the longest of the rule's goal
+//!   windows, at most [`MAX_EXPOSURES_PER_RULE`] per rule (the newest). Exposures with the same
+//!   identity merge by the union of their converted goals, so a conversion recorded by one
+//!   host holds everywhere after a merge.
 //!
 //! Deletion: [`Memory::erase`] leaves a tombstone, the time of the deletion, which is part of the
 //! merged state (merged by `max`, like `newest`). Pruning drops every entry dated at or before
@@ -52,12 +57,16 @@ mod bytes;
 
 /// `b"OMNIMEM"`.
 pub const MAGIC: &[u8; 7] = b"OMNIMEM";
-/// The memory format this engine writes: 1 for a memory without a deletion (the bytes older
-/// engines read), 2 for one with a tombstone (older engines refuse it rather than ignore the
-/// deletion). Both are read.
-pub const FORMAT_VERSION: u16 = 2;
+/// The memory format this engine writes: 1 for a memory without a deletion or exposures (the
+/// bytes older engines read), 2 for one with a tombstone (older engines refuse it rather than
+/// ignore the deletion), 3 for one with exposures (a tombstone optional). All are read.
+pub const FORMAT_VERSION: u16 = 3;
 /// The format of a memory without a deletion.
 const FORMAT_PLAIN: u16 = 1;
+/// The format of a memory with a deletion and no exposures.
+const FORMAT_ERASED: u16 = 2;
+/// At most this many exposures are kept per rule (the newest).
+pub const MAX_EXPOSURES_PER_RULE: usize = 16;
 /// The `format` field of the JSON form.
 pub const JSON_FORMAT: &str = "omnirule-memory";
 /// Deepest list nesting in a stored field.
@@ -147,6 +156,55 @@ pub struct Firing {
     pub group: Option<Arc<str>>,
 }
 
+/// The customer was exposed to a rule with goals: a decision (a split's control included) was
+/// made for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposure {
+    pub rule: Arc<str>,
+    /// The split's arm (`control` included); `None` for a rule without a split.
+    pub variant: Option<Arc<str>>,
+    pub time: Millis,
+    /// The id of the event it was decided on.
+    pub event: Arc<str>,
+    /// Where it happened, as the host that evaluated it said (`web`, `store`; `edge`,
+    /// `paris-01`).
+    pub channel: Option<Arc<str>>,
+    pub host: Option<Arc<str>>,
+    /// The values the rule's goals captured when it fired, goal after goal.
+    pub captures: Vec<Value>,
+    /// The goals this exposure converted (names, sorted, unique).
+    pub converted: Vec<Arc<str>>,
+}
+
+/// An exposure's identity (everything but `converted`), in storage order.
+fn exposure_order(a: &Exposure, b: &Exposure) -> Ordering {
+    a.rule
+        .cmp(&b.rule)
+        .then(a.time.cmp(&b.time))
+        .then_with(|| a.event.cmp(&b.event))
+        .then_with(|| a.variant.cmp(&b.variant))
+        .then_with(|| a.channel.cmp(&b.channel))
+        .then_with(|| a.host.cmp(&b.host))
+        .then_with(|| {
+            a.captures
+                .iter()
+                .zip(b.captures.iter())
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or_else(|| a.captures.len().cmp(&b.captures.len()))
+        })
+}
+
+/// What one evaluation adds to a memory (see `Memory::record`).
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub remembered: Option<RememberedEvent>,
+    pub firings: Vec<Firing>,
+    pub exposures: Vec<Exposure>,
+    /// Goals met: (index into the memory's exposures before this event, goal name).
+    pub converted: Vec<(usize, Arc<str>)>,
+}
+
 /// One customer's memory. See the module documentation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Memory {
@@ -159,6 +217,8 @@ pub struct Memory {
     firings: Vec<Firing>,
     /// Sorted by id; one entry per id (its latest time).
     seen: Vec<(Arc<str>, Millis)>,
+    /// Sorted by [`exposure_order`]; unique.
+    exposures: Vec<Exposure>,
 }
 
 /// Why stored memory could not be read.
@@ -207,7 +267,15 @@ impl Memory {
     /// Nothing is kept about the customer: no events, no firings, no ids. (The time of the
     /// latest event may still be set.)
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.firings.is_empty() && self.seen.is_empty()
+        self.events.is_empty()
+            && self.firings.is_empty()
+            && self.seen.is_empty()
+            && self.exposures.is_empty()
+    }
+
+    /// Exposures to rules with goals, by rule then time.
+    pub fn exposures(&self) -> &[Exposure] {
+        &self.exposures
     }
 
     /// How many events are remembered.
@@ -240,13 +308,16 @@ impl Memory {
             events: Vec::new(),
             firings: Vec::new(),
             seen: Vec::new(),
+            exposures: Vec::new(),
         }
     }
 
     /// The version written for this memory (see [`FORMAT_VERSION`]).
     fn format(&self) -> u16 {
-        if self.erased.is_some() {
+        if !self.exposures.is_empty() {
             FORMAT_VERSION
+        } else if self.erased.is_some() {
+            FORMAT_ERASED
         } else {
             FORMAT_PLAIN
         }
@@ -304,6 +375,12 @@ impl Memory {
                 .cloned()
                 .collect(),
             seen: self.seen.iter().chain(other.seen.iter()).cloned().collect(),
+            exposures: self
+                .exposures
+                .iter()
+                .chain(other.exposures.iter())
+                .cloned()
+                .collect(),
         };
         m.normalize();
         m.prune(bundle);
@@ -330,12 +407,32 @@ impl Memory {
             }
         }
         self.seen = seen;
+        if !self.exposures.is_empty() {
+            for x in &mut self.exposures {
+                omnirule_text::sort::sort(&mut x.converted);
+                x.converted.dedup();
+            }
+            omnirule_text::sort::sort_by(&mut self.exposures, exposure_order);
+            let mut merged: Vec<Exposure> = Vec::with_capacity(self.exposures.len());
+            for x in self.exposures.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if exposure_order(last, &x) == Ordering::Equal => {
+                        last.converted.extend(x.converted);
+                        omnirule_text::sort::sort(&mut last.converted);
+                        last.converted.dedup();
+                    }
+                    _ => merged.push(x),
+                }
+            }
+            self.exposures = merged;
+        }
         let times = self
             .events
             .iter()
             .map(|e| e.time)
             .chain(self.firings.iter().map(|f| f.time))
-            .chain(self.seen.iter().map(|s| s.1));
+            .chain(self.seen.iter().map(|s| s.1))
+            .chain(self.exposures.iter().map(|x| x.time));
         for t in times {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
@@ -349,6 +446,7 @@ impl Memory {
             self.events.retain(|e| e.time > at);
             self.firings.retain(|f| f.time > at);
             self.seen.retain(|s| s.1 > at);
+            self.exposures.retain(|x| x.time > at);
         }
     }
 
@@ -359,6 +457,7 @@ impl Memory {
             self.events.clear();
             self.firings.clear();
             self.seen.clear();
+            self.exposures.clear();
             return;
         };
         self.drop_erased();
@@ -443,6 +542,7 @@ impl Memory {
             }
         }
         self.firings = firings;
+        self.prune_exposures(bundle, newest);
 
         let cutoff = newest.saturating_sub(g.limits.dedup_window);
         self.seen.retain(|(_, t)| *t >= cutoff);
@@ -480,6 +580,37 @@ impl Memory {
 
     /// The bytes this memory counts against its budget (see [`MAX_EVENT_BYTES_PER_TYPE`]):
     /// the sum of [`RememberedEvent::footprint`] over the remembered events.
+    /// Keeps the exposures of rules that still have goals, for the longest of their windows
+    /// before `newest` (as `within`: an exposure exactly that old stays), at most
+    /// [`MAX_EXPOSURES_PER_RULE`] per rule, the newest. Both cuts drop the oldest, which keeps
+    /// pruning a filter that agrees with merging (see the module documentation).
+    fn prune_exposures(&mut self, bundle: &Bundle, newest: Millis) {
+        if self.exposures.is_empty() {
+            return;
+        }
+        let g = bundle.graph();
+        let plan = bundle.plan();
+        let mut kept = Vec::with_capacity(self.exposures.len());
+        for run in self.exposures.chunk_by(|a, b| a.rule == b.rule) {
+            let window = run
+                .first()
+                .and_then(|x| plan.rule_id(g, &x.rule))
+                .and_then(|rid| {
+                    g.goals
+                        .iter()
+                        .filter(|goal| goal.rule == rid)
+                        .map(|goal| goal.within)
+                        .max()
+                });
+            let Some(window) = window else { continue };
+            let cutoff = newest.saturating_sub(window);
+            let live = run.partition_point(|x| x.time < cutoff);
+            let from = live.max(run.len().saturating_sub(MAX_EXPOSURES_PER_RULE));
+            kept.extend(run.iter().skip(from).cloned());
+        }
+        self.exposures = kept;
+    }
+
     pub fn event_bytes(&self) -> usize {
         self.events
             .iter()
@@ -488,15 +619,28 @@ impl Memory {
 
     /// Adds what one evaluated event leaves behind, then prunes. The event id is new (the
     /// caller checked [`Memory::contains_id`]).
-    pub(crate) fn record(
-        &mut self,
-        bundle: &Bundle,
-        id: &Arc<str>,
-        time: Millis,
-        remembered: Option<RememberedEvent>,
-        firings: Vec<Firing>,
-    ) {
+    pub(crate) fn record(&mut self, bundle: &Bundle, id: &Arc<str>, time: Millis, add: Recorded) {
+        let Recorded {
+            remembered,
+            firings,
+            exposures,
+            converted,
+        } = add;
         self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
+        // Marks first: the indices are of the exposures before this event.
+        for (i, goal) in converted {
+            if let Some(x) = self.exposures.get_mut(i)
+                && let Err(at) = x.converted.binary_search(&goal)
+            {
+                x.converted.insert(at, goal);
+            }
+        }
+        for x in exposures {
+            match self.exposures.binary_search_by(|y| exposure_order(y, &x)) {
+                Ok(_) => {}
+                Err(at) => self.exposures.insert(at, x),
+            }
+        }
         if let Some(e) = remembered {
             let pos = self
                 .events
@@ -543,7 +687,7 @@ impl Memory {
             .and_then(|s| <[u8; 2]>::try_from(s).ok())
             .map(u16::from_le_bytes)
             .ok_or_else(|| MemoryError::Decode("the header is truncated".into()))?;
-        if version != FORMAT_VERSION && version != FORMAT_PLAIN {
+        if !(FORMAT_PLAIN..=FORMAT_VERSION).contains(&version) {
             return Err(MemoryError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -599,6 +743,29 @@ impl Memory {
             .iter()
             .map(|(id, t)| object([("id", text(id)), ("time", time_json(*t))]))
             .collect();
+        let opt = |s: &Option<Arc<str>>| s.as_deref().map_or(J::Null, text);
+        let exposures: Vec<J> = self
+            .exposures
+            .iter()
+            .map(|x| {
+                object([
+                    ("rule", text(&x.rule)),
+                    ("variant", opt(&x.variant)),
+                    ("time", time_json(x.time)),
+                    ("event", text(&x.event)),
+                    ("channel", opt(&x.channel)),
+                    ("host", opt(&x.host)),
+                    (
+                        "captures",
+                        J::Array(x.captures.iter().map(field_to_json).collect()),
+                    ),
+                    (
+                        "converted",
+                        J::Array(x.converted.iter().map(|g| text(g)).collect()),
+                    ),
+                ])
+            })
+            .collect();
         let mut doc = object([
             ("format", text(JSON_FORMAT)),
             ("version", J::from(self.format())),
@@ -611,6 +778,9 @@ impl Memory {
             members.insert("events".into(), J::Array(events));
             members.insert("firings".into(), J::Array(firings));
             members.insert("seen".into(), J::Array(seen));
+            if !exposures.is_empty() {
+                members.insert("exposures".into(), J::Array(exposures));
+            }
         }
         omnirule_text::json::to_string_pretty(&doc)
     }
@@ -623,7 +793,7 @@ impl Memory {
             return Err(MemoryError::NotAMemory);
         }
         match doc.get("version").and_then(J::as_u64) {
-            Some(v) if v == u64::from(FORMAT_VERSION) || v == u64::from(FORMAT_PLAIN) => {}
+            Some(v) if (u64::from(FORMAT_PLAIN)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(MemoryError::UnsupportedVersion {
                     found: u16::try_from(v).unwrap_or(u16::MAX),
@@ -690,6 +860,51 @@ impl Memory {
             let at = format!("seen id {i}");
             seen.push((string(s, "id", &at)?, time(s, "time", &at)?));
         }
+        let mut exposures = Vec::new();
+        for (i, x) in list("exposures")?.iter().enumerate() {
+            let at = format!("exposure {i}");
+            let opt = |key: &str| -> Result<Option<Arc<str>>, MemoryError> {
+                match x.get(key) {
+                    None | Some(J::Null) => Ok(None),
+                    Some(J::String(s)) => Ok(Some(Arc::from(s.as_str()))),
+                    Some(_) => Err(err(&format!("{at}: `{key}` must be a string or null"))),
+                }
+            };
+            let mut captures = Vec::new();
+            for (k, v) in x
+                .get("captures")
+                .and_then(J::as_array)
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .enumerate()
+            {
+                captures.push(
+                    field_from_json(v, 0).map_err(|e| err(&format!("{at}: capture {k}: {e}")))?,
+                );
+            }
+            let mut converted = Vec::new();
+            for g in x
+                .get("converted")
+                .and_then(J::as_array)
+                .map_or(&[][..], Vec::as_slice)
+            {
+                converted.push(
+                    g.as_str()
+                        .map(Arc::from)
+                        .ok_or_else(|| err(&format!("{at}: `converted` must hold strings")))?,
+                );
+            }
+            exposures.push(Exposure {
+                rule: string(x, "rule", &at)?,
+                variant: opt("variant")?,
+                time: time(x, "time", &at)?,
+                event: string(x, "event", &at)?,
+                channel: opt("channel")?,
+                host: opt("host")?,
+                captures,
+                converted,
+            });
+        }
         let newest = match doc.get("newest") {
             None | Some(J::Null) => None,
             Some(t) => Some(
@@ -715,6 +930,7 @@ impl Memory {
             events,
             firings,
             seen,
+            exposures,
         };
         m.normalize();
         Ok(m)

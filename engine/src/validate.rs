@@ -201,7 +201,8 @@ pub(crate) fn node_children(n: &Node) -> Children<'_> {
         | Node::Count(_)
         | Node::Sum(..)
         | Node::Last(_)
-        | Node::TimeSince(_) => Children::Ids(&[]),
+        | Node::TimeSince(_)
+        | Node::Captured(_) => Children::Ids(&[]),
         Node::Field { of: x, .. }
         | Node::FieldMeta { of: x, .. }
         | Node::Neg(x)
@@ -335,6 +336,7 @@ impl Graph {
         for r in &self.rules {
             self.check_rule(r, &mut walker)?;
         }
+        self.check_goals(&mut walker)?;
 
         self.check_triggers()?;
         self.check_retention()?;
@@ -639,6 +641,11 @@ impl Graph {
         }
         match node {
             Node::Segment(sg) => check(at, "segment", *sg, self.segments.len())?,
+            Node::Captured(i) if usize::from(*i) >= MAX_GOAL_CAPTURES => {
+                return Err(GraphError::Invalid(format!(
+                    "node {id} reads captured value {i} (a goal keeps at most {MAX_GOAL_CAPTURES})"
+                )));
+            }
             Node::Bound(slot) if *slot >= MAX_SLOTS => {
                 return Err(GraphError::SlotOutOfRange {
                     at: at(),
@@ -688,6 +695,68 @@ impl Graph {
             _ => {}
         }
         one_deeper(d, "conditions", at)
+    }
+
+    /// Checks the goals: their rule, event type and window; captures walked in their rule's
+    /// environment, filters in none (a filter reads the goal event and captured values, no
+    /// binding); one primary goal per rule, names unique within it, goals in rule order.
+    fn check_goals(&self, walker: &mut Walker<'_>) -> Result<(), GraphError> {
+        let n_events = self.schema.events.len();
+        let mut previous: Option<RuleId> = None;
+        for run in self.goals.chunk_by(|a, b| a.rule == b.rule) {
+            let Some(first) = run.first() else { continue };
+            check(
+                || "a goal".to_string(),
+                "rule",
+                first.rule,
+                self.rules.len(),
+            )?;
+            if previous.is_some_and(|p| p >= first.rule) {
+                return Err(GraphError::Invalid(
+                    "goals are not grouped in rule order".into(),
+                ));
+            }
+            previous = Some(first.rule);
+            let rule = self.rules.get(first.rule as usize);
+            let name = rule.map_or("", |r| r.name.as_str());
+            let owner = Owner::Rule(name);
+            let at = || owner.to_string();
+            unique("goal", run.iter().map(|g| g.name.as_str()))?;
+            let primaries = run.iter().filter(|g| g.primary).count();
+            if primaries != 1 {
+                return Err(GraphError::Invalid(format!(
+                    "{owner} has {primaries} primary goals instead of one"
+                )));
+            }
+            for goal in run {
+                check(at, "event type", goal.event, n_events)?;
+                if goal.within < 0 {
+                    return Err(GraphError::Invalid(format!(
+                        "goal `{}` of {owner} has a negative window",
+                        goal.name
+                    )));
+                }
+                if goal.captures.len() > MAX_GOAL_CAPTURES {
+                    return Err(GraphError::Invalid(format!(
+                        "goal `{}` of {owner} captures more than {MAX_GOAL_CAPTURES} values",
+                        goal.name
+                    )));
+                }
+                walker.start();
+                for n in &goal.captures {
+                    check(at, "node", *n, self.nodes.len())?;
+                    walker.nodes.push(*n);
+                }
+                walker.walk(rule.map_or(0, |r| r.slots), owner, None)?;
+                walker.start();
+                if let Some(f) = goal.filter {
+                    check(at, "node", f, self.nodes.len())?;
+                    walker.nodes.push(f);
+                }
+                walker.walk(0, owner, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks one rule: its references, outcome and schedule, and walks its conditions.

@@ -113,13 +113,23 @@ fn damaged_memory_is_an_error_never_a_panic() {
         Memory::from_bytes(b"nope").unwrap_err().to_string(),
         "not an Omnirule memory"
     );
+    let mut v4 = bytes.clone();
+    v4[7] = 4;
+    assert!(
+        Memory::from_bytes(&v4)
+            .unwrap_err()
+            .to_string()
+            .contains("format 4")
+    );
+    // Format 3 carries an optional tombstone and the exposures after the entries: format 1
+    // bytes labelled 3 are truncated.
     let mut v3 = bytes.clone();
     v3[7] = 3;
     assert!(
         Memory::from_bytes(&v3)
             .unwrap_err()
             .to_string()
-            .contains("format 3")
+            .contains("truncated")
     );
     // Format 2 carries a tombstone after the entries: format 1 bytes labelled 2 are truncated.
     let mut v2 = bytes.clone();

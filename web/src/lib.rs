@@ -105,10 +105,34 @@ export interface EngineOptions {
    * the exposure line `omnirule report` reads (docs/report.md): send it to your collector. Not
    * called for a visitor whose consents do not allow keeping a memory (`storageConsent`). */
   onExposure?: (exposure: Exposure) => void;
-  /** The channel exposures are logged under (default "web"). */
+  /** Called once per goal an event meets (a rule's `goal` clause), with the conversion line
+   * `omnirule report` reads; same consent rule as `onExposure`. */
+  onConversion?: (conversion: ConversionLine) => void;
+  /** Where this engine's events happen (default "web"): logged with exposures and
+   * conversions, and remembered with exposures so a conversion in a store says so. */
   channel?: string;
-  /** The host exposures are logged under (default null). */
+  /** The host logged with them (default null). */
   host?: string;
+}
+
+/** One conversion: a goal met after an exposure (docs/report.md). */
+export interface ConversionLine {
+  kind: "conversion";
+  time: string;
+  customer: string;
+  rule: string;
+  experiment: string | null;
+  variant: string | null;
+  goal: string;
+  primary: boolean;
+  exposed_at: string;
+  exposure_event: string;
+  exposure_channel: string | null;
+  exposure_host: string | null;
+  channel: string;
+  host: string | null;
+  event: string;
+  value: number | null;
 }
 
 /** One exposure: a decision made for a visitor (docs/report.md). */
@@ -268,24 +292,49 @@ fn memory_from_js(value: &JsValue) -> Result<Memory, JsError> {
 }
 
 /// The current visitor.
-/// `options.onExposure`, `options.channel`, `options.host`.
+/// `options.onExposure`, `options.onConversion`, `options.channel`, `options.host`.
 struct ExposureSink {
-    callback: js_sys::Function,
+    exposures: Option<js_sys::Function>,
+    conversions: Option<js_sys::Function>,
     channel: String,
     host: Option<String>,
 }
 
 impl ExposureSink {
-    fn from_options(options: &JsValue) -> Option<ExposureSink> {
+    fn from_options(options: &JsValue) -> ExposureSink {
         let get = |k: &str| js_sys::Reflect::get(options, &JsValue::from_str(k)).ok();
-        let callback = get("onExposure")?.dyn_into::<js_sys::Function>().ok()?;
-        Some(ExposureSink {
-            callback,
+        let callback = |k: &str| get(k).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        ExposureSink {
+            exposures: callback("onExposure"),
+            conversions: callback("onConversion"),
             channel: get("channel")
                 .and_then(|c| c.as_string())
                 .unwrap_or_else(|| "web".to_string()),
             host: get("host").and_then(|h| h.as_string()),
-        })
+        }
+    }
+
+    /// Says where `event` happens (an empty channel: unknown).
+    fn stamp(&self, event: &mut Event) {
+        let channel = Some(self.channel.as_str()).filter(|c| !c.is_empty());
+        event.set_place(channel, self.host.as_deref());
+    }
+
+    fn place(&self) -> host::Place<'_> {
+        host::Place {
+            channel: &self.channel,
+            host: self.host.as_deref(),
+        }
+    }
+}
+
+/// Calls a page's callback with each line as an object. What it throws is its own business,
+/// not the event's.
+fn each_line(callback: &js_sys::Function, lines: &str) {
+    for line in lines.lines() {
+        if let Ok(value) = js_sys::JSON::parse(line) {
+            let _ = callback.call1(&JsValue::NULL, &value);
+        }
     }
 }
 
@@ -310,7 +359,8 @@ pub struct Engine {
     visitor: Option<Visitor>,
     storage: storage::Policy,
     /// `options.onExposure` and where exposures are logged.
-    exposures: Option<ExposureSink>,
+    /// Where events happen and who hears of exposures and conversions.
+    exposures: ExposureSink,
     /// The bundle's constant decisions ([`Bundle::constant_decision`]) already sent to
     /// JavaScript, as objects (`templates`) and as flags by number (`sent`).
     templates: js_sys::Array,
@@ -573,7 +623,10 @@ impl Engine {
         }
         let record = self.records.write(Input::Event, &event);
         match record.and_then(|r| Event::from_record(&self.bundle, r)) {
-            Some(event) => self.decide(&event, explain),
+            Some(mut event) => {
+                self.exposures.stamp(&mut event);
+                self.decide(&event, explain)
+            }
             None => {
                 let json = json_text(stamp_json(&event), "event")?;
                 self.evaluate(&document(&json, "event")?, explain)
@@ -585,7 +638,8 @@ impl Engine {
         if self.visitor.is_none() {
             return Err(no_profile());
         }
-        let event = Event::from_document(&self.bundle, event).map_err(error)?;
+        let mut event = Event::from_document(&self.bundle, event).map_err(error)?;
+        self.exposures.stamp(&mut event);
         self.decide(&event, explain)
     }
 
@@ -604,28 +658,35 @@ impl Engine {
         // Logged only for a visitor whose consents allow keeping a memory (the storage
         // consent, whether or not `localStorage` is there): others are not remembered, and
         // not logged either.
-        if let (Some(sink), Some(visitor)) = (&self.exposures, &self.visitor)
-            && !decided.decisions.is_empty()
+        let sink = &self.exposures;
+        let told = (sink.exposures.is_some() && !decided.decisions.is_empty())
+            || (sink.conversions.is_some() && !decided.conversions.is_empty());
+        if let Some(visitor) = &self.visitor
+            && told
             && self.storage.consented(&visitor.profile)
         {
-            let mut lines = String::new();
-            let place = host::Place {
-                channel: &sink.channel,
-                host: sink.host.as_deref(),
-            };
-            host::write_exposures(
-                &self.bundle,
-                &visitor.profile,
-                event,
-                &decided.decisions,
-                place,
-                &mut lines,
-            );
-            for line in lines.lines() {
-                // The page's callback: what it throws is its own business, not the event's.
-                if let Ok(exposure) = js_sys::JSON::parse(line) {
-                    let _ = sink.callback.call1(&JsValue::NULL, &exposure);
-                }
+            if let Some(callback) = &sink.exposures {
+                let mut lines = String::new();
+                host::write_exposures(
+                    &self.bundle,
+                    &visitor.profile,
+                    event,
+                    &decided.decisions,
+                    sink.place(),
+                    &mut lines,
+                );
+                each_line(callback, &lines);
+            }
+            if let Some(callback) = &sink.conversions {
+                let mut lines = String::new();
+                host::write_conversions(
+                    &visitor.profile,
+                    event,
+                    &decided.conversions,
+                    sink.place(),
+                    &mut lines,
+                );
+                each_line(callback, &lines);
             }
         }
         Ok(decided)
@@ -652,6 +713,16 @@ impl Engine {
         self.memory = self.memory.merge(&other, &self.bundle);
         self.persist();
         Ok(())
+    }
+
+    /// Where the next events happen: the channel (`"web"`, `"store"`) and host logged with
+    /// exposures and conversions and remembered with exposures (the `channel`/`host`
+    /// options, changed; `null` channel: unknown). For a host that evaluates events from
+    /// several places with one engine.
+    #[wasm_bindgen(js_name = setPlace)]
+    pub fn set_place(&mut self, channel: Option<String>, host: Option<String>) {
+        self.exposures.channel = channel.unwrap_or_default();
+        self.exposures.host = host;
     }
 
     /// Deletes everything kept about the current visitor, for good: the memory becomes a

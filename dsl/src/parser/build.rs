@@ -79,6 +79,10 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_is
             | Rule::kw_present
             | Rule::kw_missing
+            | Rule::kw_goal
+            | Rule::kw_value
+            | Rule::kw_primary
+            | Rule::kw_conversion
     )
 }
 
@@ -510,11 +514,17 @@ impl<'t> Builder<'t> {
             active: None,
             hours: None,
             days: None,
+            goals: Vec::new(),
             span,
         };
         let mut seen: Vec<(ClauseKind, Span)> = Vec::new();
         for c in q {
             let cspan = self.sp(&c);
+            if c.as_rule() == Rule::goal_clause {
+                let goal = self.goal(c, cspan)?;
+                rule.goals.push(goal);
+                continue;
+            }
             let kind = match c.as_rule() {
                 Rule::on_clause => ClauseKind::On,
                 Rule::consent_clause => ClauseKind::Consent,
@@ -612,6 +622,54 @@ impl<'t> Builder<'t> {
             ClauseKind::Cap => {}
         }
         Ok(())
+    }
+
+    fn goal(&mut self, c: P<'_>, span: Span) -> R<GoalClause> {
+        let mut q = kids(c);
+        let e = self.take(&mut q, Rule::ident, span)?;
+        let event = self.ident(&e);
+        let alias = match Self::opt(&mut q, Rule::h_as) {
+            Some(a) => {
+                let mut aq = kids(a);
+                let a = self.take(&mut aq, Rule::ident, span)?;
+                Some(self.ident(&a))
+            }
+            None => None,
+        };
+        let within = match Self::opt(&mut q, Rule::h_within) {
+            Some(w) => {
+                let mut wq = kids(w);
+                let d = self.take(&mut wq, Rule::duration, span)?;
+                Some(self.duration(&d))
+            }
+            None => None,
+        };
+        let value = match Self::opt(&mut q, Rule::goal_value) {
+            Some(v) => {
+                let mut vq = kids(v);
+                let f = self.take(&mut vq, Rule::field_name, span)?;
+                Some(self.ident(&f))
+            }
+            None => None,
+        };
+        let primary = Self::opt(&mut q, Rule::goal_primary).map(|p| self.sp(&p));
+        let filter = match Self::opt(&mut q, Rule::h_where) {
+            Some(w) => {
+                let mut wq = kids(w);
+                let e = self.take(&mut wq, Rule::expr, span)?;
+                Some(self.expr(e, 0)?.expr)
+            }
+            None => None,
+        };
+        Ok(GoalClause {
+            event,
+            alias,
+            within,
+            value,
+            primary,
+            filter,
+            span,
+        })
     }
 
     fn do_clause(&mut self, mut q: VecDeque<P<'_>>, span: Span) -> R<DoClause> {
@@ -773,6 +831,19 @@ impl<'t> Builder<'t> {
                             params,
                             span: sspan,
                         }
+                    });
+                }
+                Rule::expect_conversion | Rule::expect_no_conversion => {
+                    let r = self.take(&mut sq, Rule::ident, sspan)?;
+                    let fields = match Self::opt(&mut sq, Rule::object) {
+                        Some(o) => Some(self.object(o)?),
+                        None => None,
+                    };
+                    steps.push(TestStep::ExpectConversion {
+                        rule: self.ident(&r),
+                        fields,
+                        negated: rule == Rule::expect_no_conversion,
+                        span: sspan,
                     });
                 }
                 other => return Err(internal(sspan, &format!("{other:?}"))),

@@ -402,6 +402,8 @@ fn is_clause(rule: Rule) -> bool {
             | Rule::active_clause
             | Rule::hours_clause
             | Rule::days_clause
+            | Rule::goal_clause
+            | Rule::kw_goal
             | Rule::kw_on
             | Rule::kw_consent
             | Rule::kw_when
@@ -503,7 +505,9 @@ fn describe(r: Rule) -> Option<&'static str> {
         | Rule::at_step
         | Rule::expect
         | Rule::expect_no
-        | Rule::expect_nothing => STEP,
+        | Rule::expect_nothing
+        | Rule::expect_conversion
+        | Rule::expect_no_conversion => STEP,
         Rule::on_clause
         | Rule::consent_clause
         | Rule::when_clause
@@ -512,7 +516,8 @@ fn describe(r: Rule) -> Option<&'static str> {
         | Rule::group_clause
         | Rule::active_clause
         | Rule::hours_clause
-        | Rule::days_clause => CLAUSE,
+        | Rule::days_clause
+        | Rule::goal_clause => CLAUSE,
         Rule::limit_cap => "`limit`",
         Rule::once_cap => "`once`",
         Rule::timezone
@@ -601,6 +606,10 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::kw_is => "`is`",
         Rule::kw_present => "`present`",
         Rule::kw_missing => "`missing`",
+        Rule::kw_goal => "`goal`",
+        Rule::goal_value | Rule::kw_value => "`value`",
+        Rule::goal_primary | Rule::kw_primary => "`primary`",
+        Rule::kw_conversion => "`conversion`",
         Rule::str_text | Rule::str_escape | Rule::str_lbrace | Rule::str_rbrace | Rule::interp => {
             "the rest of the string"
         }

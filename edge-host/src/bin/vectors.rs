@@ -63,7 +63,13 @@ fn run(dir: &Path) -> Result<usize, String> {
             m => m.to_string().into_bytes(),
         };
         let mut steps = Vec::new();
-        for event in case["events"].as_array().into_iter().flatten() {
+        for (i, event) in case["events"].as_array().into_iter().flatten().enumerate() {
+            // Where the step happens (a vector's `places`); none: unknown.
+            let place = match &case["places"][i] {
+                Value::Object(_) => case["places"][i].to_string().into_bytes(),
+                _ => Vec::new(),
+            };
+            guest.set_place(&place).map_err(|e| e.to_string())?;
             match guest.track(
                 profile.as_bytes(),
                 event.to_string().as_bytes(),

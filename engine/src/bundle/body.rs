@@ -656,6 +656,16 @@ impl<'g> Wire<'g> for TzDay {
         })
     }
 }
+wire_struct!(Goal {
+    rule,
+    name,
+    event,
+    within,
+    primary,
+    value,
+    captures,
+    filter
+});
 wire_struct!(Limits {
     max_events_per_type,
     dedup_window,
@@ -675,6 +685,10 @@ impl<'g> Wire<'g> for Graph {
         self.retention.put(w);
         self.timezone.put(w);
         self.limits.put(w);
+        // Format 4: goals follow (a graph without goals writes format 3's bytes).
+        if !self.goals.is_empty() {
+            self.goals.put(w);
+        }
     }
     fn get(r: &mut Reader<'_>) -> Read<Self> {
         Ok(Graph {
@@ -690,6 +704,14 @@ impl<'g> Wire<'g> for Graph {
             retention: Wire::get(r)?,
             timezone: Wire::get(r)?,
             limits: Wire::get(r)?,
+            goals: match r.left() {
+                0 => Vec::new(),
+                // A goal section is never empty: a zero count is a stray byte.
+                n if r.bytes.get(r.pos) == Some(&0) => {
+                    return Err(r.fail("bytes left over after the graph", n as u64));
+                }
+                _ => Wire::get(r)?,
+            },
         })
     }
 }
@@ -1027,6 +1049,10 @@ impl<'g> Wire<'g> for Node {
                 w.tag(26);
                 q.put(w);
             }
+            Node::Captured(i) => {
+                w.tag(27);
+                i.put(w);
+            }
         }
     }
     fn get(r: &mut Reader<'_>) -> Read<Self> {
@@ -1065,6 +1091,7 @@ impl<'g> Wire<'g> for Node {
             24 => Node::Sum(id(r)?, r.string()?),
             25 => Node::Last(id(r)?),
             26 => Node::TimeSince(id(r)?),
+            27 => Node::Captured(Wire::get(r)?),
             t => return Err(r.unknown("an unknown node kind", t)),
         })
     }
@@ -1141,6 +1168,7 @@ mod tests {
                 rule: None,
             },
             limits: Limits::default(),
+            goals: vec![],
         }
     }
 

@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0  | 8  | magic `b"OMNIRULE"` |
-//! | 8  | 2  | format version (`3`) |
+//! | 8  | 2  | format version (`3`, or `4` for a graph with goals) |
 //! | 10 | 2  | flags: bit 0 set when a signature block follows the body; other bits must be 0 (an engine refuses flags it does not know rather than ignore them) |
 //! | 12 | 32 | SHA-256 of the body |
 //! | 44 | 4  | body length |
@@ -44,9 +44,23 @@ pub const MAGIC: &[u8; 8] = b"OMNIRULE";
 /// The bundle format this engine writes and the only one it reads. Format 1 carried the graph
 /// in postcard; format 2 in the hand-written encoding of [`body`](self::body), smaller and
 /// faster to load (`docs/performance.md`); format 3 (this engine) adds the timezone's
-/// recurring rule (local time right after the offset table ends). Bundles are rebuilt from their `.rules`
-/// sources by `omnirule build`, so an engine reads one format and says which it wants.
-pub const FORMAT_VERSION: u16 = 3;
+/// recurring rule (local time right after the offset table ends); format 4 adds the rules'
+/// goals after the graph. A graph without goals is still written as format 3, so bundles
+/// that do not use goals load in engines that predate them, and an older engine refuses a
+/// bundle with goals (it would silently measure nothing) by its version. Bundles are rebuilt
+/// from their `.rules` sources by `omnirule build`.
+pub const FORMAT_VERSION: u16 = 4;
+/// The format of a bundle without goals.
+const FORMAT_NO_GOALS: u16 = 3;
+
+/// The format a graph is written in.
+fn format_of(graph: &Graph) -> u16 {
+    if graph.goals.is_empty() {
+        FORMAT_NO_GOALS
+    } else {
+        FORMAT_VERSION
+    }
+}
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 48;
 /// The `format` field of the JSON form.
@@ -92,7 +106,7 @@ impl fmt::Display for BundleError {
             ),
             BundleError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "bundle format {found} is older than this engine reads (format {supported}); rebuild the bundle from its rules with `omnirule build`"
+                "bundle format {found} is older than this engine reads (formats {FORMAT_NO_GOALS} to {supported}); rebuild the bundle from its rules with `omnirule build`"
             ),
             BundleError::UnsupportedFlags(flags) => write!(
                 f,
@@ -241,7 +255,7 @@ impl Bundle {
                 .map_or(0, u16::from_le_bytes)
         };
         let version = u16_at(8);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_NO_GOALS {
             return Err(BundleError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -295,6 +309,16 @@ impl Bundle {
         }
         let graph = body::decode(body).map_err(|e| BundleError::Decode(e.to_string()))?;
         graph.validate()?;
+        if format_of(&graph) != version {
+            return Err(BundleError::Decode(format!(
+                "a format {version} bundle {} goals",
+                if graph.goals.is_empty() {
+                    "without"
+                } else {
+                    "with"
+                }
+            )));
+        }
         let plan = Plan::new(&graph);
         let fast = Cache::new(&graph, true);
         Ok(Bundle {
@@ -317,7 +341,7 @@ impl Bundle {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN + self.body.len() + signature::BLOCK_LEN);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&format_of(&self.graph).to_le_bytes());
         let flags: u16 = if self.signature.is_some() { 1 } else { 0 };
         out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&self.hash);
@@ -345,7 +369,7 @@ impl Bundle {
         }
         serde_json::to_string_pretty(&Out {
             format: JSON_FORMAT,
-            version: FORMAT_VERSION,
+            version: format_of(&self.graph),
             hash: self.hash_hex(),
             signature: self.signature.as_ref().map(|s| JsonSignature {
                 key: s.key.to_string(),
@@ -364,7 +388,7 @@ impl Bundle {
             return Err(BundleError::NotABundle);
         }
         match value.get("version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if v == u64::from(FORMAT_VERSION) || v == u64::from(FORMAT_NO_GOALS) => {}
             Some(v) => {
                 return Err(BundleError::UnsupportedVersion {
                     found: u16::try_from(v).unwrap_or(u16::MAX),

@@ -146,7 +146,10 @@ impl Program {
         let plain = rule.consents.is_empty()
             && rule.group.is_none()
             && rule.cap.is_none()
-            && rule.schedule == Schedule::default();
+            && rule.schedule == Schedule::default()
+            // An exposure to a rule with goals is recorded with its captured values, which
+            // the general path evaluates in the rule's environment.
+            && !g.goals.iter().any(|goal| goal.rule == rid);
         if !plain {
             return None;
         }

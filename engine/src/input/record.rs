@@ -281,6 +281,7 @@ impl Event {
             time,
             present: Presence::of(&fields, shared, order),
             fields,
+            place: super::Place::default(),
         })
     }
 }

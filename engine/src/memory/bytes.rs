@@ -11,7 +11,14 @@
 //!         | 5 time: int | 6 list: count (then its count atoms, see `Atom`)
 //! ```
 //!
-//! Format 2 (a memory with a tombstone) is format 1 followed by `erased: int`.
+//! Format 2 (a memory with a tombstone) is format 1 followed by `erased: int`. Format 3 (a
+//! memory with exposures) is format 1 followed by `erased: option<int>, exposures:
+//! seq<exposure>`, where
+//!
+//! ```text
+//! exposure = rule: str, variant: option<str>, time: int, event: str, channel: option<str>,
+//!            host: option<str>, captures: seq<seq<atom>>, converted: seq<str>
+//! ```
 //!
 //! `seq` and `str` start with their length as a LEB128 varint, `int` is a zigzag varint,
 //! `option` a byte (0 or 1) before its value, `f64` eight bytes little-endian, `bool` a byte.
@@ -19,7 +26,9 @@
 //! cost the browser package in size (`docs/performance.md`), and because the memory is written
 //! on every event a browser stores.
 
-use super::{Atom, Firing, Memory, MemoryError, RememberedEvent, check_time, from_tape, to_tape};
+use super::{
+    Atom, Exposure, Firing, Memory, MemoryError, RememberedEvent, check_time, from_tape, to_tape,
+};
 use crate::graph::Millis;
 use crate::value::Value;
 use std::sync::Arc;
@@ -56,8 +65,34 @@ pub(super) fn write(m: &Memory, out: &mut Vec<u8>) {
         w.str(id);
         w.int(*t);
     }
-    if let Some(at) = m.erased {
-        w.int(at);
+    if m.exposures.is_empty() {
+        if let Some(at) = m.erased {
+            w.int(at);
+        }
+        return;
+    }
+    w.option(m.erased.as_ref(), |w, t| w.int(*t));
+    w.len(m.exposures.len());
+    for x in &m.exposures {
+        w.str(&x.rule);
+        w.option(x.variant.as_ref(), |w, s| w.str(s));
+        w.int(x.time);
+        w.str(&x.event);
+        w.option(x.channel.as_ref(), |w, s| w.str(s));
+        w.option(x.host.as_ref(), |w, s| w.str(s));
+        w.len(x.captures.len());
+        for value in &x.captures {
+            tape.clear();
+            to_tape(value, &mut tape);
+            w.len(tape.len());
+            for atom in &tape {
+                w.atom(atom);
+            }
+        }
+        w.len(x.converted.len());
+        for g in &x.converted {
+            w.str(g);
+        }
     }
 }
 
@@ -125,7 +160,7 @@ impl Writer<'_> {
     }
 }
 
-/// `version` is 1 or 2 (the caller checked).
+/// `version` is 1, 2 or 3 (the caller checked).
 pub(super) fn read(bytes: &[u8], version: u16) -> Result<Memory, MemoryError> {
     let mut r = Reader { bytes };
     let newest = r.option(Reader::time)?;
@@ -171,7 +206,48 @@ pub(super) fn read(bytes: &[u8], version: u16) -> Result<Memory, MemoryError> {
         let time = r.time()?;
         seen.push((id, time));
     }
-    let erased = if version >= 2 { Some(r.time()?) } else { None };
+    let (erased, exposures) = match version {
+        1 => (None, Vec::new()),
+        2 => (Some(r.time()?), Vec::new()),
+        _ => {
+            let erased = r.option(Reader::time)?;
+            let count = r.len()?;
+            let mut exposures = Vec::with_capacity(count);
+            for _ in 0..count {
+                let rule = r.str()?;
+                let variant = r.option(Reader::str)?;
+                let time = r.time()?;
+                let event = r.str()?;
+                let channel = r.option(Reader::str)?;
+                let host = r.option(Reader::str)?;
+                let n = r.len()?;
+                let mut captures = Vec::with_capacity(n);
+                for _ in 0..n {
+                    tape.clear();
+                    for _ in 0..r.len()? {
+                        tape.push(r.atom()?);
+                    }
+                    captures.push(from_tape(&tape)?);
+                }
+                let n = r.len()?;
+                let mut converted = Vec::with_capacity(n);
+                for _ in 0..n {
+                    converted.push(r.str()?);
+                }
+                exposures.push(Exposure {
+                    rule,
+                    variant,
+                    time,
+                    event,
+                    channel,
+                    host,
+                    captures,
+                    converted,
+                });
+            }
+            (erased, exposures)
+        }
+    };
     if !r.bytes.is_empty() {
         return Err(MemoryError::Decode(format!(
             "{} unexpected trailing bytes",
@@ -184,6 +260,7 @@ pub(super) fn read(bytes: &[u8], version: u16) -> Result<Memory, MemoryError> {
         events,
         firings,
         seen,
+        exposures,
     })
 }
 
@@ -443,6 +520,7 @@ mod tests {
             events,
             firings,
             seen,
+            exposures: Vec::new(),
         })
     }
 
@@ -473,6 +551,7 @@ mod tests {
                 events: Vec::new(),
                 firings: Vec::new(),
                 seen: vec![(Arc::from("e1"), t)],
+                exposures: Vec::new(),
             };
             assert!(Memory::from_bytes(&m.to_bytes()).is_err(), "{t}");
         }
@@ -482,6 +561,7 @@ mod tests {
             events: Vec::new(),
             firings: Vec::new(),
             seen: vec![(Arc::from("e1"), -MAX_TIME)],
+            exposures: Vec::new(),
         };
         assert_eq!(Memory::from_bytes(&edge.to_bytes()).ok(), Some(edge));
     }
@@ -522,6 +602,7 @@ mod tests {
                 events,
                 firings,
                 seen,
+                exposures: Vec::new(),
             })
     }
 

@@ -45,7 +45,11 @@ pub(crate) struct Plan {
 
 /// A set of binding slots (at most [`validate::MAX_SLOTS`](crate::validate::MAX_SLOTS)).
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct Slots([u64; 4]);
+struct Slots([u64; 5]);
+
+/// The pseudo slot a [`Node::Captured`] reads: past every real one (`MAX_SLOTS`), so a node
+/// that reads a goal's captured values is never memoised per event (they change per exposure).
+const CAPTURED: u16 = crate::validate::MAX_SLOTS;
 
 impl Slots {
     fn with(mut self, s: u16) -> Self {
@@ -243,8 +247,10 @@ fn node_free(
     for c in validate::node_children(node) {
         f = f.union(free.get(c as usize).copied().unwrap_or_default());
     }
-    if let Node::Bound(s) = node {
-        f = f.with(*s);
+    match node {
+        Node::Bound(s) => f = f.with(*s),
+        Node::Captured(_) => f = f.with(CAPTURED),
+        _ => {}
     }
     if let Some(q) = validate::node_query(node) {
         let qf = g

@@ -133,6 +133,7 @@ impl G {
                     rule: None,
                 },
                 limits: Limits::default(),
+                goals: Vec::new(),
             },
         }
     }

@@ -17,8 +17,11 @@ export function runCase(Engine, bundleBytes, c) {
   } catch (e) {
     profileError = message(e);
   }
-  const steps = c.events.map((event) => {
+  const steps = c.events.map((event, i) => {
     if (profileError !== null) return { error: profileError };
+    // Where the step happens (a vector's `places`); none: unknown.
+    const place = c.places?.[i] ?? null;
+    engine.setPlace(place?.channel ?? null, place?.host ?? null);
     try {
       return JSON.parse(engine.trackJson(JSON.stringify(event)));
     } catch (e) {
