@@ -12,6 +12,9 @@ pub mod vectors;
 #[path = "fuzz_lib.rs"]
 pub mod fuzz;
 
+#[path = "campaign_lib.rs"]
+pub mod campaign;
+
 #[path = "fuzz_targets.rs"]
 pub mod fuzz_targets;
 

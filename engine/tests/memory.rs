@@ -38,6 +38,32 @@ fn small_limits_bundle() -> Bundle {
     Bundle::new(g).unwrap()
 }
 
+/// [`small_limits_bundle`] with goals: two on `sweater_in_store` (12 h and 30 h), one on
+/// `win_back` (5 h), so merged exposures are pruned by different windows.
+fn goals_bundle() -> Bundle {
+    let mut g = small_limits_bundle().graph().clone();
+    let rule = |name: &str| g.rules.iter().position(|r| r.name == name).unwrap() as u32;
+    let goal = |rule: u32, name: &str, within: i64, primary: bool| Goal {
+        rule,
+        name: name.into(),
+        event: PURCHASE,
+        within,
+        primary,
+        value: Some("amount".into()),
+        captures: vec![],
+        filter: None,
+    };
+    let (sweater, win_back) = (rule("sweater_in_store"), rule("win_back"));
+    let mut goals = vec![
+        goal(sweater, "purchase", 12 * HOUR, true),
+        goal(sweater, "visit", 30 * HOUR, false),
+        goal(win_back, "purchase", 5 * HOUR, true),
+    ];
+    goals.sort_by_key(|x| x.rule);
+    g.goals = goals;
+    Bundle::new(g).unwrap()
+}
+
 fn some_memory(b: &Bundle) -> Memory {
     let profile = Profile::from_json(
         b,
@@ -388,17 +414,34 @@ fn arb_memory() -> impl Strategy<Value = Memory> {
         time(),
     )
         .prop_map(|(id, time)| json!({"id": id, "time": time}));
+    // Few distinct values, so that merges meet the same exposure with other conversions.
+    let exposure = (
+        prop::sample::select(vec!["sweater_in_store", "win_back", "tagged", "gone"]),
+        prop::option::of(prop::sample::select(vec!["ten", "control"])),
+        time(),
+        prop::sample::select(vec!["a", "b", "x"]),
+        prop::option::of(prop::sample::select(vec!["web", "store"])),
+        prop::collection::vec(arb_value(), 0..2),
+        prop::sample::subsequence(vec!["purchase", "visit"], 0..=2),
+    )
+        .prop_map(
+            |(rule, variant, time, event, channel, captures, converted)| {
+                json!({"rule": rule, "variant": variant, "time": time, "event": event,
+                   "channel": channel, "host": null, "captures": captures, "converted": converted})
+            },
+        );
     (
         prop::collection::vec(event, 0..8),
         prop::collection::vec(firing, 0..5),
         prop::collection::vec(seen, 0..8),
         prop::option::of(time()),
         prop::option::of(time()),
+        prop::collection::vec(exposure, 0..6),
     )
-        .prop_map(|(events, firings, seen, newest, erased)| {
-            let version = if erased.is_some() { 2 } else { 1 };
-            let doc = json!({"format": "omnirule-memory", "version": version, "newest": newest,
-                             "erased": erased, "events": events, "firings": firings, "seen": seen});
+        .prop_map(|(events, firings, seen, newest, erased, exposures)| {
+            let doc = json!({"format": "omnirule-memory", "version": 3, "newest": newest,
+                             "erased": erased, "events": events, "firings": firings, "seen": seen,
+                             "exposures": exposures});
             Memory::from_json(&doc.to_string()).unwrap()
         })
 }
@@ -490,13 +533,13 @@ proptest! {
 
     #[test]
     fn merge_is_commutative(a in arb_memory(), b in arb_memory()) {
-        let bundle = small_limits_bundle();
+        let bundle = goals_bundle();
         prop_assert_eq!(a.merge(&b, &bundle).to_bytes(), b.merge(&a, &bundle).to_bytes());
     }
 
     #[test]
     fn merge_is_associative(a in arb_memory(), b in arb_memory(), c in arb_memory()) {
-        let bundle = small_limits_bundle();
+        let bundle = goals_bundle();
         let left = a.merge(&b, &bundle).merge(&c, &bundle);
         let right = a.merge(&b.merge(&c, &bundle), &bundle);
         prop_assert_eq!(left.to_bytes(), right.to_bytes());
@@ -504,7 +547,7 @@ proptest! {
 
     #[test]
     fn merge_is_idempotent(a in arb_memory()) {
-        let bundle = small_limits_bundle();
+        let bundle = goals_bundle();
         let p = a.merge(&Memory::default(), &bundle);
         prop_assert_eq!(a.merge(&a, &bundle).to_bytes(), p.to_bytes());
         prop_assert_eq!(p.merge(&p, &bundle).to_bytes(), p.to_bytes());

@@ -40,15 +40,22 @@ fn get(options: &JsValue, name: &str) -> JsValue {
     js_sys::Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// The purpose sets of the bundle's readers of remembered history (non-empty sets only),
-/// sorted and without duplicates.
+/// The purpose sets of the bundle's readers of remembered history and of its rules with
+/// goals (their exposures are remembered until the goals' windows close); non-empty sets
+/// only, sorted and without duplicates.
 fn bundle_purposes(bundle: &Bundle) -> Vec<Vec<String>> {
     let graph = bundle.graph();
+    let goal_rules = graph
+        .goals
+        .iter()
+        .filter_map(|g| graph.rules.get(g.rule as usize))
+        .map(|r| &r.consents);
     let mut sets: Vec<Vec<String>> = graph
         .retention
         .iter()
         .filter(|r| r.keep.is_some())
         .flat_map(|r| r.consents.iter())
+        .chain(goal_rules)
         .filter(|set| !set.is_empty())
         .map(|set| {
             let mut names: Vec<String> = set

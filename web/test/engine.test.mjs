@@ -49,8 +49,10 @@ function conformance(bundle, profile, eventsPath) {
   const profilePath = writeScratch(`profile-${Math.random().toString(36).slice(2)}.json`,
     JSON.stringify(profile));
   const memoryPath = join(scratch, `memory-${Math.random().toString(36).slice(2)}.json`);
+  // The package's events happen on the web (its default channel, no host): so do the CLI's.
+  const logPath = join(scratch, `log-${Math.random().toString(36).slice(2)}.jsonl`);
   const lines = omnirule("run", bundle.path, "--profile", profilePath, "--events", eventsPath,
-    "--explain", "--write-memory", memoryPath)
+    "--explain", "--write-memory", memoryPath, "--log", logPath, "--channel", "web")
     .split("\n")
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l));
@@ -562,6 +564,55 @@ test("onExposure gets every decision as the exposure line the CLI logs for the s
   assert.equal(seen.length, decisions, "one exposure per decision");
   assert.deepEqual(seen, expected);
   engine.free();
+});
+
+test("onConversion gets each goal met as the conversion line the CLI logs, linked to the exposure's place", () => {
+  const name = "11-campaign";
+  const bundle = buildExample(name);
+  const profilePath = join(examples, name, "profile.json");
+  const eventsPath = join(examples, name, "events.jsonl");
+  const log = join(scratch, "campaign-log.jsonl");
+  omnirule("run", bundle.path, "--profile", profilePath, "--events", eventsPath,
+    "--log", log, "--channel", "web", "--host", "edge");
+  const expected = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(expected.map((l) => l.kind), ["exposure", "exposure", "conversion", "conversion"]);
+  const seen = [];
+  const engine = Engine.fromBundle(bundle.bytes, {
+    profile: JSON.parse(readFileSync(profilePath, "utf8")),
+    storage: false,
+    onExposure: (e) => seen.push(e),
+    onConversion: (c) => seen.push(c),
+    host: "edge",
+  });
+  for (const event of readEvents(eventsPath)) engine.track(event);
+  assert.deepEqual(seen, expected);
+  engine.free();
+  // The place travels with the exposure in memory: exposed on the web, then the memory is
+  // handed to a store's engine, where the purchase converts and says where it was exposed.
+  const events = readEvents(eventsPath);
+  const web = Engine.fromBundle(bundle.bytes, {
+    profile: JSON.parse(readFileSync(profilePath, "utf8")),
+    storage: false,
+    host: "edge",
+  });
+  web.track(events[0]);
+  const lines = [];
+  const store = Engine.withMemory(bundle.bytes, web.memoryJson(), {
+    profile: JSON.parse(readFileSync(profilePath, "utf8")),
+    storage: false,
+    channel: "store",
+    host: "paris-01",
+    onConversion: (c) => lines.push(c),
+  });
+  const out = JSON.parse(store.trackJson(JSON.stringify(events[3])));
+  assert.equal(out.conversions.length, 1);
+  assert.equal(out.conversions[0].exposure_channel, "web");
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].exposure_host, "edge");
+  assert.equal(lines[0].channel, "store");
+  assert.equal(lines[0].host, "paris-01");
+  web.free();
+  store.free();
 });
 
 test("onExposure is not called for a visitor about whom nothing is kept, nor breaks tracking when it throws", () => {
