@@ -348,6 +348,35 @@ fn the_o2o_journey_through_a_hub_three_stores_and_the_online_node() {
     assert_eq!(offer_at_b["customer"], "ana");
     assert_eq!(offer_at_b["event"], "beacon-b-1");
     assert!(exposure_log(&web).iter().all(|l| l["channel"] == "web"));
+    // The purchase at B converted both offers: the in-store one, and the web banner, whose
+    // exposure reached B in the memory the fleet carries (with where it happened).
+    let converted: Vec<Value> = exposure_log(&b)
+        .into_iter()
+        .filter(|l| l["kind"] == "conversion")
+        .collect();
+    let of = |rule: &str| {
+        converted
+            .iter()
+            .find(|l| l["rule"] == rule)
+            .unwrap_or_else(|| panic!("B logged no conversion of {rule}: {converted:?}"))
+    };
+    let web_banner = of("knitwear_promo");
+    // Linked to the first view; which host's record of it is kept is the merge's (min) choice:
+    // the view was delivered to the online node and again to store A.
+    assert_eq!(web_banner["exposure_event"], "view-1");
+    assert!(
+        [json!("web"), json!("store-a")].contains(&web_banner["exposure_host"]),
+        "{web_banner}"
+    );
+    assert_eq!(
+        (&web_banner["channel"], &web_banner["host"]),
+        (&json!("store"), &json!("store-b"))
+    );
+    assert_eq!(web_banner["event"], "pos-b-1");
+    let in_store = of("sweater_in_store");
+    assert_eq!(in_store["exposure_host"], "store-b");
+    assert_eq!(in_store["value"], 63.2);
+    assert_eq!(converted.len(), 2, "each goal met once: {converted:?}");
     assert!(
         logged.iter().all(|l| l["customer"] != "jon"),
         "no consent, no exposure logged"

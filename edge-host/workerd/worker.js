@@ -24,14 +24,21 @@ initSync({ module: wasmModule });
 
 const BUNDLE = new Uint8Array(bundleBytes);
 /**
- * Where exposures go (docs/report.md): with the `OMNIRULE_LOG_EXPOSURES` binding set to "1",
- * one JSON line per decision on the worker's log (console.log: Workers Logs, Logpush or
- * `wrangler tail` collect it), for visitors whose consents allow a memory. Set per request,
- * because bindings reach a worker with its requests; the engine is made before any.
+ * Where exposures and conversions go (docs/report.md): with the `OMNIRULE_LOG_EXPOSURES`
+ * binding set to "1", one JSON line per decision and per goal met on the worker's log
+ * (console.log: Workers Logs, Logpush or `wrangler tail` collect it), for visitors whose
+ * consents allow a memory. Set per request, because bindings reach a worker with its
+ * requests; the engine is made before any.
  */
 let exposureSink = null;
-const logExposure = (exposure) => console.log(JSON.stringify(exposure));
-const ENGINE_OPTIONS = { storage: false, onExposure: (e) => exposureSink?.(e), channel: "web", host: "edge" };
+const logLine = (line) => console.log(JSON.stringify(line));
+const ENGINE_OPTIONS = {
+  storage: false,
+  onExposure: (e) => exposureSink?.(e),
+  onConversion: (c) => exposureSink?.(c),
+  channel: "web",
+  host: "edge",
+};
 // Throws (and so fails start-up) with the engine's own message for a bad bundle.
 const unverified = Engine.fromBundle(BUNDLE, ENGINE_OPTIONS);
 /**
@@ -515,7 +522,7 @@ function withHeaders(response, headers) {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
-    exposureSink = env.OMNIRULE_LOG_EXPOSURES === "1" ? logExposure : null;
+    exposureSink = env.OMNIRULE_LOG_EXPOSURES === "1" ? logLine : null;
     const refused = await ready(env);
     if (refused !== null) {
       // An untrusted bundle personalises nothing: pages pass through, the API says why.

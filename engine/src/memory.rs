@@ -176,13 +176,21 @@ pub struct Exposure {
     pub converted: Vec<Arc<str>>,
 }
 
-/// An exposure's identity (everything but `converted`), in storage order.
-fn exposure_order(a: &Exposure, b: &Exposure) -> Ordering {
+/// An exposure's identity: one event's decision for one rule's arm. The same event decided at
+/// two sites (a delivery repeated to another host before their memories met) is one exposure.
+fn exposure_identity(a: &Exposure, b: &Exposure) -> Ordering {
     a.rule
         .cmp(&b.rule)
         .then(a.time.cmp(&b.time))
         .then_with(|| a.event.cmp(&b.event))
         .then_with(|| a.variant.cmp(&b.variant))
+}
+
+/// Storage order: identity, then where and what was kept. Of two records of one exposure,
+/// merging keeps the first in this order (the minimum, so merging stays a join) with the
+/// union of their converted goals.
+fn exposure_order(a: &Exposure, b: &Exposure) -> Ordering {
+    exposure_identity(a, b)
         .then_with(|| a.channel.cmp(&b.channel))
         .then_with(|| a.host.cmp(&b.host))
         .then_with(|| {
@@ -217,7 +225,7 @@ pub struct Memory {
     firings: Vec<Firing>,
     /// Sorted by id; one entry per id (its latest time).
     seen: Vec<(Arc<str>, Millis)>,
-    /// Sorted by [`exposure_order`]; unique.
+    /// Sorted by [`exposure_order`]; one per [`exposure_identity`].
     exposures: Vec<Exposure>,
 }
 
@@ -416,7 +424,7 @@ impl Memory {
             let mut merged: Vec<Exposure> = Vec::with_capacity(self.exposures.len());
             for x in self.exposures.drain(..) {
                 match merged.last_mut() {
-                    Some(last) if exposure_order(last, &x) == Ordering::Equal => {
+                    Some(last) if exposure_identity(last, &x) == Ordering::Equal => {
                         last.converted.extend(x.converted);
                         omnirule_text::sort::sort(&mut last.converted);
                         last.converted.dedup();
@@ -636,8 +644,23 @@ impl Memory {
             }
         }
         for x in exposures {
-            match self.exposures.binary_search_by(|y| exposure_order(y, &x)) {
-                Ok(_) => {}
+            match self
+                .exposures
+                .binary_search_by(|y| exposure_identity(y, &x))
+            {
+                Ok(i) => {
+                    // The same event already decided here (through a merge): one exposure.
+                    if let Some(y) = self.exposures.get_mut(i) {
+                        let mut converted = std::mem::take(&mut y.converted);
+                        if exposure_order(&x, y) == Ordering::Less {
+                            *y = x;
+                        }
+                        converted.extend(std::mem::take(&mut y.converted));
+                        omnirule_text::sort::sort(&mut converted);
+                        converted.dedup();
+                        y.converted = converted;
+                    }
+                }
                 Err(at) => self.exposures.insert(at, x),
             }
         }
