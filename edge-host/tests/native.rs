@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use omnirule_engine::host::track;
+use omnirule_engine::host::{Place, track_at};
 use omnirule_engine::memory::Memory;
 use serde_json::{Value, json};
 
@@ -44,7 +44,13 @@ fn outputs_equal_the_native_engine_for_every_example() {
             );
             let mut memory = Memory::default();
             for event in example_events(example) {
-                let expected = track(&bundle, &memory, &profile, &event, explain);
+                // A store host stands alone here: its events happen in the channel `store`,
+                // with no site name.
+                let store = Place {
+                    channel: "store",
+                    host: None,
+                };
+                let expected = track_at(&bundle, &memory, &profile, &event, Some(store), explain);
                 let r = host.post_json(
                     "/v1/events",
                     &json!({"customer": customer, "profile": profile, "event": event, "explain": explain}),
