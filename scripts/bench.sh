@@ -28,6 +28,12 @@ mkdir -p target/bench
   ./target/release/omnirule-bench run "$data"
   echo
   node bench/node.mjs "$data"
+  echo
+  # What logging exposures adds to an event, native and in Node (the same rules).
+  ./target/release/omnirule-bench exposures
+  echo
+  cargo run -q --release -p omnirule-cli -- build bench/exposures.rules -o target/bench/exposures.bundle >&2
+  node bench/node-exposures.mjs target/bench/exposures.bundle
 } | tee "$out"
 if [ "${1:-}" != "--no-peers" ]; then
   echo "running the peers at N=1000 (their own harness; about 10 minutes)..."

@@ -25,8 +25,8 @@ fn examples() -> Vec<PathBuf> {
 }
 
 #[test]
-fn there_are_the_nine_seed_scenarios_and_the_o2o_loop() {
-    assert_eq!(examples().len(), 10);
+fn there_are_the_nine_seed_scenarios_the_o2o_loop_and_the_campaign() {
+    assert_eq!(examples().len(), 11);
 }
 
 #[test]

@@ -567,31 +567,7 @@ fn signature(md: &mut String) -> Result<(), String> {
 /// and a banner.
 fn exposures(md: &mut String) -> Result<(), String> {
     use omnirule_engine::host::{Place, write_exposures};
-    let source = r#"
-schema {
-  timezone "UTC"
-  consent marketing
-  profile { tier: string }
-  event page_view { sku: string, category: string, price: number }
-  action offer { code: string, percent: number }
-  action banner { slot: string, text: string }
-}
-rule coat_price_test {
-  on page_view
-  consent marketing
-  when event.category == "coats"
-  do split coat_discount by profile.id {
-    34% control
-    33% "ten": offer { code: "C10", percent: 10 }
-    33% "twenty": offer { code: "C20", percent: 20 }
-  }
-}
-rule coats_banner {
-  on page_view
-  when event.price > 100
-  do banner { slot: "hero", text: "Coats for winter" }
-}
-"#;
+    let source = include_str!("../exposures.rules");
     let compiled = RuleSet::from_texts([("coats.rules", source)])
         .compile()
         .map_err(|d| format!("{} diagnostics", d.len()))?;

@@ -122,7 +122,16 @@ test("the O2O story: pages arrive personalised, the cookie carries memory, the n
     sku: "SW-1", category: "knitwear", amount: 79, channel: "store", store: "paris-01",
   });
   assert.equal(bought.res.status, 200);
-  assert.deepEqual(bought.body, { decisions: [] });
+  assert.deepEqual(bought.body.decisions, []);
+  // The purchase meets the web banner's goal: a conversion linked to the page view, whose
+  // place (the edge) travelled in the cookie's memory.
+  assert.equal(bought.body.conversions.length, 1);
+  const [conversion] = bought.body.conversions;
+  assert.equal(conversion.rule, "knitwear_promo");
+  assert.equal(conversion.exposure_event, logged.id);
+  assert.equal(conversion.exposure_channel, "web");
+  assert.equal(conversion.exposure_host, "edge");
+  assert.equal(conversion.value, 79);
   await tick();
   const next = await v.page("/products/SW-2");
   assert.equal(hero(next.html), "Thank you for your visit to our paris-01 store!");
