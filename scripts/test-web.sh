@@ -5,7 +5,8 @@
 # Installs what it needs on a fresh Debian machine. Ends with `N passed, M failed`.
 #
 #   scripts/test-web.sh                   runtime package, Node and Chromium tests
-#   scripts/test-web.sh --with-compiler   also the authoring package (web/pkg-full) and its tests
+#   scripts/test-web.sh --with-compiler   also the authoring package (web/pkg-full), its tests,
+#                                         and the playground (web/playground) in Chromium
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,8 +92,17 @@ run_tests() {
   failed=$((failed + f))
 }
 
+if $with_compiler; then
+  say "build: the playground (web/playground: CodeMirror 6, bundled by esbuild)"
+  if [[ ! -x web/playground/node_modules/.bin/esbuild ]]; then
+    (cd web/playground && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in web/playground/"
+  fi
+  node web/playground/build.mjs || die "the playground's build failed"
+fi
+
 run_tests node web/test/engine.test.mjs
 $with_compiler && run_tests compiler web/test/compiler.test.mjs
+$with_compiler && run_tests playground web/test/playground.browser.test.mjs
 run_tests chromium web/test/demo.browser.test.mjs
 ls "$TARGET_DIR"/screenshots/*.png 2>/dev/null | sed 's/^/screenshot: /'
 

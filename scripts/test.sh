@@ -49,8 +49,8 @@ cargo run -q -p omnirule-cli -- fmt --check examples/*/
 cargo run -q -p omnirule-cli -- test examples/*/ | tee target/examples-test.log
 count target/examples-test.log
 
-step "browser package: Node and headless Chromium"
-bash scripts/test-web.sh | tee target/web-test.log
+step "browser package and playground: Node and headless Chromium"
+bash scripts/test-web.sh --with-compiler | tee target/web-test.log
 count target/web-test.log
 
 step "edge worker in workerd"
