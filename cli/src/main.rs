@@ -4,8 +4,12 @@
 //! Exit codes: 0 success; 1 the rule set has errors, is unformatted, or a test failed;
 //! 2 bad input (a missing file, malformed JSON, an event that does not match the schema, a
 //! corrupted bundle). Every error names the file (and line) it is about; nothing panics.
+//! `-` is standard input where a file is read, standard output where one is written.
 
-use clap::{Parser, Subcommand, ValueEnum};
+mod inspect;
+mod tests_out;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use omnirule_dsl::render::{self, Style};
 use omnirule_dsl::{Compiled, RuleSet, format, parser};
 use omnirule_engine::bundle::Bundle;
@@ -16,15 +20,45 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the rule set has errors, is not formatted, or a test failed
+  2  bad input: a missing file, malformed JSON, an event off the schema, a corrupted bundle
+
+`-` reads standard input where a file is read (rules, a bundle, logs) and writes standard
+output where one is written (`build -o -`, `fmt -`).";
+
 #[derive(Parser)]
 #[command(
     name = "omnirule",
     version,
-    about = "Rules for online-to-offline marketing: check, format, test, build, run and draw rule sets."
+    about = "Rules for online-to-offline marketing: check, format, test, build, run and draw rule sets.",
+    after_help = AFTER_HELP
 )]
 struct Cli {
+    /// When to colour diagnostics: `auto` (standard error is a terminal and `NO_COLOR` is
+    /// unset), `always` or `never`.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    color: Color,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: std::sync::OnceLock<Color> = std::sync::OnceLock::new();
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum TestFormat {
+    Human,
+    Json,
+    Junit,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -49,19 +83,40 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
     },
-    /// Format `.rules` files in the canonical layout (in place).
+    /// Format `.rules` files in the canonical layout (in place; `-`: standard input to
+    /// standard output, for an editor's format-on-save).
     Fmt {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Change nothing; list the files that are not formatted and exit 1 if any.
         #[arg(long)]
         check: bool,
+        /// Change nothing; print what formatting would change as a unified diff, and exit 1
+        /// if anything would.
+        #[arg(long, conflicts_with = "check")]
+        diff: bool,
     },
     /// Run the `test` blocks of one or more rule sets.
     Test {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// `human`, `json` (one document) or `junit` (XML, for CI test reports).
+        #[arg(long, value_enum, default_value = "human")]
+        format: TestFormat,
+        /// Run only the tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
     },
+    /// Show what a bundle holds: format, hash, signer, schema, what memory keeps, rules, goals.
+    Inspect {
+        /// A bundle (binary or JSON), or `-` for standard input.
+        bundle: PathBuf,
+        /// `human` or `json`.
+        #[arg(long, value_enum, default_value = "human")]
+        format: OutputFormat,
+    },
+    /// Print a shell completion script: `omnirule completions bash > /etc/bash_completion.d/omnirule`.
+    Completions { shell: clap_complete::Shell },
     /// Compile a rule set into a bundle.
     Build {
         path: PathBuf,
@@ -169,10 +224,25 @@ type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = COLOR.set(cli.color);
     let result = match cli.command {
         Command::Check { path, format } => check(&path, format),
-        Command::Fmt { paths, check } => fmt(&paths, check),
-        Command::Test { paths } => test(&paths),
+        Command::Fmt { paths, check, diff } => fmt(&paths, check, diff),
+        Command::Test {
+            paths,
+            format,
+            filter,
+        } => test(&paths, format, filter.as_deref()),
+        Command::Inspect { bundle, format } => inspect_bundle(&bundle, format),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "omnirule",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Build {
             path,
             output,
@@ -225,12 +295,45 @@ fn main() -> ExitCode {
 }
 
 fn style() -> Style {
-    Style {
-        color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    let color = match COLOR.get().copied().unwrap_or(Color::Auto) {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    Style { color }
+}
+
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn read_stdin() -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Input(format!("standard input: {e}")))?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to a file, or to standard output for `-`.
+fn write_out(path: &Path, bytes: &[u8]) -> Outcome {
+    if is_stdio(path) {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::Input(format!("standard output: {e}")));
     }
+    std::fs::write(path, bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 fn load(path: &Path) -> Result<RuleSet, Failure> {
+    if is_stdio(path) {
+        let mut set = RuleSet::from_texts(Vec::<(String, String)>::new());
+        set.add_bytes("<stdin>".into(), &read_stdin()?);
+        return Ok(set);
+    }
     RuleSet::from_path(path).map_err(|e| Failure::Input(e.to_string()))
 }
 
@@ -302,37 +405,69 @@ fn rules_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-fn fmt(paths: &[PathBuf], check_only: bool) -> Outcome {
+fn fmt(paths: &[PathBuf], check_only: bool, diff: bool) -> Outcome {
     let mut unformatted = Vec::new();
     let mut broken = false;
     for path in paths {
-        for file in rules_files(path)? {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+        let files = if is_stdio(path) {
+            vec![path.clone()]
+        } else {
+            rules_files(path)?
+        };
+        for file in files {
+            let (name, text) = if is_stdio(&file) {
+                let bytes = read_stdin()?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| Failure::Input("standard input: not UTF-8 text".into()))?;
+                ("<stdin>".to_string(), text)
+            } else {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+                (file.display().to_string(), text)
+            };
             let mut sources = omnirule_dsl::source::Sources::new();
-            let id = sources.add(file.display().to_string(), text.clone());
-            match parser::parse(id, &text) {
+            let id = sources.add(name.clone(), text.clone());
+            let formatted = match parser::parse(id, &text) {
                 Err(diags) => {
                     eprint!("{}", render::render_all(&diags, &sources, style()));
                     broken = true;
+                    continue;
                 }
-                Ok(ast) => {
-                    let formatted = format::format(&ast);
-                    if formatted != text {
-                        if check_only {
-                            unformatted.push(file.clone());
-                        } else {
-                            std::fs::write(&file, formatted)
-                                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-                            println!("formatted {}", file.display());
-                        }
-                    }
+                Ok(ast) => format::format(&ast),
+            };
+            if diff {
+                if formatted != text {
+                    let patch = similar::TextDiff::from_lines(&text, &formatted)
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&name, &name)
+                        .to_string();
+                    print!("{patch}");
+                    unformatted.push(name);
+                }
+            } else if is_stdio(&file) {
+                // An editor's format-on-save: the text back, formatted (also with --check,
+                // which only sets the exit code).
+                if check_only && formatted != text {
+                    unformatted.push(name);
+                } else if !check_only {
+                    write_out(&file, formatted.as_bytes())?;
+                }
+            } else if formatted != text {
+                if check_only {
+                    unformatted.push(name);
+                } else {
+                    std::fs::write(&file, formatted)
+                        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+                    println!("formatted {}", file.display());
                 }
             }
         }
     }
-    for f in &unformatted {
-        println!("not formatted: {}", f.display());
+    if check_only {
+        for f in &unformatted {
+            println!("not formatted: {f}");
+        }
     }
     if broken || !unformatted.is_empty() {
         return Err(Failure::Findings);
@@ -340,59 +475,98 @@ fn fmt(paths: &[PathBuf], check_only: bool) -> Outcome {
     Ok(())
 }
 
-fn test(paths: &[PathBuf]) -> Outcome {
-    let (mut passed, mut failed) = (0usize, 0usize);
+fn test(paths: &[PathBuf], format: TestFormat, filter: Option<&str>) -> Outcome {
+    let human = format == TestFormat::Human;
+    let mut cases: Vec<tests_out::Case> = Vec::new();
+    let mut broken: Vec<tests_out::Broken> = Vec::new();
     let out = std::io::stdout();
     let mut out = out.lock();
     for path in paths {
+        let suite = path.display().to_string();
         let (set, compiled) = match compile(path) {
             Ok(c) => c,
             Err(Failure::Findings) => {
-                let _ = writeln!(out, "{}: does not compile", path.display());
-                failed += 1;
+                if human {
+                    let _ = writeln!(out, "{suite}: does not compile");
+                }
+                broken.push(tests_out::Broken { suite });
                 continue;
             }
             Err(e) => return Err(e),
         };
         let bundle = bundle_of(&compiled)?;
-        let results = omnirule_dsl::testing::run_tests(&compiled.model.tests, &bundle);
-        if results.is_empty() {
-            let _ = writeln!(out, "{}: no tests", path.display());
+        let tests: Vec<_> = compiled
+            .model
+            .tests
+            .iter()
+            .filter(|t| filter.is_none_or(|f| t.name.value.contains(f)))
+            .cloned()
+            .collect();
+        let results = omnirule_dsl::testing::run_tests(&tests, &bundle);
+        if results.is_empty() && human {
+            let _ = writeln!(
+                out,
+                "{suite}: no tests{}",
+                if filter.is_some() {
+                    " match the filter"
+                } else {
+                    ""
+                }
+            );
         }
         for r in results {
-            if r.passed() {
-                passed += 1;
-                let _ = writeln!(out, "test {} :: {} ... ok", path.display(), r.name);
-                continue;
-            }
-            failed += 1;
-            let _ = writeln!(out, "test {} :: {} ... FAILED", path.display(), r.name);
-            for f in &r.failures {
-                let at = set
-                    .sources
-                    .get(f.span.file)
-                    .map(|s| {
-                        let (l, c) = s.line_col(f.span.start as usize);
-                        format!("{}:{l}:{c}", s.name)
-                    })
-                    .unwrap_or_default();
-                let _ = writeln!(out, "    {at}: {}", f.message);
-                if f.actual.is_empty() {
-                    let _ = writeln!(out, "    actual decisions: none");
-                } else {
-                    let _ = writeln!(out, "    actual decisions:");
-                    for d in &f.actual {
-                        let _ = writeln!(
-                            out,
-                            "      {}",
-                            serde_json::to_string(d).unwrap_or_default()
-                        );
+            let failures: Vec<tests_out::Failure> = r
+                .failures
+                .iter()
+                .map(|f| tests_out::Failure {
+                    at: set
+                        .sources
+                        .get(f.span.file)
+                        .map(|s| {
+                            let (l, c) = s.line_col(f.span.start as usize);
+                            format!("{}:{l}:{c}", s.name)
+                        })
+                        .unwrap_or_default(),
+                    message: f.message.clone(),
+                    actual: f
+                        .actual
+                        .iter()
+                        .map(|d| serde_json::to_value(d).unwrap_or_default())
+                        .collect(),
+                })
+                .collect();
+            if human {
+                let verdict = if failures.is_empty() { "ok" } else { "FAILED" };
+                let _ = writeln!(out, "test {suite} :: {} ... {verdict}", r.name);
+                for f in &failures {
+                    let _ = writeln!(out, "    {}: {}", f.at, f.message);
+                    if f.actual.is_empty() {
+                        let _ = writeln!(out, "    actual decisions: none");
+                    } else {
+                        let _ = writeln!(out, "    actual decisions:");
+                        for d in &f.actual {
+                            let _ = writeln!(out, "      {d}");
+                        }
                     }
                 }
             }
+            cases.push(tests_out::Case {
+                suite: suite.clone(),
+                name: r.name,
+                failures,
+            });
         }
     }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    let failed = cases.iter().filter(|c| !c.failures.is_empty()).count() + broken.len();
+    let _ = match format {
+        TestFormat::Human => writeln!(
+            out,
+            "{} passed, {failed} failed",
+            cases.len() + broken.len() - failed
+        ),
+        TestFormat::Json => write!(out, "{}", tests_out::json(&cases, &broken)),
+        TestFormat::Junit => write!(out, "{}", tests_out::junit(&cases, &broken)),
+    };
     if failed > 0 {
         return Err(Failure::Findings);
     }
@@ -415,8 +589,7 @@ fn build(path: &Path, output: &Path, json: bool, sign: Option<&Path>) -> Outcome
     } else {
         bundle.to_bytes()
     };
-    std::fs::write(output, &bytes)
-        .map_err(|e| Failure::Input(format!("{}: {e}", output.display())))?;
+    write_out(output, &bytes)?;
     eprintln!(
         "wrote {} ({} bytes, {} rules, hash {})",
         output.display(),
@@ -499,8 +672,58 @@ fn verify(path: &Path, trusted: &[String]) -> Outcome {
     }
 }
 
-/// A bundle file (binary, or its JSON form) or a rule set to compile on the fly.
+/// A bundle's bytes, binary or its JSON form: `(bundle, format version, encoding)`.
+fn bundle_from_bytes(name: &str, bytes: &[u8]) -> Result<(Bundle, u64, &'static str), Failure> {
+    if bytes.starts_with(b"OMNIRULE") {
+        let version = bytes
+            .get(8..10)
+            .and_then(|v| <[u8; 2]>::try_from(v).ok())
+            .map_or(0, |v| u64::from(u16::from_le_bytes(v)));
+        return Bundle::from_bytes(bytes)
+            .map(|b| (b, version, "binary"))
+            .map_err(|e| Failure::Input(format!("{name}: {e}")));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Failure::Input(format!("{name}: not an Omnirule bundle")))?;
+    let version = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0);
+    Bundle::from_json(text)
+        .map(|b| (b, version, "JSON"))
+        .map_err(|e| Failure::Input(format!("{name}: {e}")))
+}
+
+fn inspect_bundle(path: &Path, format: OutputFormat) -> Outcome {
+    let (name, bytes) = if is_stdio(path) {
+        ("<stdin>".to_string(), read_stdin()?)
+    } else {
+        (
+            path.display().to_string(),
+            std::fs::read(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?,
+        )
+    };
+    let (bundle, version, encoding) = bundle_from_bytes(&name, &bytes)?;
+    let source = inspect::Source {
+        name,
+        format: version,
+        encoding,
+        bytes: bytes.len(),
+    };
+    let value = inspect::to_json(&bundle, &source);
+    match format {
+        OutputFormat::Json => println!("{value}"),
+        OutputFormat::Human => print!("{}", inspect::to_text(&value)),
+    }
+    Ok(())
+}
+
+/// A bundle file (binary, or its JSON form) or a rule set to compile on the fly; `-`: a bundle
+/// on standard input.
 fn open_bundle(path: &Path) -> Result<Bundle, Failure> {
+    if is_stdio(path) {
+        return bundle_from_bytes("<stdin>", &read_stdin()?).map(|(b, _, _)| b);
+    }
     if path.is_file() {
         let bytes =
             std::fs::read(path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;

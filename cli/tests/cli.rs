@@ -470,3 +470,204 @@ fn run_logs_one_exposure_per_decision_for_the_report() {
     let report = omnirule(&["report", log.to_str().unwrap(), "--format", "json"]);
     assert!(report.status.success(), "{}", text(&report.stderr));
 }
+
+fn omnirule_with_input(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omnirule"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const MESSY: &str = "schema { timezone \"UTC\"\n event page_view { sku: string }\n action banner { text: string } }\nrule r{on page_view do banner{text:\"hi\"}}\n";
+
+#[test]
+fn fmt_reads_standard_input_and_writes_standard_output_for_editors() {
+    let out = omnirule_with_input(&["fmt", "-"], MESSY.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let formatted = text(&out.stdout);
+    assert!(
+        formatted.starts_with("schema {\n  timezone \"UTC\"\n"),
+        "{formatted}"
+    );
+    // Formatting the output again changes nothing; --check says so by its exit code.
+    let again = omnirule_with_input(&["fmt", "-"], formatted.as_bytes());
+    assert_eq!(text(&again.stdout), formatted);
+    assert_eq!(
+        omnirule_with_input(&["fmt", "--check", "-"], formatted.as_bytes())
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        omnirule_with_input(&["fmt", "--check", "-"], MESSY.as_bytes())
+            .status
+            .code(),
+        Some(1)
+    );
+    // A syntax error: exit 1, the diagnostic names <stdin>, nothing on standard output.
+    let broken = omnirule_with_input(&["fmt", "-"], b"rule r {");
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stderr).contains("<stdin>:1:"),
+        "{}",
+        text(&broken.stderr)
+    );
+    assert!(broken.stdout.is_empty());
+}
+
+#[test]
+fn fmt_diff_shows_the_change_and_changes_nothing() {
+    let file = tmp("messy-diff.rules");
+    std::fs::write(&file, MESSY).unwrap();
+    let f = file.display().to_string();
+    let out = omnirule(&["fmt", "--diff", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out.stdout);
+    assert!(
+        diff.starts_with(&format!("--- {f}\n+++ {f}\n@@ ")),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("\n-rule r{on page_view do banner{text:\"hi\"}}\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("\n+rule r {\n+  on page_view\n"), "{diff}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        MESSY,
+        "--diff changes nothing"
+    );
+    assert_eq!(omnirule(&["fmt", &f]).status.code(), Some(0));
+    let clean = omnirule(&["fmt", "--diff", &f]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert!(clean.stdout.is_empty());
+}
+
+#[test]
+fn check_and_build_read_and_write_the_standard_streams() {
+    let rules = std::fs::read(root().join("examples/07-consent-first/consent.rules")).unwrap();
+    let checked = omnirule_with_input(&["check", "-"], &rules);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked.stderr));
+    let built = omnirule_with_input(&["build", "-", "-o", "-"], &rules);
+    assert_eq!(built.status.code(), Some(0));
+    assert!(built.stdout.starts_with(b"OMNIRULE"));
+    // The bundle on standard input, inspected.
+    let inspected = omnirule_with_input(&["inspect", "-", "--format", "json"], &built.stdout);
+    assert_eq!(
+        inspected.status.code(),
+        Some(0),
+        "{}",
+        text(&inspected.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(v["format"], 3);
+    assert_eq!(v["bytes"], built.stdout.len());
+    let bad = omnirule_with_input(&["check", "-"], b"rule r { on nothing_declared }");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("<stdin>"));
+}
+
+#[test]
+fn test_results_as_json_and_junit_and_filtered() {
+    let dir = example("11-campaign");
+    let json = omnirule(&["test", &dir, "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["passed"], 4);
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["tests"].as_array().unwrap().len(), 4);
+    let filtered = omnirule(&["test", &dir, "--format", "json", "--filter", "control"]);
+    let v: serde_json::Value = serde_json::from_slice(&filtered.stdout).unwrap();
+    assert_eq!(v["tests"].as_array().unwrap().len(), 1);
+    assert!(v["tests"][0]["name"].as_str().unwrap().contains("control"));
+    // A failing test: exit 1, and the failure where JUnit readers look for it.
+    let src = std::fs::read_to_string(root().join("examples/11-campaign/campaign.rules"))
+        .unwrap()
+        .replace(
+            "expect offer { code: \"COAT20\" }",
+            "expect offer { code: \"COAT99\" }",
+        );
+    let file = tmp("campaign-failing.rules");
+    std::fs::write(&file, src).unwrap();
+    let junit = omnirule(&["test", &file.display().to_string(), "--format", "junit"]);
+    assert_eq!(junit.status.code(), Some(1));
+    let xml = text(&junit.stdout);
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"omnirule\" tests=\"4\" failures=\"1\" errors=\"0\">"), "{xml}");
+    assert!(xml.contains("<failure message=\"expected a decision `offer` with {&quot;code&quot;:&quot;COAT99&quot;}\">"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 4);
+    // A rule set that does not compile is an error in the report, not a missing suite.
+    let broken = tmp("broken.rules");
+    std::fs::write(&broken, "rule r {").unwrap();
+    let junit = omnirule(&["test", &broken.display().to_string(), "--format", "junit"]);
+    assert_eq!(junit.status.code(), Some(1));
+    assert!(text(&junit.stdout).contains("<error message=\"the rule set does not compile"));
+}
+
+#[test]
+fn inspect_shows_what_a_bundle_holds() {
+    let bundle = tmp("o2o-inspect.bundle");
+    let b = bundle.display().to_string();
+    assert_eq!(
+        omnirule(&["build", &example("10-o2o-loop"), "-o", &b])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = omnirule(&["inspect", &b]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("format    4 (binary, "), "{t}");
+    assert!(t.contains("signed    no"), "{t}");
+    assert!(t.contains("consents  marketing, location"), "{t}");
+    assert!(t.contains("  purchase { sku: string, category: string, amount: number, channel: string, store: string? }\n    remembered 365d: category, channel, sku, store"), "{t}");
+    assert!(t.contains("  sweater_in_store  on beacon_enter  consent marketing, location  limit 1 per 30d  -> offer"), "{t}");
+    assert!(
+        t.contains("    goal purchase (purchase within 1d), primary"),
+        "{t}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&omnirule(&["inspect", &b, "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["rules"].as_array().unwrap().len(), 3);
+    assert_eq!(json["hash"].as_str().unwrap().len(), 64);
+    let not_a_bundle = omnirule(&["inspect", &example("10-o2o-loop/profile.json")]);
+    assert_eq!(not_a_bundle.status.code(), Some(2));
+    assert!(
+        text(&not_a_bundle.stderr).starts_with("error: "),
+        "{}",
+        text(&not_a_bundle.stderr)
+    );
+}
+
+#[test]
+fn completions_for_each_shell_and_exit_codes_in_help() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = omnirule(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("omnirule") && script.contains("inspect"),
+            "{shell}: {script}"
+        );
+    }
+    let help = text(&omnirule(&["--help"]).stdout);
+    assert!(help.contains("Exit codes:\n  0  success"), "{help}");
+    assert!(help.contains("--color <COLOR>"), "{help}");
+    // Colour on demand, and never by default into a pipe.
+    let bad = "rule r { on nothing_declared }";
+    let file = tmp("colour.rules");
+    std::fs::write(&file, bad).unwrap();
+    let f = file.display().to_string();
+    let always = omnirule(&["check", &f, "--color", "always"]);
+    assert!(text(&always.stderr).contains("\u{1b}["), "coloured");
+    let never = omnirule(&["check", &f, "--color", "never"]);
+    assert!(!text(&never.stderr).contains("\u{1b}["));
+    let auto = omnirule(&["check", &f]);
+    assert!(!text(&auto.stderr).contains("\u{1b}["), "not a terminal");
+}
