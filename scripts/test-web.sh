@@ -55,7 +55,7 @@ if [[ ! -x $CHROMIUM ]]; then
 fi
 node --version
 "$CHROMIUM" --version 2>/dev/null || true
-if [[ ! -d web/node_modules/playwright-core || ! -x web/node_modules/.bin/wasm-opt ]]; then
+if [[ ! -d web/node_modules/playwright-core || ! -x web/node_modules/.bin/wasm-opt || ! -x web/node_modules/.bin/tsc ]]; then
   (cd web && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in web/"
 fi
 
@@ -101,6 +101,7 @@ if $with_compiler; then
 fi
 
 run_tests node web/test/engine.test.mjs
+run_tests package web/test/package.test.mjs
 $with_compiler && run_tests compiler web/test/compiler.test.mjs
 $with_compiler && run_tests playground web/test/playground.browser.test.mjs
 run_tests chromium web/test/demo.browser.test.mjs

@@ -78,9 +78,26 @@ export interface Explanation {
   }>;
 }
 
+/** A goal met (a rule's `goal` clause): the goal event came after an exposure to the rule,
+ * within the goal's window. */
+export interface Conversion {
+  rule: string;
+  experiment: string | null;
+  variant: string | null;
+  goal: string;
+  primary: boolean;
+  exposed_at: string;
+  exposure_event: string;
+  exposure_channel: string | null;
+  exposure_host: string | null;
+  value: number | null;
+}
+
 /** The result of `engine.explain(event)`. */
 export interface Explained {
   decisions: Decision[];
+  /** Present when the event met a goal. */
+  conversions?: Conversion[];
   explanation: Explanation;
 }
 
