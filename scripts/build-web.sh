@@ -86,12 +86,13 @@ build_package() {
   # The package's own files: its README for users, changelog, licence, and the entries that
   # initialise the module for each environment (export conditions, web/npm/package.json).
   cp web/npm/README.md web/npm/CHANGELOG.md web/npm/node.js web/npm/browser.js \
-    web/npm/workerd.js "$out/"
+    web/npm/workerd.js web/npm/loader.js web/npm/loader.d.ts "$out/"
   cp LICENSE "$out/LICENSE"
   # wasm-bindgen's types use `Symbol.dispose`: say which library declares it, so a project
   # compiled for ES2022 type-checks without `skipLibCheck`.
   { echo '/// <reference lib="esnext.disposable" />'; cat "$out/omnirule.d.ts"; } >"$out/omnirule.d.ts.new"
   mv "$out/omnirule.d.ts.new" "$out/omnirule.d.ts"
+  echo 'export { BundleSource, type BundleSourceOptions } from "./loader.js";' >>"$out/omnirule.d.ts"
   say "$out/omnirule_bg.wasm: $(size_of "$wasm") bytes raw, $(gzip_size_of "$wasm") bytes gzip" \
     "(profile $PROFILE)"
 }

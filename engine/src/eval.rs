@@ -671,15 +671,23 @@ impl<'a> Ctx<'a> {
                 if unit.is_missing() {
                     return RuleOutcome::SplitUnitMissing;
                 }
-                let bucket = split_bucket(name, &self.text(&unit));
-                let mut upper = 0u32;
-                let arm = arms
-                    .iter()
-                    .find(|a| {
-                        upper = upper.saturating_add(a.basis_points);
-                        bucket < upper
-                    })
-                    .or(arms.last());
+                let forced = self.profile.forced_variant(name).and_then(|v| {
+                    arms.iter()
+                        .find(|a| a.variant.as_deref().unwrap_or("control") == v)
+                });
+                let arm = match forced {
+                    Some(arm) => Some(arm),
+                    None => {
+                        let bucket = split_bucket(name, &self.text(&unit));
+                        let mut upper = 0u32;
+                        arms.iter()
+                            .find(|a| {
+                                upper = upper.saturating_add(a.basis_points);
+                                bucket < upper
+                            })
+                            .or(arms.last())
+                    }
+                };
                 let Some(arm) = arm else {
                     return RuleOutcome::SplitUnitMissing;
                 };

@@ -368,6 +368,20 @@ fn split_basis_points(bundle: &Bundle, rule: &str, variant: &str) -> Option<u32>
         .map(|a| a.basis_points)
 }
 
+/// The arms of the split named `experiment` (`control` for the control arm), in written
+/// order; `None` when the bundle has no such split. For hosts that force an arm for quality
+/// assurance (`Profile::force_variant`) and check the names first.
+pub fn split_arms(bundle: &Bundle, experiment: &str) -> Option<Vec<String>> {
+    bundle.graph().rules.iter().find_map(|r| match &r.outcome {
+        crate::graph::Outcome::Split { name, arms, .. } if name == experiment => Some(
+            arms.iter()
+                .map(|a| a.variant.clone().unwrap_or_else(|| "control".to_string()))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
 /// Every split's arms and their shares in percent: `{"rule": {"variant": 33.0, "control":
 /// 34.0}}`. For hosts that build exposure lines themselves (the store host, from the wasm
 /// module's load result).

@@ -290,6 +290,9 @@ pub struct Profile {
     pub(crate) consents: Vec<Arc<str>>,
     pub(crate) fields: Fields,
     pub(crate) present: Presence,
+    /// Split arms forced for quality assurance ([`Profile::force_variant`]): experiment name,
+    /// variant (`control` for the control arm).
+    pub(crate) forced: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl PartialEq for Profile {
@@ -314,7 +317,26 @@ impl Profile {
             consents,
             fields: sort_fields(fields.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()),
             present: Presence::default(),
+            forced: Vec::new(),
         }
+    }
+
+    /// Puts this customer in `variant` of the split `experiment`, whatever the hash says: for
+    /// quality assurance (a tester sees each arm). A host sets it; it is not part of the wire
+    /// profile. Unknown names change nothing (hosts check them against the bundle first:
+    /// `Bundle::split_arms`).
+    pub fn force_variant(&mut self, experiment: &str, variant: &str) {
+        self.forced.retain(|(e, _)| e.as_ref() != experiment);
+        self.forced
+            .push((Arc::from(experiment), Arc::from(variant)));
+    }
+
+    /// The arm forced for `experiment`, if any.
+    pub(crate) fn forced_variant(&self, experiment: &str) -> Option<&str> {
+        self.forced
+            .iter()
+            .find(|(e, _)| e.as_ref() == experiment)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Parses and type-checks a wire-format profile: `{"id": "c1", "consents": ["marketing"],
@@ -384,6 +406,7 @@ impl Profile {
             consents,
             present: Presence::of(&fields, shared, names.profile_order()),
             fields,
+            forced: Vec::new(),
         })
     }
 

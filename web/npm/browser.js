@@ -7,4 +7,5 @@ import init from "./omnirule.js";
 await init();
 
 export * from "./omnirule.js";
+export { BundleSource } from "./loader.js";
 export { default } from "./omnirule.js";

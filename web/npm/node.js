@@ -6,4 +6,5 @@ import { initSync } from "./omnirule.js";
 initSync({ module: readFileSync(new URL("./omnirule_bg.wasm", import.meta.url)) });
 
 export * from "./omnirule.js";
+export { BundleSource } from "./loader.js";
 export { default } from "./omnirule.js";

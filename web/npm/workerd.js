@@ -7,4 +7,5 @@ import { initSync } from "./omnirule.js";
 initSync({ module: wasm });
 
 export * from "./omnirule.js";
+export { BundleSource } from "./loader.js";
 export { default } from "./omnirule.js";

@@ -130,6 +130,10 @@ export interface EngineOptions {
   channel?: string;
   /** The host logged with them (default null). */
   host?: string;
+  /** For quality assurance: put every visitor in these arms, `{ experiment: variant }`
+   * (`"control"` for the control arm), whatever the hash says. Unknown names throw. While
+   * set, `onExposure` and `onConversion` are not called (a tester is not an exposure). */
+  forceVariants?: Record<string, string>;
 }
 
 /** One conversion: a goal met after an exposure (docs/report.md). */
@@ -345,6 +349,46 @@ impl ExposureSink {
     }
 }
 
+/// `options.forceVariants` (`{ experiment: variant }`), each checked against the bundle's
+/// splits: a misspelt name is an error at once, not an arm silently left to chance.
+fn forced_variants(bundle: &Bundle, options: &JsValue) -> Result<Vec<(String, String)>, JsError> {
+    let given = if options.is_object() {
+        js_sys::Reflect::get(options, &JsValue::from_str("forceVariants"))
+            .unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    };
+    if given.is_undefined() || given.is_null() {
+        return Ok(Vec::new());
+    }
+    let entries = js_sys::Object::entries(given.dyn_ref::<js_sys::Object>().ok_or_else(|| {
+        error("the option `forceVariants` must be an object: { experiment: \"variant\" }")
+    })?);
+    let mut out = Vec::new();
+    for entry in entries.iter() {
+        let pair = js_sys::Array::from(&entry);
+        let (Some(experiment), Some(variant)) = (pair.get(0).as_string(), pair.get(1).as_string())
+        else {
+            return Err(error(
+                "`forceVariants` maps experiment names to variant names (strings)",
+            ));
+        };
+        let Some(arms) = host::split_arms(bundle, &experiment) else {
+            return Err(error(format!(
+                "`forceVariants`: the bundle has no split named `{experiment}`"
+            )));
+        };
+        if !arms.contains(&variant) {
+            return Err(error(format!(
+                "`forceVariants`: split `{experiment}` has no arm `{variant}` (its arms: {})",
+                arms.join(", ")
+            )));
+        }
+        out.push((experiment, variant));
+    }
+    Ok(out)
+}
+
 /// Calls a page's callback with each line as an object. What it throws is its own business,
 /// not the event's.
 fn each_line(callback: &js_sys::Function, lines: &str) {
@@ -378,6 +422,9 @@ pub struct Engine {
     /// `options.onExposure` and where exposures are logged.
     /// Where events happen and who hears of exposures and conversions.
     exposures: ExposureSink,
+    /// `options.forceVariants`: split arms forced for quality assurance (experiment,
+    /// variant), applied to every visitor; while set, nothing is logged as an exposure.
+    forced: Vec<(String, String)>,
     /// The bundle's constant decisions ([`Bundle::constant_decision`]) already sent to
     /// JavaScript, as objects (`templates`) and as flags by number (`sent`).
     templates: js_sys::Array,
@@ -499,11 +546,13 @@ impl Engine {
             writer: record_writer(&wasm_bindgen::memory(), &record_layout(&bundle)),
             room: vec![0; RECORD_ROOM],
         };
+        let forced = forced_variants(&bundle, &options)?;
         let mut engine = Engine {
             bundle,
             memory,
             visitor: None,
             storage,
+            forced,
             exposures: ExposureSink::from_options(&options),
             templates: js_sys::Array::new(),
             sent,
@@ -529,13 +578,16 @@ impl Engine {
         #[wasm_bindgen(unchecked_param_type = "Profile")] given: JsValue,
     ) -> Result<(), JsError> {
         let record = self.records.write(Input::Profile, &given);
-        let profile = match record.and_then(|r| Profile::from_record(&self.bundle, r)) {
+        let mut profile = match record.and_then(|r| Profile::from_record(&self.bundle, r)) {
             Some(profile) => profile,
             None => {
                 let json = json_text(to_json_text(&given), "profile")?;
                 Profile::from_document(&self.bundle, &document(&json, "profile")?).map_err(error)?
             }
         };
+        for (experiment, variant) in &self.forced {
+            profile.force_variant(experiment, variant);
+        }
         let same_visitor = self
             .visitor
             .as_ref()
@@ -676,8 +728,10 @@ impl Engine {
         // consent, whether or not `localStorage` is there): others are not remembered, and
         // not logged either.
         let sink = &self.exposures;
-        let told = (sink.exposures.is_some() && !decided.decisions.is_empty())
-            || (sink.conversions.is_some() && !decided.conversions.is_empty());
+        // A tester's forced arms are not exposures: they would skew the report.
+        let told = self.forced.is_empty()
+            && ((sink.exposures.is_some() && !decided.decisions.is_empty())
+                || (sink.conversions.is_some() && !decided.conversions.is_empty()));
         if let Some(visitor) = &self.visitor
             && told
             && self.storage.consented(&visitor.profile)

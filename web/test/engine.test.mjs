@@ -642,3 +642,30 @@ test("onExposure is not called for a visitor about whom nothing is kept, nor bre
   for (const event of events) throwing.track(event);
   throwing.free();
 });
+
+test("forceVariants puts a tester in each arm, checks the names, and logs no exposure", () => {
+  const name = "06-win-back";
+  const bundle = buildExample(name);
+  const profile = JSON.parse(readFileSync(join(examples, name, "profile.json"), "utf8"));
+  const events = readEvents(join(examples, name, "events.jsonl"));
+  const armsSeen = (options) => {
+    const engine = Engine.fromBundle(bundle.bytes, { profile, storage: false, ...options });
+    const arms = events.flatMap((e) => engine.track(e))
+      .filter((d) => d.experiment === "win_back_size")
+      .map((d) => d.variant);
+    engine.free();
+    return arms;
+  };
+  const natural = armsSeen({});
+  assert.ok(natural.length > 0, "the example reaches the split");
+  for (const variant of ["control", "ten", "twenty"]) {
+    const logged = [];
+    const arms = armsSeen({ forceVariants: { win_back_size: variant }, onExposure: (e) => logged.push(e) });
+    assert.deepEqual(arms, natural.map(() => variant), variant);
+    assert.deepEqual(logged, [], "a tester is not an exposure");
+  }
+  assert.throws(() => Engine.fromBundle(bundle.bytes, { forceVariants: { win_back_sise: "ten" } }),
+    /no split named `win_back_sise`/);
+  assert.throws(() => Engine.fromBundle(bundle.bytes, { forceVariants: { win_back_size: "thirty" } }),
+    /split `win_back_size` has no arm `thirty` \(its arms: control, ten, twenty\)/);
+});

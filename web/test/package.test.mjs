@@ -111,3 +111,50 @@ document.body.dataset.result = JSON.stringify(decisions.map((d) => d.params.text
     rmSync(profileDir, { recursive: true, force: true });
   }
 });
+
+test("BundleSource fetches, refreshes with conditional requests, and keeps the last good bundle", async () => {
+  const { BundleSource, Engine } = await import(join(project, "node_modules", "omnirule", "node.js"));
+  const other = buildExample("01-cart-abandonment").bytes;
+  let served = { bytes: bundle.bytes, etag: '"v1"', status: 200 };
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push(req.headers["if-none-match"] ?? null);
+    if (served.status !== 200) return res.writeHead(served.status).end();
+    if (req.headers["if-none-match"] === served.etag) return res.writeHead(304).end();
+    res.writeHead(200, { etag: served.etag, "content-type": "application/octet-stream" }).end(served.bytes);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/rules.bundle`;
+  const updates = [];
+  const errors = [];
+  const source = new BundleSource(url, { onUpdate: (b) => updates.push(b), onError: (e) => errors.push(e.message) });
+  try {
+    const bytes = await source.load();
+    assert.deepEqual(Buffer.from(bytes), bundle.bytes);
+    Engine.fromBundle(bytes, { storage: false }).free();
+    // Unchanged: a 304, nothing reloaded.
+    assert.equal(await source.refresh(), false);
+    assert.deepEqual(seen, [null, '"v1"']);
+    assert.equal(updates.length, 1);
+    // Published anew: adopted, and onUpdate told.
+    served = { bytes: other, etag: '"v2"', status: 200 };
+    assert.equal(await source.refresh(), true);
+    assert.deepEqual(Buffer.from(source.bytes), other);
+    assert.equal(updates.length, 2);
+    // A broken publish (not a bundle) and a failing server: the last good bundle stays.
+    served = { bytes: Buffer.from("<html>not found</html>"), etag: '"v3"', status: 200 };
+    assert.equal(await source.refresh(), false);
+    served = { ...served, status: 503 };
+    assert.equal(await source.refresh(), false);
+    assert.deepEqual(Buffer.from(source.bytes), other);
+    assert.equal(errors.length, 2);
+    assert.match(errors[0], /the bundle cannot be loaded: not an Omnirule bundle/);
+    assert.match(errors[1], /answered 503/);
+    // Nothing to fall back on: load() says so.
+    const empty = new BundleSource(url, { cacheName: null });
+    await assert.rejects(empty.load(), /no bundle could be loaded/);
+  } finally {
+    source.stop();
+    server.close();
+  }
+});

@@ -256,6 +256,7 @@ impl Profile {
             consents,
             present: Presence::of(&fields, shared, order),
             fields,
+            forced: Vec::new(),
         })
     }
 }

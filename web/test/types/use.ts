@@ -13,6 +13,8 @@ import {
   type MemoryData,
   type OmniruleEvent,
   type Profile,
+  BundleSource,
+  type BundleSourceOptions,
 } from "omnirule";
 import init, { initSync } from "omnirule/init";
 
@@ -49,4 +51,10 @@ const hash: string = engine.bundleHash;
 engine.forget();
 engine.reset();
 engine.free();
-void [first, goal, wire, shown, signed, hash, init, initSync];
+const sourceOptions: BundleSourceOptions = { refreshMs: 60000, onUpdate: (b: Uint8Array) => b.length, cacheName: null };
+const source = new BundleSource("https://rules.example/shop.bundle", sourceOptions).start();
+const loaded: Promise<Uint8Array> = source.load();
+const refreshed: Promise<boolean> = source.refresh();
+source.stop();
+const tester = Engine.fromBundle(bytes, { forceVariants: { coat_discount: "ten" } });
+void [first, goal, wire, shown, signed, hash, init, initSync, loaded, refreshed, tester];
