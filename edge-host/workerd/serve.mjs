@@ -60,10 +60,22 @@ export function pkgModules(out) {
   return entries;
 }
 
-function config({ port, origin, secret, modules, trustedKeys, logExposures }) {
+/**
+ * The shop's routes (the demo's and the tests'): a product page is a `page_view` of its SKU with
+ * the catalog's fields; the home page one of the catalog's "/" entry. The worker itself knows no
+ * shop: these reach it as the `OMNIRULE_ROUTES` and `OMNIRULE_CATALOG` bindings.
+ */
+export const SHOP_ROUTES = [
+  { path: "/products/:sku", event: "page_view", fields: { sku: ":sku" }, catalog: ":sku" },
+  { path: "/", event: "page_view", catalog: "/" },
+];
+
+function config({ port, origin, secret, modules, trustedKeys, logExposures, catalogText, bindings = {}, debugHeaders = true }) {
+  const text = { ...(debugHeaders ? { OMNIRULE_DEBUG_HEADERS: "1" } : {}), ...bindings };
   const keys = (trustedKeys
     ? `,\n    (name = "OMNIRULE_TRUSTED_KEYS", text = ${JSON.stringify(trustedKeys.join(","))})`
-    : "") + (logExposures ? `,\n    (name = "OMNIRULE_LOG_EXPOSURES", text = "1")` : "");
+    : "") + (logExposures ? `,\n    (name = "OMNIRULE_LOG_EXPOSURES", text = "1")` : "")
+    + Object.entries(text).map(([k, v]) => `,\n    (name = ${JSON.stringify(k)}, text = ${JSON.stringify(v)})`).join("");
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -79,25 +91,30 @@ const edge :Workerd.Worker = (
     (name = "worker.js", esModule = embed "worker.js"),
     ${modules.join(",\n    ")},
     (name = "rules.bundle", data = embed "rules.bundle"),
-    (name = "catalog.json", json = embed "catalog.json"),
   ],
   bindings = [
     (name = "ORIGIN", service = "origin"),
-    (name = "OMNIRULE_SECRET", text = ${JSON.stringify(secret)})${keys},
+    (name = "OMNIRULE_SECRET", text = ${JSON.stringify(secret)}),
+    (name = "OMNIRULE_ROUTES", text = ${JSON.stringify(JSON.stringify(SHOP_ROUTES))}),
+    (name = "OMNIRULE_CATALOG", json = ${JSON.stringify(JSON.stringify(JSON.parse(catalogText)))})${keys},
   ],
   compatibilityDate = "2025-01-01",
 );
 `;
 }
 
-/** Assembles the worker directory; returns its path. */
-export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKeys, logExposures }) {
+/**
+ * Assembles the worker directory; returns its path. `bindings`: more text bindings (cookie
+ * names, ...); `debugHeaders` (default true: the tests and the demo read the decisions back
+ * from response headers) sets OMNIRULE_DEBUG_HEADERS.
+ */
+export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKeys, logExposures, bindings, debugHeaders }) {
   const out = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "omnirule-edge-"));
   const modules = pkgModules(out);
   fs.copyFileSync(path.join(HERE, "worker.js"), path.join(out, "worker.js"));
   fs.copyFileSync(bundle, path.join(out, "rules.bundle"));
-  fs.copyFileSync(catalog ?? path.join(HERE, "catalog.json"), path.join(out, "catalog.json"));
-  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules, trustedKeys, logExposures }));
+  const catalogText = fs.readFileSync(catalog ?? path.join(HERE, "catalog.json"), "utf8");
+  fs.writeFileSync(path.join(out, "config.capnp"), config({ port, origin, secret, modules, trustedKeys, logExposures, catalogText, bindings, debugHeaders }));
   return out;
 }
 
@@ -105,12 +122,12 @@ export function assemble({ bundle, catalog, port, origin, secret, dir, trustedKe
  * Starts workerd and waits until the worker answers /omnirule/health. Rejects with workerd's own
  * output when it exits first (e.g. a bad bundle fails start-up).
  */
-export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000, trustedKeys, logExposures }) {
+export async function startEdge({ bundle, catalog, origin, secret = "dev-secret", port, timeoutMs = 20000, trustedKeys, logExposures, bindings, debugHeaders }) {
   if (!fs.existsSync(WORKERD)) {
     throw new Error(`${WORKERD} is missing: run npm ci in edge-host/workerd`);
   }
   port ??= await freePort();
-  const dir = assemble({ bundle, catalog, port, origin, secret, trustedKeys, logExposures });
+  const dir = assemble({ bundle, catalog, port, origin, secret, trustedKeys, logExposures, bindings, debugHeaders });
   const started = performance.now();
   const child = spawn(WORKERD, ["serve", path.join(dir, "config.capnp")], {
     cwd: dir,

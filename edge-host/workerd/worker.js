@@ -5,11 +5,17 @@
 //   profile  <- the signed `X-Omnirule-Profile` header set by the upstream identity service, or
 //               the signed `omnirule_profile` cookie it set at login (same token format);
 //   memory   <- the signed `omnirule_mem` cookie (bound to the profile id);
-//   event    <- GET /products/SKU: a page_view built from the catalog module; POST
-//               /omnirule/track: the JSON event the page or app posts;
-//   decisions = the same wasm engine as the browser package, the same bundle;
-//   response: every `data-omnirule-slot` element rewritten as text (HTMLRewriter), the memory
-//               cookie updated. Non-HTML responses pass through untouched.
+//   event    <- GET of a page the `OMNIRULE_ROUTES` binding names (e.g. `/products/:sku`), its
+//               fields from the path and the `OMNIRULE_CATALOG` binding; POST /omnirule/track:
+//               the JSON event the page or app posts;
+//   decisions = the same wasm engine as the browser package, the same bundle; logged as a JSON
+//               line (console.log: Workers Logs, Logpush), not sent to the shopper;
+//   response: every slot element rewritten as text (HTMLRewriter), the memory cookie updated.
+//               Non-HTML responses pass through untouched.
+//
+// Everything site-specific comes from bindings (`env`; README.md lists them): the routes and
+// their catalog, the cookie, header and slot attribute names, the secret. `handle(request,
+// env)` is exported for a worker of one's own that serves other routes first.
 //
 // The bundle is a module of this worker, loaded at start-up: a bad bundle throws here, at module
 // evaluation, and workerd refuses to start the service, rather than serving pages that are
@@ -18,7 +24,6 @@
 import { initSync, Engine } from "./omnirule.js";
 import wasmModule from "./omnirule_bg.wasm";
 import bundleBytes from "./rules.bundle";
-import catalog from "./catalog.json";
 
 initSync({ module: wasmModule });
 
@@ -74,9 +79,16 @@ async function ready(env) {
 
 /** Cookies are limited to about 4 KB; the memory cookie stays under this many characters. */
 const MEMORY_COOKIE_LIMIT = 3800;
-const MEMORY_COOKIE = "omnirule_mem";
-const PROFILE_COOKIE = "omnirule_profile";
-const PROFILE_HEADER = "x-omnirule-profile";
+
+/** The names a site may change, from bindings (defaults in README.md). */
+function names(env) {
+  return {
+    memoryCookie: env.OMNIRULE_MEMORY_COOKIE ?? "omnirule_mem",
+    profileCookie: env.OMNIRULE_PROFILE_COOKIE ?? "omnirule_profile",
+    profileHeader: (env.OMNIRULE_PROFILE_HEADER ?? "x-omnirule-profile").toLowerCase(),
+    slotAttribute: env.OMNIRULE_SLOT_ATTRIBUTE ?? "data-omnirule-slot",
+  };
+}
 /** The largest body `/omnirule/track` reads, counted on the bytes received. */
 const MAX_EVENT_BYTES = 64 * 1024;
 /**
@@ -191,7 +203,7 @@ async function visitor(env, request) {
   const jar = cookies(request);
   const rejected = [];
   let profile = null;
-  const token = request.headers.get(PROFILE_HEADER) ?? jar.get(PROFILE_COOKIE);
+  const token = request.headers.get(names(env).profileHeader) ?? jar.get(names(env).profileCookie);
   if (token !== undefined && token !== null) {
     const bytes = await verify(env, "profile", token);
     if (bytes === null) {
@@ -202,7 +214,7 @@ async function visitor(env, request) {
     }
   }
   let memory = null;
-  const mem = jar.get(MEMORY_COOKIE);
+  const mem = jar.get(names(env).memoryCookie);
   if (mem !== undefined && profile !== null) {
     // The memory is signed together with the profile id: one visitor's cookie is worth
     // nothing to another.
@@ -277,7 +289,7 @@ async function memoryCookie(env, profile, memoryJson, memoryBytes) {
   const tooLarge = token.length > MEMORY_COOKIE_LIMIT;
   const cookie = tooLarge
     ? null
-    : `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`;
+    : `${names(env).memoryCookie}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`;
   return { cookie, dropped, tooLarge };
 }
 
@@ -290,18 +302,60 @@ function json(status, body, headers = {}) {
 
 // ----- events from requests -------------------------------------------------------------------
 
-function pageEvent(url, now) {
-  const m = /^\/products\/([^/]+)$/.exec(url.pathname);
-  if (!m) return null;
-  let sku;
-  try {
-    sku = decodeURIComponent(m[1]);
-  } catch {
-    return null; // not a product of the catalog: the origin answers for the path
+/**
+ * The routes of the `OMNIRULE_ROUTES` binding (JSON): `[{ "path": "/products/:sku", "event":
+ * "page_view", "fields": { "sku": ":sku" }, "catalog": ":sku" }]`. A path's `:name` segments
+ * match one segment each; a field value `":name"` is that segment; `catalog` names the key of
+ * the `OMNIRULE_CATALOG` binding (an object) whose fields are added (no entry: no event). Parsed
+ * once per binding value.
+ */
+let routesCache = { text: undefined, routes: [] };
+function routes(env) {
+  const text = env.OMNIRULE_ROUTES;
+  if (text !== routesCache.text) {
+    let parsed = [];
+    try {
+      parsed = typeof text === "string" ? JSON.parse(text) : (text ?? []);
+    } catch (e) {
+      console.error(`OMNIRULE_ROUTES is not valid JSON: ${e.message}`);
+    }
+    routesCache = {
+      text,
+      routes: (Array.isArray(parsed) ? parsed : []).map((r) => {
+        const params = [];
+        const pattern = String(r.path ?? "").split("/").map((part) => {
+          if (!part.startsWith(":")) return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+          params.push(part.slice(1));
+          return "([^/]+)";
+        }).join("/");
+        return { ...r, params, re: new RegExp(`^${pattern}$`) };
+      }),
+    };
   }
-  const product = catalog[sku];
-  if (!product) return null;
-  return { type: "page_view", id: crypto.randomUUID(), time: now, sku, ...product };
+  return routesCache.routes;
+}
+
+/** The event a page of the routes stands for, or null (the origin answers, unpersonalised). */
+function pageEvent(url, now, env) {
+  for (const route of routes(env)) {
+    const m = route.re.exec(url.pathname);
+    if (!m) continue;
+    const values = {};
+    try {
+      route.params.forEach((name, i) => { values[name] = decodeURIComponent(m[i + 1]); });
+    } catch {
+      return null;
+    }
+    const fill = (v) => (typeof v === "string" && v.startsWith(":") ? values[v.slice(1)] : v);
+    const fields = Object.fromEntries(Object.entries(route.fields ?? {}).map(([k, v]) => [k, fill(v)]));
+    if (route.catalog !== undefined) {
+      const entry = env.OMNIRULE_CATALOG?.[fill(route.catalog)];
+      if (!entry) return null; // not in the catalog: the origin answers for the path
+      Object.assign(fields, entry);
+    }
+    return { ...fields, type: route.event ?? "page_view", id: crypto.randomUUID(), time: now };
+  }
+  return null;
 }
 
 /** The first decision per slot, as the browser package renders them. */
@@ -329,7 +383,7 @@ function attribute(text) {
  * (same id, time and fields), so the view is one remembered event once the page's memory and
  * the edge's are merged, not two.
  */
-function personalise(response, slots, event) {
+function personalise(response, slots, event, slotAttribute) {
   return new HTMLRewriter()
     .on("head", {
       element(el) {
@@ -338,9 +392,9 @@ function personalise(response, slots, event) {
         });
       },
     })
-    .on("[data-omnirule-slot]", {
+    .on(`[${slotAttribute}]`, {
       element(el) {
-        const hit = slots.get(el.getAttribute("data-omnirule-slot"));
+        const hit = slots.get(el.getAttribute(slotAttribute));
         if (hit) {
           el.setInnerContent(hit.text, { html: false });
           el.setAttribute("data-omnirule-rule", hit.rule);
@@ -437,10 +491,7 @@ async function page(request, env) {
     return withHeaders(origin, headers);
   }
   const url = new URL(request.url);
-  // A page without its own event still personalises, from a page_view of no product: the
-  // decisions of the visitor's last tracked event are not kept, so the home page evaluates a
-  // `page_view` too when the catalog names it ("/" is listed there as a pseudo product).
-  const event = pageEvent(url, Date.now()) ?? homeEvent(url, Date.now());
+  const event = pageEvent(url, Date.now(), env);
   if (event === null) return withHeaders(origin, headers);
   let result;
   try {
@@ -451,11 +502,18 @@ async function page(request, env) {
   }
   const c = await memoryCookie(env, v.profile, result.memoryJson, result.memoryBytes);
   Object.assign(headers, trimHeader(c));
-  headers["x-omnirule-decisions"] = encodeURIComponent(JSON.stringify(result.out.decisions));
-  // The event the edge made up for this page (its id and time): for logs, and so a journey can
-  // be replayed elsewhere.
-  headers["x-omnirule-event"] = encodeURIComponent(JSON.stringify(event));
-  const rewritten = personalise(origin, slotTexts(result.out.decisions), event);
+  // The decisions and the event the edge made up for this page go to the worker's log (Workers
+  // Logs, Logpush), not to the shopper; a test or demo set-up may ask for them in headers too.
+  if (env.OMNIRULE_LOG_DECISIONS !== "0") {
+    // No customer id: an operational log, kept for visitors with and without consent alike
+    // (the exposure log, for those with it, is OMNIRULE_LOG_EXPOSURES's).
+    console.log(JSON.stringify({ kind: "decisions", event, decisions: result.out.decisions }));
+  }
+  if (env.OMNIRULE_DEBUG_HEADERS === "1") {
+    headers["x-omnirule-decisions"] = encodeURIComponent(JSON.stringify(result.out.decisions));
+    headers["x-omnirule-event"] = encodeURIComponent(JSON.stringify(event));
+  }
+  const rewritten = personalise(origin, slotTexts(result.out.decisions), event, names(env).slotAttribute);
   const out = new Response(rewritten.body, rewritten);
   if (c.cookie !== null) out.headers.append("set-cookie", c.cookie);
   for (const [k, val] of Object.entries(headers)) out.headers.set(k, val);
@@ -503,13 +561,8 @@ async function forget(request, env) {
   }
   const token = await sign(env, `memory:${v.profile.id}`, tombstone.bytes);
   return json(200, { erased: tombstone.json.erased }, {
-    "set-cookie": `${MEMORY_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`,
+    "set-cookie": `${names(env).memoryCookie}=${token}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=${tokenMaxAge(env)}`,
   });
-}
-
-function homeEvent(url, now) {
-  const home = catalog[url.pathname];
-  return home ? { type: "page_view", id: crypto.randomUUID(), time: now, ...home } : null;
 }
 
 function withHeaders(response, headers) {
@@ -519,33 +572,39 @@ function withHeaders(response, headers) {
   return out;
 }
 
+/**
+ * The worker's whole job: the API under `/omnirule/`, pages personalised on their way from the
+ * origin. Exported for a worker of one's own that serves other routes first.
+ */
+export async function handle(request, env) {
+  const url = new URL(request.url);
+  exposureSink = env.OMNIRULE_LOG_EXPOSURES === "1" ? logLine : null;
+  const refused = await ready(env);
+  if (refused !== null) {
+    // An untrusted bundle personalises nothing: pages pass through, the API says why.
+    if (url.pathname.startsWith("/omnirule/")) return refused;
+    return env.ORIGIN.fetch(request);
+  }
+  if (url.pathname === "/omnirule/track") {
+    if (request.method !== "POST") return json(405, { error: "POST an event here" });
+    return track(request, env);
+  }
+  if (url.pathname === "/omnirule/memory" && request.method === "GET") {
+    return memoryReport(request, env);
+  }
+  if (url.pathname === "/omnirule/forget") {
+    if (request.method !== "POST") return json(405, { error: "POST here to forget the visitor" });
+    return forget(request, env);
+  }
+  if (url.pathname === "/omnirule/health") {
+    return json(200, { ok: true });
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return env.ORIGIN.fetch(request);
+  }
+  return page(request, env);
+}
+
 export default {
-  async fetch(request, env) {
-    const url = new URL(request.url);
-    exposureSink = env.OMNIRULE_LOG_EXPOSURES === "1" ? logLine : null;
-    const refused = await ready(env);
-    if (refused !== null) {
-      // An untrusted bundle personalises nothing: pages pass through, the API says why.
-      if (url.pathname.startsWith("/omnirule/")) return refused;
-      return env.ORIGIN.fetch(request);
-    }
-    if (url.pathname === "/omnirule/track") {
-      if (request.method !== "POST") return json(405, { error: "POST an event here" });
-      return track(request, env);
-    }
-    if (url.pathname === "/omnirule/memory" && request.method === "GET") {
-      return memoryReport(request, env);
-    }
-    if (url.pathname === "/omnirule/forget") {
-      if (request.method !== "POST") return json(405, { error: "POST here to forget the visitor" });
-      return forget(request, env);
-    }
-    if (url.pathname === "/omnirule/health") {
-      return json(200, { ok: true });
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return env.ORIGIN.fetch(request);
-    }
-    return page(request, env);
-  },
+  fetch: (request, env) => handle(request, env),
 };

@@ -475,3 +475,33 @@ test("with OMNIRULE_LOG_EXPOSURES the worker logs one exposure line per decision
     await e.stop();
   }
 });
+
+test("everything site-specific comes from bindings; decisions go to the log, not to the shopper", async () => {
+  const e = await startEdge({
+    bundle, origin: origin.address, secret: SECRET, debugHeaders: false,
+    bindings: { OMNIRULE_MEMORY_COOKIE: "shop_mem", OMNIRULE_PROFILE_HEADER: "X-Shop-Profile" },
+  });
+  try {
+    const ana4 = { id: "ana-bindings", tier: "gold", consents: ["marketing", "location"] };
+    // The default header name no longer identifies anyone: the page passes through.
+    const ignored = await fetch(`${e.url}/products/SW-1`, { headers: { "x-omnirule-profile": profileToken(ana4) } });
+    assert.equal(ignored.headers.get("set-cookie"), null);
+    const r = await fetch(`${e.url}/products/SW-1`, { headers: { "x-shop-profile": profileToken(ana4) } });
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("set-cookie") ?? "", /^shop_mem=/, "the memory cookie's name is the binding's");
+    assert.equal(r.headers.get("x-omnirule-decisions"), null, "no decisions in response headers");
+    assert.equal(r.headers.get("x-omnirule-event"), null);
+    let line;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = e.output().split("\n").find((l) => l.includes('"kind":"decisions"'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(line, e.output());
+    const logged = JSON.parse(line.slice(line.indexOf("{")));
+    assert.equal(logged.event.sku, "SW-1");
+    assert.ok(logged.decisions.length > 0);
+    assert.ok(!line.includes("ana-bindings"), "no customer id in the operational log");
+  } finally {
+    await e.stop();
+  }
+});
