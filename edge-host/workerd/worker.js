@@ -21,7 +21,7 @@
 // evaluation, and workerd refuses to start the service, rather than serving pages that are
 // silently not personalised. See edge-host/workerd/README.md.
 
-import { initSync, Engine } from "./omnirule.js";
+import { initSync, Engine, slotTexts } from "./omnirule.js";
 import wasmModule from "./omnirule_bg.wasm";
 import bundleBytes from "./rules.bundle";
 
@@ -358,18 +358,10 @@ function pageEvent(url, now, env) {
   return null;
 }
 
-/** The first decision per slot, as the browser package renders them. */
-function slotTexts(decisions) {
-  const slots = new Map();
-  for (const d of decisions) {
-    if (d.action === null) continue;
-    const slot = d.params?.slot;
-    const text = typeof d.params?.text === "string" ? d.params.text : d.params?.message;
-    if (typeof slot === "string" && typeof text === "string" && !slots.has(slot)) {
-      slots.set(slot, { text, rule: d.rule });
-    }
-  }
-  return slots;
+/** What each slot shows: the browser package's own choice (`slotTexts`), so the edge and the
+ * page render the same decisions the same way. */
+function slotsOf(decisions) {
+  return new Map(slotTexts(decisions).map((s) => [s.slot, s]));
 }
 
 /** Text for a double-quoted HTML attribute. */
@@ -513,7 +505,7 @@ async function page(request, env) {
     headers["x-omnirule-decisions"] = encodeURIComponent(JSON.stringify(result.out.decisions));
     headers["x-omnirule-event"] = encodeURIComponent(JSON.stringify(event));
   }
-  const rewritten = personalise(origin, slotTexts(result.out.decisions), event, names(env).slotAttribute);
+  const rewritten = personalise(origin, slotsOf(result.out.decisions), event, names(env).slotAttribute);
   const out = new Response(rewritten.body, rewritten);
   if (c.cookie !== null) out.headers.append("set-cookie", c.cookie);
   for (const [k, val] of Object.entries(headers)) out.headers.set(k, val);

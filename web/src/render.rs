@@ -56,6 +56,37 @@ fn targeted(decision: JsValue) -> Option<Targeted> {
     })
 }
 
+/// What each slot shows: per slot named by a decision's `params.slot`, the first such decision
+/// with a text (`params.text`, else `params.message`), in decision order, as `[{ slot, text,
+/// rule }]`. The choice `personalise` makes in a page, for hosts that render elsewhere (the
+/// edge worker rewrites HTML on its way to the shopper).
+#[wasm_bindgen(js_name = slotTexts, unchecked_return_type = "Array<{ slot: string; text: string; rule: string }>")]
+pub fn slot_texts(
+    #[wasm_bindgen(unchecked_param_type = "Decision[]")] decisions: JsValue,
+) -> Result<JsValue, JsError> {
+    if !js_sys::Array::is_array(&decisions) {
+        return Err(error(
+            "slotTexts(decisions) takes the array engine.track(event) returned",
+        ));
+    }
+    let out = js_sys::Array::new();
+    let mut taken: Vec<String> = Vec::new();
+    for t in js_sys::Array::from(&decisions).iter().filter_map(targeted) {
+        let Some(text) = t.text else { continue };
+        if taken.contains(&t.slot) {
+            continue;
+        }
+        let item = js_sys::Object::new();
+        for (k, v) in [("slot", &t.slot), ("text", &text), ("rule", &t.rule)] {
+            js_sys::Reflect::set(&item, &JsValue::from_str(k), &JsValue::from_str(v))
+                .map_err(|_| error("could not build the slot list"))?;
+        }
+        out.push(&item);
+        taken.push(t.slot);
+    }
+    Ok(out.into())
+}
+
 /// Renders decisions into the page's `data-omnirule-slot` elements (see the module
 /// documentation); returns how many elements now show a decision's text.
 #[wasm_bindgen]

@@ -669,3 +669,20 @@ test("forceVariants puts a tester in each arm, checks the names, and logs no exp
   assert.throws(() => Engine.fromBundle(bundle.bytes, { forceVariants: { win_back_size: "thirty" } }),
     /split `win_back_size` has no arm `thirty` \(its arms: control, ten, twenty\)/);
 });
+
+test("slotTexts is the choice personalise makes: first text per slot, control arms and untargeted decisions skipped", async () => {
+  const { slotTexts } = await loadPackage();
+  const d = (rule, action, params) => ({ rule, action, params, group: null, experiment: null, variant: null });
+  assert.deepEqual(slotTexts([
+    d("control_arm", null, { slot: "hero", text: "never" }),
+    d("no_slot", "banner", { text: "nowhere" }),
+    d("first", "banner", { slot: "hero", text: "Hello" }),
+    d("second", "banner", { slot: "hero", text: "Later" }),
+    d("offer", "offer", { slot: "side", message: "20% off" }),
+    d("hook_only", "banner", { slot: "foot" }),
+  ]), [
+    { slot: "hero", text: "Hello", rule: "first" },
+    { slot: "side", text: "20% off", rule: "offer" },
+  ]);
+  assert.throws(() => slotTexts("nope"), /slotTexts\(decisions\) takes the array/);
+});
