@@ -9,13 +9,15 @@
 //! in one of the stores: the O2O share), and noise that must never convert (another product,
 //! the coat after the week).
 //!
-//! The random numbers are SplitMix64: seeded, the same on every platform.
+//! The random numbers are the report's simulation's SplitMix64: seeded, the same on every
+//! platform.
 
 use omnirule_dsl::RuleSet;
 use omnirule_engine::bundle::Bundle;
 use omnirule_engine::host::{Place, track_in_place, write_conversions, write_exposures};
 use omnirule_engine::input::{Event, Profile};
 use omnirule_engine::memory::Memory;
+use omnirule_report::simulate::SplitMix64;
 use serde_json::json;
 use std::path::Path;
 
@@ -203,22 +205,4 @@ fn arm_of(bundle: &Bundle, profile: &Profile, view: &serde_json::Value) -> Strin
         .and_then(|d| d.variant.as_deref())
         .unwrap_or("none")
         .to_string()
-}
-
-/// SplitMix64 (Steele et al. 2014).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }

@@ -4,8 +4,9 @@
 //! splits, goals) and the limits. For an operator holding a bundle file and wondering which
 //! rules it is, and for a review of what a bundle may remember.
 
+use omnirule_dsl::dot::duration;
 use omnirule_engine::bundle::Bundle;
-use omnirule_engine::graph::{Cap, Field, Graph, Millis, Outcome, Type};
+use omnirule_engine::graph::{Cap, Field, Graph, Outcome};
 use serde_json::{Value, json};
 
 /// How the bundle's bytes were read.
@@ -17,39 +18,14 @@ pub struct Source {
     pub bytes: usize,
 }
 
-fn type_text(t: &Type) -> String {
-    match t {
-        Type::String => "string".into(),
-        Type::Number => "number".into(),
-        Type::Bool => "bool".into(),
-        Type::Duration => "duration".into(),
-        Type::Time => "time".into(),
-        Type::List(t) => format!("list<{}>", type_text(t)),
-        Type::Set(t) => format!("set<{}>", type_text(t)),
-    }
-}
-
 fn field_text(f: &Field) -> String {
     format!(
         "{}: {}{}{}",
         f.name,
-        type_text(&f.ty),
+        omnirule_engine::input::type_name(&f.ty),
         if f.optional { "?" } else { "" },
         if f.pii { " pii" } else { "" }
     )
-}
-
-fn duration(ms: Millis) -> String {
-    const UNITS: [(Millis, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(u, _)| ms % u == 0)
-        .map_or(format!("{ms}ms"), |(u, s)| format!("{}{s}", ms / u))
 }
 
 fn names<'a>(g: &'a Graph, ids: &[u32]) -> Vec<&'a str> {

@@ -2270,7 +2270,7 @@ const CONVERSION_FIELDS: [&str; 9] = [
 /// Whether `e` reads the goal event (the [`GOAL_SLOT`] binding), anywhere inside.
 fn mentions_goal(e: &HExpr) -> bool {
     let mut found = false;
-    walk_hexpr(e, &mut |x| {
+    e.walk(&mut |x| {
         if matches!(x.kind, HKind::Bound(GOAL_SLOT)) {
             found = true;
         }
@@ -2285,50 +2285,6 @@ fn mentions_goal(e: &HExpr) -> bool {
 
 fn is_goal(e: &HExpr) -> bool {
     matches!(e.kind, HKind::Bound(GOAL_SLOT))
-}
-
-/// Calls `f` on `e` and every expression inside it (history filters included).
-fn walk_hexpr(e: &HExpr, f: &mut dyn FnMut(&HExpr)) {
-    f(e);
-    match &e.kind {
-        HKind::Field(x, _)
-        | HKind::FieldMeta(x, _)
-        | HKind::Neg(x)
-        | HKind::Not(x)
-        | HKind::Present(x)
-        | HKind::Missing(x) => walk_hexpr(x, f),
-        HKind::And(a, b)
-        | HKind::Or(a, b)
-        | HKind::Cmp(_, a, b)
-        | HKind::Arith(_, a, b)
-        | HKind::Coalesce(a, b)
-        | HKind::In(a, b) => {
-            walk_hexpr(a, f);
-            walk_hexpr(b, f);
-        }
-        HKind::Call(_, xs) | HKind::List(xs) => xs.iter().for_each(|x| walk_hexpr(x, f)),
-        HKind::Interp(pieces) => {
-            for p in pieces {
-                if let HPiece::Value(v) = p {
-                    walk_hexpr(v, f);
-                }
-            }
-        }
-        HKind::History(h) => {
-            if let Some(filter) = &h.query.filter {
-                walk_hexpr(filter, f);
-            }
-        }
-        HKind::Lit(_)
-        | HKind::Now
-        | HKind::EventField(_)
-        | HKind::EventMeta(_)
-        | HKind::Profile(_)
-        | HKind::Bound(_)
-        | HKind::Segment(_)
-        | HKind::Captured(_)
-        | HKind::Error => {}
-    }
 }
 
 fn item_span(i: &Item) -> Span {

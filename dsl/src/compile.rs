@@ -329,47 +329,11 @@ fn binds(e: &HExpr) -> bool {
 
 /// Calls `f` for every history query in an expression, nested ones included.
 fn each_query(e: &HExpr, f: &mut dyn FnMut(&HQuery)) {
-    let mut visit = |x: &HExpr| each_query(x, f);
-    match &e.kind {
-        HKind::History(h) => {
-            if let Some(filter) = &h.query.filter {
-                visit(filter);
-            }
+    e.walk(&mut |x| {
+        if let HKind::History(h) = &x.kind {
             f(&h.query);
         }
-        HKind::Field(x, _)
-        | HKind::FieldMeta(x, _)
-        | HKind::Neg(x)
-        | HKind::Not(x)
-        | HKind::Present(x)
-        | HKind::Missing(x) => visit(x),
-        HKind::And(a, b)
-        | HKind::Or(a, b)
-        | HKind::Cmp(_, a, b)
-        | HKind::Arith(_, a, b)
-        | HKind::Coalesce(a, b)
-        | HKind::In(a, b) => {
-            visit(a);
-            visit(b);
-        }
-        HKind::Call(_, xs) | HKind::List(xs) => xs.iter().for_each(visit),
-        HKind::Interp(pieces) => {
-            for p in pieces {
-                if let HPiece::Value(v) = p {
-                    visit(v);
-                }
-            }
-        }
-        HKind::Lit(_)
-        | HKind::Now
-        | HKind::EventField(_)
-        | HKind::EventMeta(_)
-        | HKind::Profile(_)
-        | HKind::Bound(_)
-        | HKind::Captured(_)
-        | HKind::Segment(_)
-        | HKind::Error => {}
-    }
+    });
 }
 
 fn rule_exprs(r: &HRule) -> Vec<&HExpr> {

@@ -89,7 +89,9 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-fn duration(ms: i64) -> String {
+/// A duration as the language writes it, in its largest whole unit (`1w`, `30d`, `90m`; `ms`
+/// when no unit divides it): for pictures and summaries of compiled rules.
+pub fn duration(ms: i64) -> String {
     const UNITS: [(i64, &str); 5] = [
         (7 * 86_400_000, "w"),
         (86_400_000, "d"),

@@ -121,6 +121,53 @@ pub enum HKind {
     Error,
 }
 
+impl HExpr {
+    /// Calls `f` on this expression and every expression inside it, history filters
+    /// included, parents before children.
+    pub fn walk(&self, f: &mut dyn FnMut(&HExpr)) {
+        f(self);
+        match &self.kind {
+            HKind::Field(x, _)
+            | HKind::FieldMeta(x, _)
+            | HKind::Neg(x)
+            | HKind::Not(x)
+            | HKind::Present(x)
+            | HKind::Missing(x) => x.walk(f),
+            HKind::And(a, b)
+            | HKind::Or(a, b)
+            | HKind::Cmp(_, a, b)
+            | HKind::Arith(_, a, b)
+            | HKind::Coalesce(a, b)
+            | HKind::In(a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            HKind::Call(_, xs) | HKind::List(xs) => xs.iter().for_each(|x| x.walk(f)),
+            HKind::Interp(pieces) => {
+                for p in pieces {
+                    if let HPiece::Value(v) = p {
+                        v.walk(f);
+                    }
+                }
+            }
+            HKind::History(h) => {
+                if let Some(filter) = &h.query.filter {
+                    filter.walk(f);
+                }
+            }
+            HKind::Lit(_)
+            | HKind::Now
+            | HKind::EventField(_)
+            | HKind::EventMeta(_)
+            | HKind::Profile(_)
+            | HKind::Bound(_)
+            | HKind::Segment(_)
+            | HKind::Captured(_)
+            | HKind::Error => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum HPiece {
     Text(String),

@@ -254,10 +254,6 @@ pub fn write_exposures(
         return;
     }
     let time = omnirule_text::time::format_time(event.time());
-    let opt = |s: Option<&str>, out: &mut String| match s {
-        Some(s) => write_string(s, out),
-        None => out.push_str("null"),
-    };
     for d in decisions {
         out.push_str("{\"kind\":\"exposure\",\"time\":");
         write_string(&time, out);
@@ -266,9 +262,9 @@ pub fn write_exposures(
         out.push_str(",\"rule\":");
         write_string(&d.rule, out);
         out.push_str(",\"experiment\":");
-        opt(d.experiment.as_deref(), out);
+        write_opt(d.experiment.as_deref(), out);
         out.push_str(",\"variant\":");
-        opt(d.variant.as_deref(), out);
+        write_opt(d.variant.as_deref(), out);
         out.push_str(",\"weight\":");
         match d
             .variant
@@ -293,7 +289,7 @@ pub fn write_exposures(
         out.push_str(",\"channel\":");
         write_string(place.channel, out);
         out.push_str(",\"host\":");
-        opt(place.host, out);
+        write_opt(place.host, out);
         out.push_str(",\"event\":");
         write_string(event.id(), out);
         out.push_str("}\n");
@@ -312,10 +308,6 @@ pub fn write_conversions(
 ) {
     use omnirule_text::json::write_string;
     let time = omnirule_text::time::format_time(event.time());
-    let opt = |s: Option<&str>, out: &mut String| match s {
-        Some(s) => write_string(s, out),
-        None => out.push_str("null"),
-    };
     for c in conversions {
         out.push_str("{\"kind\":\"conversion\",\"time\":");
         write_string(&time, out);
@@ -324,9 +316,9 @@ pub fn write_conversions(
         out.push_str(",\"rule\":");
         write_string(&c.rule, out);
         out.push_str(",\"experiment\":");
-        opt(c.experiment.as_deref(), out);
+        write_opt(c.experiment.as_deref(), out);
         out.push_str(",\"variant\":");
-        opt(c.variant.as_deref(), out);
+        write_opt(c.variant.as_deref(), out);
         out.push_str(",\"goal\":");
         write_string(&c.goal, out);
         out.push_str(if c.primary {
@@ -339,13 +331,13 @@ pub fn write_conversions(
         out.push_str(",\"exposure_event\":");
         write_string(&c.exposure_event, out);
         out.push_str(",\"exposure_channel\":");
-        opt(c.exposure_channel.as_deref(), out);
+        write_opt(c.exposure_channel.as_deref(), out);
         out.push_str(",\"exposure_host\":");
-        opt(c.exposure_host.as_deref(), out);
+        write_opt(c.exposure_host.as_deref(), out);
         out.push_str(",\"channel\":");
         write_string(place.channel, out);
         out.push_str(",\"host\":");
-        opt(place.host, out);
+        write_opt(place.host, out);
         out.push_str(",\"event\":");
         write_string(event.id(), out);
         out.push_str(",\"value\":");
@@ -354,6 +346,14 @@ pub fn write_conversions(
             None => out.push_str("null"),
         }
         out.push_str("}\n");
+    }
+}
+
+/// A JSON string, or `null`.
+fn write_opt(s: Option<&str>, out: &mut String) {
+    match s {
+        Some(s) => omnirule_text::json::write_string(s, out),
+        None => out.push_str("null"),
     }
 }
 

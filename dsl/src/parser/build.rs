@@ -624,18 +624,30 @@ impl<'t> Builder<'t> {
         Ok(())
     }
 
+    /// The name inside an optional clause part (`as x`, `since y`, `value f`): `None` when the
+    /// next pair is not `outer`.
+    fn wrapped_ident(
+        &mut self,
+        q: &mut VecDeque<P<'_>>,
+        outer: Rule,
+        inner: Rule,
+        span: Span,
+    ) -> R<Option<Ident>> {
+        match Self::opt(q, outer) {
+            Some(p) => {
+                let mut pq = kids(p);
+                let name = self.take(&mut pq, inner, span)?;
+                Ok(Some(self.ident(&name)))
+            }
+            None => Ok(None),
+        }
+    }
+
     fn goal(&mut self, c: P<'_>, span: Span) -> R<GoalClause> {
         let mut q = kids(c);
         let e = self.take(&mut q, Rule::ident, span)?;
         let event = self.ident(&e);
-        let alias = match Self::opt(&mut q, Rule::h_as) {
-            Some(a) => {
-                let mut aq = kids(a);
-                let a = self.take(&mut aq, Rule::ident, span)?;
-                Some(self.ident(&a))
-            }
-            None => None,
-        };
+        let alias = self.wrapped_ident(&mut q, Rule::h_as, Rule::ident, span)?;
         let within = match Self::opt(&mut q, Rule::h_within) {
             Some(w) => {
                 let mut wq = kids(w);
@@ -644,14 +656,7 @@ impl<'t> Builder<'t> {
             }
             None => None,
         };
-        let value = match Self::opt(&mut q, Rule::goal_value) {
-            Some(v) => {
-                let mut vq = kids(v);
-                let f = self.take(&mut vq, Rule::field_name, span)?;
-                Some(self.ident(&f))
-            }
-            None => None,
-        };
+        let value = self.wrapped_ident(&mut q, Rule::goal_value, Rule::field_name, span)?;
         let primary = Self::opt(&mut q, Rule::goal_primary).map(|p| self.sp(&p));
         let filter = match Self::opt(&mut q, Rule::h_where) {
             Some(w) => {
@@ -1024,14 +1029,7 @@ impl<'t> Builder<'t> {
             )),
             _ => {}
         }
-        let alias = match Self::opt(&mut q, Rule::h_as) {
-            Some(a) => {
-                let mut aq = kids(a);
-                let a = self.take(&mut aq, Rule::ident, span)?;
-                Some(self.ident(&a))
-            }
-            None => None,
-        };
+        let alias = self.wrapped_ident(&mut q, Rule::h_as, Rule::ident, span)?;
         let within = match Self::opt(&mut q, Rule::h_within) {
             Some(w) => {
                 let mut wq = kids(w);
@@ -1040,14 +1038,7 @@ impl<'t> Builder<'t> {
             }
             None => None,
         };
-        let since = match Self::opt(&mut q, Rule::h_since) {
-            Some(s) => {
-                let mut sq = kids(s);
-                let y = self.take(&mut sq, Rule::ident, span)?;
-                Some(self.ident(&y))
-            }
-            None => None,
-        };
+        let since = self.wrapped_ident(&mut q, Rule::h_since, Rule::ident, span)?;
         let mut height = 0;
         let filter = match q.pop_front() {
             Some(w) => {
