@@ -255,16 +255,8 @@ pub fn write_exposures(
     }
     let time = omnirule_text::time::format_time(event.time());
     for d in decisions {
-        out.push_str("{\"kind\":\"exposure\",\"time\":");
-        write_string(&time, out);
-        out.push_str(",\"customer\":");
-        write_string(profile.id(), out);
-        out.push_str(",\"rule\":");
-        write_string(&d.rule, out);
-        out.push_str(",\"experiment\":");
-        write_opt(d.experiment.as_deref(), out);
-        out.push_str(",\"variant\":");
-        write_opt(d.variant.as_deref(), out);
+        let arm = (d.experiment.as_deref(), d.variant.as_deref());
+        write_head("exposure", &time, profile.id(), &d.rule, arm, out);
         out.push_str(",\"weight\":");
         match d
             .variant
@@ -309,16 +301,8 @@ pub fn write_conversions(
     use omnirule_text::json::write_string;
     let time = omnirule_text::time::format_time(event.time());
     for c in conversions {
-        out.push_str("{\"kind\":\"conversion\",\"time\":");
-        write_string(&time, out);
-        out.push_str(",\"customer\":");
-        write_string(profile.id(), out);
-        out.push_str(",\"rule\":");
-        write_string(&c.rule, out);
-        out.push_str(",\"experiment\":");
-        write_opt(c.experiment.as_deref(), out);
-        out.push_str(",\"variant\":");
-        write_opt(c.variant.as_deref(), out);
+        let arm = (c.experiment.as_deref(), c.variant.as_deref());
+        write_head("conversion", &time, profile.id(), &c.rule, arm, out);
         out.push_str(",\"goal\":");
         write_string(&c.goal, out);
         out.push_str(if c.primary {
@@ -347,6 +331,31 @@ pub fn write_conversions(
         }
         out.push_str("}\n");
     }
+}
+
+/// The members every log line starts with: `{"kind", "time", "customer", "rule",
+/// "experiment", "variant"` (the object left open).
+fn write_head(
+    kind: &str,
+    time: &str,
+    customer: &str,
+    rule: &str,
+    (experiment, variant): (Option<&str>, Option<&str>),
+    out: &mut String,
+) {
+    use omnirule_text::json::write_string;
+    out.push_str("{\"kind\":");
+    write_string(kind, out);
+    out.push_str(",\"time\":");
+    write_string(time, out);
+    out.push_str(",\"customer\":");
+    write_string(customer, out);
+    out.push_str(",\"rule\":");
+    write_string(rule, out);
+    out.push_str(",\"experiment\":");
+    write_opt(experiment, out);
+    out.push_str(",\"variant\":");
+    write_opt(variant, out);
 }
 
 /// A JSON string, or `null`.

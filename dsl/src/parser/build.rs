@@ -624,6 +624,13 @@ impl<'t> Builder<'t> {
         Ok(())
     }
 
+    /// The duration of a `within D` part.
+    fn within(&mut self, w: P<'_>, span: Span) -> R<DurationLit> {
+        let mut wq = kids(w);
+        let d = self.take(&mut wq, Rule::duration, span)?;
+        Ok(self.duration(&d))
+    }
+
     /// The name inside an optional clause part (`as x`, `since y`, `value f`): `None` when the
     /// next pair is not `outer`.
     fn wrapped_ident(
@@ -649,11 +656,7 @@ impl<'t> Builder<'t> {
         let event = self.ident(&e);
         let alias = self.wrapped_ident(&mut q, Rule::h_as, Rule::ident, span)?;
         let within = match Self::opt(&mut q, Rule::h_within) {
-            Some(w) => {
-                let mut wq = kids(w);
-                let d = self.take(&mut wq, Rule::duration, span)?;
-                Some(self.duration(&d))
-            }
+            Some(w) => Some(self.within(w, span)?),
             None => None,
         };
         let value = self.wrapped_ident(&mut q, Rule::goal_value, Rule::field_name, span)?;
@@ -1031,11 +1034,7 @@ impl<'t> Builder<'t> {
         }
         let alias = self.wrapped_ident(&mut q, Rule::h_as, Rule::ident, span)?;
         let within = match Self::opt(&mut q, Rule::h_within) {
-            Some(w) => {
-                let mut wq = kids(w);
-                let d = self.take(&mut wq, Rule::duration, span)?;
-                Some(self.duration(&d))
-            }
+            Some(w) => Some(self.within(w, span)?),
             None => None,
         };
         let since = self.wrapped_ident(&mut q, Rule::h_since, Rule::ident, span)?;
