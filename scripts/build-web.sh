@@ -92,6 +92,8 @@ build_package() {
   # compiled for ES2022 type-checks without `skipLibCheck`.
   { echo '/// <reference lib="esnext.disposable" />'; cat "$out/omnirule.d.ts"; } >"$out/omnirule.d.ts.new"
   mv "$out/omnirule.d.ts.new" "$out/omnirule.d.ts"
+  # `omnirule/init` is the bare module: its types are these, without the entries' additions.
+  cp "$out/omnirule.d.ts" "$out/init.d.ts"
   echo 'export { BundleSource, type BundleSourceOptions } from "./loader.js";' >>"$out/omnirule.d.ts"
   say "$out/omnirule_bg.wasm: $(size_of "$wasm") bytes raw, $(gzip_size_of "$wasm") bytes gzip" \
     "(profile $PROFILE)"

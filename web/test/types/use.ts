@@ -58,3 +58,9 @@ const refreshed: Promise<boolean> = source.refresh();
 source.stop();
 const tester = Engine.fromBundle(bytes, { forceVariants: { coat_discount: "ten" } });
 void [first, goal, wire, shown, signed, hash, init, initSync, loaded, refreshed, tester];
+
+// The bare module has the engine but not the entries' additions.
+import * as bare from "omnirule/init";
+// @ts-expect-error BundleSource is exported by the entries only
+void bare.BundleSource;
+void bare.Engine;
