@@ -80,7 +80,8 @@ function compiled(result) {
     graphData = result.graph;
     if (!$("tab-graph").hidden) drawGraph($("graph"), graphData, (line) => jump(line, 1));
   } else {
-    status(`${errors} error${errors === 1 ? "" : "s"}`, "error");
+    // The panels keep the last rules that compiled; the status says so.
+    status(`${errors} error${errors === 1 ? "" : "s"}: trying the last rules that compiled`, "error");
   }
 }
 
