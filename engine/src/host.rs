@@ -249,7 +249,7 @@ pub fn write_exposures(
     place: Place<'_>,
     out: &mut String,
 ) {
-    use omnirule_text::json::{write_string, write_uint};
+    use omnirule_text::json::write_uint;
     if decisions.is_empty() {
         return;
     }
@@ -278,12 +278,7 @@ pub fn write_exposures(
             }
             None => out.push_str("null"),
         }
-        out.push_str(",\"channel\":");
-        write_string(place.channel, out);
-        out.push_str(",\"host\":");
-        write_opt(place.host, out);
-        out.push_str(",\"event\":");
-        write_string(event.id(), out);
+        write_where(place, event.id(), out);
         out.push_str("}\n");
     }
 }
@@ -318,12 +313,7 @@ pub fn write_conversions(
         write_opt(c.exposure_channel.as_deref(), out);
         out.push_str(",\"exposure_host\":");
         write_opt(c.exposure_host.as_deref(), out);
-        out.push_str(",\"channel\":");
-        write_string(place.channel, out);
-        out.push_str(",\"host\":");
-        write_opt(place.host, out);
-        out.push_str(",\"event\":");
-        write_string(event.id(), out);
+        write_where(place, event.id(), out);
         out.push_str(",\"value\":");
         match c.value {
             Some(v) => out.push_str(&crate::value::number_json(v).to_string()),
@@ -356,6 +346,17 @@ fn write_head(
     write_opt(experiment, out);
     out.push_str(",\"variant\":");
     write_opt(variant, out);
+}
+
+/// Where a log line's event happened: `"channel", "host", "event"`.
+fn write_where(place: Place<'_>, event: &str, out: &mut String) {
+    use omnirule_text::json::write_string;
+    out.push_str(",\"channel\":");
+    write_string(place.channel, out);
+    out.push_str(",\"host\":");
+    write_opt(place.host, out);
+    out.push_str(",\"event\":");
+    write_string(event, out);
 }
 
 /// A JSON string, or `null`.
