@@ -10,6 +10,8 @@ total=0
 # Adds the "N passed" of a suite's last line to the total.
 count() { total=$((total + $(tail -n 1 "$1" | grep -Eo '^[0-9]+' || echo 0))); }
 mkdir -p target
+# A clean checkout builds once: incremental caches would only take disk (gigabytes of it).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 step "format"
 cargo fmt --all -- --check
