@@ -2,8 +2,12 @@
 // against `track` with `onExposure` (each decision's line handed to JavaScript as an object,
 // as a page would send it to its collector). The rule set is bench/exposures.rules (the
 // native half: `omnirule-bench exposures`), 2,000 customers, three events each, every event
-// decided.
-//   node bench/node-exposures.mjs BUNDLE   (BUNDLE: `omnirule build bench/exposures.rules`)
+// decided. With a second bundle, the demo's rules (examples/10-o2o-loop), the same comparison
+// for customers with a week of browsing in memory: a knitwear page view, a store visit and a
+// purchase, `onExposure` and `onConversion` both set (the native half: the second table of
+// `omnirule-bench exposures`).
+//   node bench/node-exposures.mjs BUNDLE [O2O_BUNDLE]
+//   (`omnirule build bench/exposures.rules`, `omnirule build examples/10-o2o-loop`)
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +16,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PKG = path.join(ROOT, "web", "pkg");
 const bundlePath = process.argv[2];
 if (!bundlePath) {
-  console.error("usage: node bench/node-exposures.mjs BUNDLE");
+  console.error("usage: node bench/node-exposures.mjs BUNDLE [O2O_BUNDLE]");
   process.exit(2);
 }
 const { initSync, Engine } = await import(path.join(PKG, "omnirule.js"));
@@ -69,3 +73,71 @@ console.log(`### Exposure logging, Node ${process.version} (${events} events, ${
 `);
 plain.free();
 logged.free();
+
+const o2oPath = process.argv[3];
+if (o2oPath) journeys(fs.readFileSync(o2oPath));
+
+function journeys(o2o) {
+  const DAY = 86400000;
+  const T0 = 1795168800000;
+  const categories = ["knitwear", "coats", "shoes", "accessories"];
+  const customers = [];
+  for (let i = 0; i < 1000; i++) {
+    const profile = { id: `c${i}`, tier: "silver", first_name: "Ana", consents: ["marketing", "location"] };
+    // A week of browsing, twenty page views, no knitwear bought.
+    const past = [];
+    for (let n = 0; n < 20; n++) {
+      past.push({
+        type: "page_view", id: `c${i}-p${n}`, time: T0 - 7 * DAY + n * 8 * 3600000,
+        sku: `SK-${(i + n) % 50}`, category: categories[(i + n) % 4], price: 40 + (n % 7) * 10,
+      });
+    }
+    const sku = `SW-${i % 40}`;
+    const journey = [
+      { type: "page_view", id: `c${i}-w`, time: T0, sku, category: "knitwear", price: 79 },
+      { type: "beacon_enter", id: `c${i}-b`, time: T0 + DAY, store: "paris-01", zone: "entrance" },
+      { type: "purchase", id: `c${i}-s`, time: T0 + DAY + 1200000, sku, category: "knitwear",
+        amount: 63.2, channel: "store", store: "paris-01" },
+    ];
+    customers.push({ profile, past, journey });
+  }
+  // Only the journey is timed: the week of history is played untimed for each customer.
+  function pass(engine) {
+    let ms = 0;
+    for (const c of customers) {
+      engine.reset();
+      engine.setProfile(c.profile);
+      for (const e of c.past) engine.track(e);
+      const start = performance.now();
+      for (const e of c.journey) engine.track(e);
+      ms += performance.now() - start;
+    }
+    return ms;
+  }
+  const got = [];
+  const options = { storage: false };
+  const plainO2o = Engine.fromBundle(o2o, options);
+  const loggedO2o = Engine.fromBundle(o2o, {
+    ...options, host: "paris-01", channel: "store",
+    onExposure: (e) => got.push(e), onConversion: (c) => got.push(c),
+  });
+  const alone = [];
+  const withLog = [];
+  for (let rep = 0; rep < 7; rep++) {
+    alone.push(pass(plainO2o));
+    got.length = 0;
+    withLog.push(pass(loggedO2o));
+  }
+  // Lines of the journeys only (the history's own exposures are logged too, untimed).
+  const events = customers.length * 3;
+  const a = (median(alone) * 1000) / events;
+  const l = (median(withLog) * 1000) / events;
+  console.log(`### Exposure logging, Node ${process.version}, the demo's rules with a week of history (${events} events timed, ${got.length} lines a pass in all)
+
+| track µs/event | track + onExposure and onConversion µs/event | added |
+|---:|---:|---:|
+| ${a.toFixed(3)} | ${l.toFixed(3)} | ${((l / a - 1) * 100).toFixed(1)}% |
+`);
+  plainO2o.free();
+  loggedO2o.free();
+}

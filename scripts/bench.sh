@@ -33,7 +33,8 @@ mkdir -p target/bench
   ./target/release/omnirule-bench exposures
   echo
   cargo run -q --release -p omnirule-cli -- build bench/exposures.rules -o target/bench/exposures.bundle >&2
-  node bench/node-exposures.mjs target/bench/exposures.bundle
+  cargo run -q --release -p omnirule-cli -- build examples/10-o2o-loop -o target/bench/o2o.bundle >&2
+  node bench/node-exposures.mjs target/bench/exposures.bundle target/bench/o2o.bundle
 } | tee "$out"
 if [ "${1:-}" != "--no-peers" ]; then
   echo "running the peers at N=1000 (their own harness; about 10 minutes)..."
