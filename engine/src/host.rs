@@ -249,35 +249,12 @@ pub fn write_exposures(
     place: Place<'_>,
     out: &mut String,
 ) {
-    use omnirule_text::json::write_uint;
-    if decisions.is_empty() {
-        return;
-    }
-    let time = omnirule_text::time::format_time(event.time());
+    out.reserve(decisions.len() * LINE_BYTES);
     for d in decisions {
         let arm = (d.experiment.as_deref(), d.variant.as_deref());
-        write_head("exposure", &time, profile.id(), &d.rule, arm, out);
+        write_head("exposure", event.time(), profile.id(), &d.rule, arm, out);
         out.push_str(",\"weight\":");
-        match d
-            .variant
-            .as_deref()
-            .and_then(|v| split_basis_points(bundle, &d.rule, v))
-        {
-            // Basis points as a percent, exactly: 3333 is 33.33.
-            Some(bp) => {
-                write_uint(u64::from(bp / 100), out);
-                if bp % 100 != 0 {
-                    out.push('.');
-                    let cents = bp % 100;
-                    if cents < 10 {
-                        out.push('0');
-                    }
-                    let digits = if cents % 10 == 0 { cents / 10 } else { cents };
-                    write_uint(u64::from(digits), out);
-                }
-            }
-            None => out.push_str("null"),
-        }
+        write_weight(bundle, d, out);
         write_where(place, event.id(), out);
         out.push_str("}\n");
     }
@@ -294,10 +271,10 @@ pub fn write_conversions(
     out: &mut String,
 ) {
     use omnirule_text::json::write_string;
-    let time = omnirule_text::time::format_time(event.time());
+    out.reserve(conversions.len() * LINE_BYTES);
     for c in conversions {
         let arm = (c.experiment.as_deref(), c.variant.as_deref());
-        write_head("conversion", &time, profile.id(), &c.rule, arm, out);
+        write_head("conversion", event.time(), profile.id(), &c.rule, arm, out);
         out.push_str(",\"goal\":");
         write_string(&c.goal, out);
         out.push_str(if c.primary {
@@ -305,8 +282,10 @@ pub fn write_conversions(
         } else {
             ",\"primary\":false"
         });
-        out.push_str(",\"exposed_at\":");
-        write_string(&omnirule_text::time::format_time(c.exposed_at), out);
+        // A time needs no escaping.
+        out.push_str(",\"exposed_at\":\"");
+        omnirule_text::time::write_time(c.exposed_at, out);
+        out.push('"');
         out.push_str(",\"exposure_event\":");
         write_string(&c.exposure_event, out);
         out.push_str(",\"exposure_channel\":");
@@ -323,22 +302,26 @@ pub fn write_conversions(
     }
 }
 
+/// About the length of an exposure or conversion line, reserved up front.
+const LINE_BYTES: usize = 320;
+
 /// The members every log line starts with: `{"kind", "time", "customer", "rule",
-/// "experiment", "variant"` (the object left open).
+/// "experiment", "variant"` (the object left open). The kind is one of ours and the time is
+/// digits: neither needs escaping, so neither is scanned for it.
 fn write_head(
     kind: &str,
-    time: &str,
+    time: i64,
     customer: &str,
     rule: &str,
     (experiment, variant): (Option<&str>, Option<&str>),
     out: &mut String,
 ) {
     use omnirule_text::json::write_string;
-    out.push_str("{\"kind\":");
-    write_string(kind, out);
-    out.push_str(",\"time\":");
-    write_string(time, out);
-    out.push_str(",\"customer\":");
+    out.push_str("{\"kind\":\"");
+    out.push_str(kind);
+    out.push_str("\",\"time\":\"");
+    omnirule_text::time::write_time(time, out);
+    out.push_str("\",\"customer\":");
     write_string(customer, out);
     out.push_str(",\"rule\":");
     write_string(rule, out);
@@ -363,6 +346,31 @@ fn write_where(place: Place<'_>, event: &str, out: &mut String) {
 fn write_opt(s: Option<&str>, out: &mut String) {
     match s {
         Some(s) => omnirule_text::json::write_string(s, out),
+        None => out.push_str("null"),
+    }
+}
+
+/// An exposure's `weight` as JSON: the share of its split's arm in percent, exactly (an arm of
+/// 3333 basis points is `33.33`), or `null` for a decision that is no split's.
+pub fn write_weight(bundle: &Bundle, decision: &Decision, out: &mut String) {
+    use omnirule_text::json::write_uint;
+    match decision
+        .variant
+        .as_deref()
+        .and_then(|v| split_basis_points(bundle, &decision.rule, v))
+    {
+        Some(bp) => {
+            write_uint(u64::from(bp / 100), out);
+            if bp % 100 != 0 {
+                out.push('.');
+                let cents = bp % 100;
+                if cents < 10 {
+                    out.push('0');
+                }
+                let digits = if cents % 10 == 0 { cents / 10 } else { cents };
+                write_uint(u64::from(digits), out);
+            }
+        }
         None => out.push_str("null"),
     }
 }

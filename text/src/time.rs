@@ -5,8 +5,6 @@
 //! text of a time. Written by hand (no calendar crate) because the engine's wasm module carries
 //! it and needs only these few functions.
 
-use std::fmt::Write as _;
-
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -65,24 +63,50 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 /// milliseconds are not zero. Years outside 0000..=9999 use the signed six-digit form of
 /// JavaScript's `toISOString` (`+275760-09-13T00:00:00Z`).
 pub fn format_time(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_time(ms, &mut out);
+    out
+}
+
+/// [`format_time`], appended to `out`. Digits are pushed by hand: this runs for every log
+/// line a host writes, and `core::fmt` made the time most of an exposure line's cost.
+pub fn write_time(ms: i64, out: &mut String) {
     let days = ms.div_euclid(DAY_MS);
     let rem = ms.rem_euclid(DAY_MS);
     let (y, m, d) = civil_from_days(days);
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
     let (s, milli) = (rem / 1000, rem % 1000);
-    let mut out = String::with_capacity(24);
     if (0..=9999).contains(&y) {
-        let _ = write!(out, "{y:04}");
+        push_digits(y, 4, out);
     } else {
-        let _ = write!(out, "{}{:06}", if y < 0 { '-' } else { '+' }, y.abs());
+        out.push(if y < 0 { '-' } else { '+' });
+        push_digits(y.abs(), 6, out);
     }
-    let _ = write!(out, "-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}");
+    out.push('-');
+    push_digits(i64::from(m), 2, out);
+    out.push('-');
+    push_digits(i64::from(d), 2, out);
+    out.push('T');
+    push_digits(h, 2, out);
+    out.push(':');
+    push_digits(min, 2, out);
+    out.push(':');
+    push_digits(s, 2, out);
     if milli != 0 {
-        let _ = write!(out, ".{milli:03}");
+        out.push('.');
+        push_digits(milli, 3, out);
     }
     out.push('Z');
-    out
+}
+
+/// `n` (not negative) as exactly `width` decimal digits, zero-padded; higher digits dropped
+/// (callers pass values that fit).
+fn push_digits(n: i64, width: u32, out: &mut String) {
+    for i in (0..width).rev() {
+        let digit = (n / 10i64.pow(i)) % 10;
+        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+    }
 }
 
 /// Parses an RFC 3339 date-time (`2026-11-20T10:00:00Z`, `2026-11-20T11:00:00.5+01:00`) into

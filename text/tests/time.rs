@@ -66,3 +66,16 @@ fn civil_dates_round_trip() {
     assert_eq!(weekday(20_777), 4);
     assert_eq!(weekday(0), 3);
 }
+
+proptest::proptest! {
+    /// Every instant of the years 0000..=9999 prints as text that parses back to it, and
+    /// `write_time` appends exactly what `format_time` returns.
+    #[test]
+    fn formatted_times_parse_back(ms in -62_167_219_200_000i64..253_402_300_800_000) {
+        let text = format_time(ms);
+        proptest::prop_assert_eq!(parse_time(&text), Ok(ms));
+        let mut out = String::from("x");
+        write_time(ms, &mut out);
+        proptest::prop_assert_eq!(out, format!("x{text}"));
+    }
+}

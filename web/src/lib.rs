@@ -227,6 +227,15 @@ extern "C" {
         templates: &js_sys::Array,
     ) -> Result<JsValue, JsValue>;
 
+    /// Calls `onExposure` with an exposure object per decision of `decisions` (the array
+    /// [`Engine::track`] returns), from the event's [`Engine::exposure_head`].
+    #[wasm_bindgen(js_name = exposuresFrom)]
+    fn exposures_from(callback: &js_sys::Function, decisions: &JsValue, head: &str);
+
+    /// Calls `callback` with each line of `lines` (JSON lines) as an object.
+    #[wasm_bindgen(js_name = linesTo)]
+    fn lines_to(callback: &js_sys::Function, lines: &str);
+
     /// A record writer over this module's memory for a bundle's layout (JSON text).
     #[wasm_bindgen(js_name = recordWriter)]
     fn record_writer(memory: &JsValue, layout: &str) -> JsValue;
@@ -389,13 +398,62 @@ fn forced_variants(bundle: &Bundle, options: &JsValue) -> Result<Vec<(String, St
     Ok(out)
 }
 
-/// Calls a page's callback with each line as an object. What it throws is its own business,
-/// not the event's.
+/// What an evaluated event still has to tell the page's callbacks.
+#[derive(Default)]
+struct Due {
+    /// [`exposure_head`], for [`Tell::Objects`] when the event's exposures are to be logged.
+    exposure_head: Option<String>,
+    /// The exposure lines (`host::write_exposures`), for [`Tell::Lines`].
+    exposure_lines: String,
+    /// The conversion lines (`host::write_conversions`), empty when there are none to tell.
+    conversions: String,
+}
+
+/// How a call tells `onExposure`: from the decision objects it returns (`track`), or by
+/// parsing the lines (`explain`, `trackJson`: no decision objects of their own).
+#[derive(Clone, Copy)]
+enum Tell {
+    Objects,
+    Lines,
+}
+
+/// What `exposuresFrom` (`js/edge.js`) adds to each decision object to make the exposure
+/// `host::write_exposures` would write for it, as a JSON array: `[time, customer, event,
+/// channel, host, weight...]`, a weight per decision.
+fn exposure_head(
+    bundle: &Bundle,
+    profile: &Profile,
+    event: &Event,
+    decisions: &[Decision],
+    place: host::Place<'_>,
+) -> String {
+    use omnirule_text::json::write_string;
+    let mut out = String::with_capacity(96);
+    out.push_str("[\"");
+    omnirule_text::time::write_time(event.time(), &mut out);
+    out.push_str("\",");
+    write_string(profile.id(), &mut out);
+    out.push(',');
+    write_string(event.id(), &mut out);
+    out.push(',');
+    write_string(place.channel, &mut out);
+    out.push(',');
+    match place.host {
+        Some(h) => write_string(h, &mut out),
+        None => out.push_str("null"),
+    }
+    for d in decisions {
+        out.push(',');
+        host::write_weight(bundle, d, &mut out);
+    }
+    out.push(']');
+    out
+}
+
+/// Calls a page's callback with each line as an object (`linesTo` in `js/edge.js`).
 fn each_line(callback: &js_sys::Function, lines: &str) {
-    for line in lines.lines() {
-        if let Ok(value) = js_sys::JSON::parse(line) {
-            let _ = callback.call1(&JsValue::NULL, &value);
-        }
+    if !lines.is_empty() {
+        lines_to(callback, lines);
     }
 }
 
@@ -622,7 +680,7 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
     ) -> Result<JsValue, JsError> {
-        let tracked = self.run(event, false)?;
+        let (tracked, due) = self.run(event, false, Tell::Objects)?;
         let mut first_sent = Vec::new();
         let text = self.decisions_text(&tracked.decisions, &mut first_sent);
         let (ptr, len) = (text.as_ptr() as usize as u32, text.len() as u32);
@@ -634,6 +692,12 @@ impl Engine {
                 *sent = true;
             }
         }
+        // The exposure objects are made in JavaScript from the decision objects it now has:
+        // parsing a JSON line per exposure was most of what logging cost (docs/performance.md).
+        if let (Some(head), Some(callback)) = (&due.exposure_head, &self.exposures.exposures) {
+            exposures_from(callback, &decisions, head);
+        }
+        self.tell_conversions(&due);
         Ok(decisions)
     }
 
@@ -671,7 +735,8 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "OmniruleEvent")] event: JsValue,
     ) -> Result<JsValue, JsError> {
-        let tracked = self.run(event, true)?;
+        let (tracked, due) = self.run(event, true, Tell::Lines)?;
+        self.tell_lines(&due);
         to_js(&tracked.output())
     }
 
@@ -682,11 +747,17 @@ impl Engine {
     pub fn track_json(&mut self, event: &str, explain: Option<bool>) -> Result<String, JsError> {
         let event = Document::parse(event)
             .map_err(|e| error(format!("the event is not valid JSON: {e}")))?;
-        let tracked = self.evaluate(&event, explain.unwrap_or(false))?;
+        let (tracked, due) = self.evaluate(&event, explain.unwrap_or(false), Tell::Lines)?;
+        self.tell_lines(&due);
         Ok(tracked.to_json())
     }
 
-    fn run(&mut self, event: JsValue, explain: bool) -> Result<Decided, JsError> {
+    fn run(
+        &mut self,
+        event: JsValue,
+        explain: bool,
+        tell: Tell,
+    ) -> Result<(Decided, Due), JsError> {
         if self.visitor.is_none() {
             return Err(no_profile());
         }
@@ -694,25 +765,37 @@ impl Engine {
         match record.and_then(|r| Event::from_record(&self.bundle, r)) {
             Some(mut event) => {
                 self.exposures.stamp(&mut event);
-                self.decide(&event, explain)
+                self.decide(&event, explain, tell)
             }
             None => {
                 let json = json_text(stamp_json(&event), "event")?;
-                self.evaluate(&document(&json, "event")?, explain)
+                self.evaluate(&document(&json, "event")?, explain, tell)
             }
         }
     }
 
-    fn evaluate(&mut self, event: &Document<'_>, explain: bool) -> Result<Decided, JsError> {
+    fn evaluate(
+        &mut self,
+        event: &Document<'_>,
+        explain: bool,
+        tell: Tell,
+    ) -> Result<(Decided, Due), JsError> {
         if self.visitor.is_none() {
             return Err(no_profile());
         }
         let mut event = Event::from_document(&self.bundle, event).map_err(error)?;
         self.exposures.stamp(&mut event);
-        self.decide(&event, explain)
+        self.decide(&event, explain, tell)
     }
 
-    fn decide(&mut self, event: &Event, explain: bool) -> Result<Decided, JsError> {
+    /// Evaluates `event`, and says what the page's callbacks are still to be told of it (its
+    /// caller tells them once the decisions are in JavaScript).
+    fn decide(
+        &mut self,
+        event: &Event,
+        explain: bool,
+        tell: Tell,
+    ) -> Result<(Decided, Due), JsError> {
         let Some(visitor) = &self.visitor else {
             return Err(no_profile());
         };
@@ -728,6 +811,7 @@ impl Engine {
         // consent, whether or not `localStorage` is there): others are not remembered, and
         // not logged either.
         let sink = &self.exposures;
+        let mut due = Due::default();
         // A tester's forced arms are not exposures: they would skew the report.
         let told = self.forced.is_empty()
             && ((sink.exposures.is_some() && !decided.decisions.is_empty())
@@ -736,31 +820,53 @@ impl Engine {
             && told
             && self.storage.consented(&visitor.profile)
         {
-            if let Some(callback) = &sink.exposures {
-                let mut lines = String::new();
-                host::write_exposures(
-                    &self.bundle,
-                    &visitor.profile,
-                    event,
-                    &decided.decisions,
-                    sink.place(),
-                    &mut lines,
-                );
-                each_line(callback, &lines);
+            if sink.exposures.is_some() {
+                match tell {
+                    Tell::Objects if !decided.decisions.is_empty() => {
+                        due.exposure_head = Some(exposure_head(
+                            &self.bundle,
+                            &visitor.profile,
+                            event,
+                            &decided.decisions,
+                            sink.place(),
+                        ));
+                    }
+                    Tell::Objects => {}
+                    Tell::Lines => host::write_exposures(
+                        &self.bundle,
+                        &visitor.profile,
+                        event,
+                        &decided.decisions,
+                        sink.place(),
+                        &mut due.exposure_lines,
+                    ),
+                }
             }
-            if let Some(callback) = &sink.conversions {
-                let mut lines = String::new();
+            if sink.conversions.is_some() {
                 host::write_conversions(
                     &visitor.profile,
                     event,
                     &decided.conversions,
                     sink.place(),
-                    &mut lines,
+                    &mut due.conversions,
                 );
-                each_line(callback, &lines);
             }
         }
-        Ok(decided)
+        Ok((decided, due))
+    }
+
+    /// Tells `onExposure` and `onConversion` the lines `due` holds.
+    fn tell_lines(&self, due: &Due) {
+        if let Some(callback) = &self.exposures.exposures {
+            each_line(callback, &due.exposure_lines);
+        }
+        self.tell_conversions(due);
+    }
+
+    fn tell_conversions(&self, due: &Due) {
+        if let Some(callback) = &self.exposures.conversions {
+            each_line(callback, &due.conversions);
+        }
     }
 
     /// The visitor's memory as compact versioned bytes (to hand to another runtime).

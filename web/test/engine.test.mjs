@@ -563,7 +563,27 @@ test("onExposure gets every decision as the exposure line the CLI logs for the s
   for (const event of readEvents(eventsPath)) decisions += engine.track(event).length;
   assert.equal(seen.length, decisions, "one exposure per decision");
   assert.deepEqual(seen, expected);
+  // Member for member in the line's order: `track` builds these objects in JavaScript from
+  // its decision objects, not by parsing the line.
+  const lines = readFileSync(log, "utf8").trim().split("\n");
+  assert.deepEqual(seen.map((e) => JSON.stringify(e)), lines);
   engine.free();
+  // `explain` and `trackJson` tell the same exposures (from the lines themselves).
+  for (const call of ["explain", "trackJson"]) {
+    const told = [];
+    const other = Engine.fromBundle(bundle.bytes, {
+      profile: JSON.parse(readFileSync(profilePath, "utf8")),
+      storage: false,
+      onExposure: (e) => told.push(e),
+      host: "edge",
+    });
+    for (const event of readEvents(eventsPath)) {
+      if (call === "explain") other.explain(event);
+      else other.trackJson(JSON.stringify(event));
+    }
+    assert.deepEqual(told.map((e) => JSON.stringify(e)), lines, call);
+    other.free();
+  }
 });
 
 test("onConversion gets each goal met as the conversion line the CLI logs, linked to the exposure's place", () => {
