@@ -25,8 +25,26 @@ count() {
 }
 echo "| rules | instructions per event |"
 echo "|---:|---:|"
-for n in ${NS:-10 100 1000}; do
+for n in ${NS-10 100 1000}; do
   base=$(count "$n" 0)
   work_done=$(count "$n" "$passes")
   echo "| $n | $(( (work_done - base) / (passes * events) )) |"
+done
+
+# What writing exposure (and conversion) lines adds to an event, in instructions: the
+# exposure benchmark's two cases (`omnirule-bench exposures`), P passes each, evaluation alone
+# and with the lines, less the same run with no passes.
+exposure_count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    target/release/omnirule-bench exposure-passes "$1" "$2" "$passes" 2>&1 | grep -Eo 'Collected : [0-9]+' | grep -Eo '[0-9]+'
+}
+echo
+echo "| exposure logging | instructions per event, evaluation | … with the lines | added |"
+echo "|---|---:|---:|---:|"
+for case in floor journeys; do
+  per_pass=$(target/release/omnirule-bench exposure-passes "$case" none 0 | grep -Eo '^[0-9]+')
+  none=$(exposure_count "$case" none)
+  alone=$(( ($(exposure_count "$case" alone) - none) / (passes * per_pass) ))
+  logged=$(( ($(exposure_count "$case" logged) - none) / (passes * per_pass) ))
+  echo "| $case | $alone | $logged | $(awk "BEGIN { printf \"%+.1f%%\", ($logged / $alone - 1) * 100 }") |"
 done

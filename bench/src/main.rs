@@ -56,8 +56,9 @@ fn main() -> ExitCode {
             let mut md = String::new();
             exposures(&mut md).map(|()| print!("{md}"))
         }
+        (Some("exposure-passes"), case) => exposure_passes(case, args.get(2), args.get(3)),
         _ => Err(
-            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered | signature | exposures"
+            "usage: omnirule-bench translate|run|native|store DATA | profile DATA [N] | history | untriggered | signature | exposures | exposure-passes floor|journeys none|alone|logged P"
                 .into(),
         ),
     };
@@ -562,93 +563,187 @@ fn signature(md: &mut String) -> Result<(), String> {
 }
 
 /// What logging exposures adds to an event: evaluation alone, against evaluation plus the
-/// exposure lines of its decisions (`host::write_exposures`, the text a host appends to its
-/// log), for 2,000 customers on a rule set where every event is decided: a three-arm split
-/// and a banner.
+/// lines of its decisions (`host::write_exposures`, the text a host appends to its log), on two
+/// rule sets. The cheap case: 2,000 customers with nothing in memory, three events each, every
+/// one decided by a three-arm split and a banner (bench/exposures.rules): the floor of an
+/// evaluation. The journeys: the demo's rules (examples/10-o2o-loop) for 1,000 customers with
+/// a week of browsing in memory, then a knitwear page view (the web banner), a store visit
+/// (the in-store offer) and a purchase (two conversions, whose lines are written too).
 fn exposures(md: &mut String) -> Result<(), String> {
-    use omnirule_engine::host::{Place, write_exposures};
-    let source = include_str!("../exposures.rules");
-    let compiled = RuleSet::from_texts([("coats.rules", source)])
+    let cases = [
+        ("native", exposure_floor()?),
+        (
+            "native, the demo's rules with a week of history",
+            exposure_journeys()?,
+        ),
+    ];
+    for (name, case) in &cases {
+        let (mut alone, mut logged) = (Vec::new(), Vec::new());
+        let mut written = Written::default();
+        for _ in 0..11 {
+            // Interleaved, so that a slower moment of the machine touches both.
+            let mut memories = case.memories();
+            let t = Instant::now();
+            case.pass(&mut memories, false, &mut Written::default());
+            alone.push(t.elapsed().as_secs_f64() * 1e6 / case.events() as f64);
+            let mut memories = case.memories();
+            written = Written::default();
+            let t = Instant::now();
+            case.pass(&mut memories, true, &mut written);
+            logged.push(t.elapsed().as_secs_f64() * 1e6 / case.events() as f64);
+        }
+        let (a, l) = (median(alone), median(logged));
+        let _ = writeln!(
+            md,
+            "### Exposure logging, {name} ({} events, {:.2} lines of {:.0} bytes each)\n",
+            case.events(),
+            written.lines as f64 / case.events() as f64,
+            written.bytes as f64 / written.lines.max(1) as f64
+        );
+        let _ = writeln!(
+            md,
+            "| evaluate µs/event | evaluate + lines µs/event | added |\n|---:|---:|---:|"
+        );
+        let _ = writeln!(md, "| {a:.3} | {l:.3} | {:+.1}% |\n", (l / a - 1.0) * 100.0);
+    }
+    Ok(())
+}
+
+/// `omnirule-bench exposure-passes floor|journeys none|alone|logged P`: a warm-up pass, then
+/// exactly P passes of one case (none with `none`), the customers' memories for all P copied
+/// first in every mode. For scripts/bench-instructions.sh to count under callgrind: `alone`
+/// or `logged` less `none` is P passes' work, whatever else the machine does.
+fn exposure_passes(
+    case: Option<&String>,
+    mode: Option<&String>,
+    passes: Option<&String>,
+) -> Result<(), String> {
+    let case = match case.map(String::as_str) {
+        Some("floor") => exposure_floor()?,
+        Some("journeys") => exposure_journeys()?,
+        _ => return Err("the case is `floor` or `journeys`".into()),
+    };
+    let logged = match mode.map(String::as_str) {
+        Some("none") => None,
+        Some("alone") => Some(false),
+        Some("logged") => Some(true),
+        _ => return Err("the mode is `none`, `alone` or `logged`".into()),
+    };
+    let passes: usize = passes
+        .and_then(|p| p.parse().ok())
+        .ok_or("P: a number of passes")?;
+    let mut written = Written::default();
+    case.pass(&mut case.memories(), logged.unwrap_or(false), &mut written);
+    let mut copies: Vec<Vec<Memory>> = (0..passes).map(|_| case.memories()).collect();
+    if let Some(logged) = logged {
+        for memories in &mut copies {
+            case.pass(memories, logged, &mut written);
+        }
+    }
+    println!(
+        "{} events a pass, {} lines written",
+        case.events(),
+        written.lines
+    );
+    Ok(())
+}
+
+/// The customers of an exposure-logging case: each one's profile, memory before the timed
+/// events, and those events.
+struct ExposureCase {
+    bundle: Bundle,
+    customers: Vec<(Profile, Memory, Vec<Event>)>,
+}
+
+#[derive(Default)]
+struct Written {
+    lines: usize,
+    bytes: usize,
+}
+
+impl ExposureCase {
+    fn events(&self) -> usize {
+        self.customers.iter().map(|(_, _, e)| e.len()).sum()
+    }
+
+    /// Copies of the customers' memories before the events, for one pass.
+    fn memories(&self) -> Vec<Memory> {
+        self.customers.iter().map(|(_, m, _)| m.clone()).collect()
+    }
+
+    /// Every customer's events, in `memories` (from [`Self::memories`]; a host keeps one
+    /// memory per customer and updates it), with the events' exposure and conversion lines
+    /// written when `logged`.
+    fn pass(&self, memories: &mut [Memory], logged: bool, written: &mut Written) {
+        use omnirule_engine::evaluate_in_place;
+        use omnirule_engine::host::{Place, write_conversions, write_exposures};
+        let place = Place {
+            channel: "store",
+            host: Some("paris-01"),
+        };
+        let mut log = String::with_capacity(1 << 12);
+        for ((profile, _, events), memory) in self.customers.iter().zip(memories) {
+            for e in events {
+                let (decisions, conversions) = evaluate_in_place(&self.bundle, memory, profile, e);
+                if logged {
+                    log.clear();
+                    write_exposures(&self.bundle, profile, e, &decisions, place, &mut log);
+                    write_conversions(profile, e, &conversions, place, &mut log);
+                    written.lines += decisions.len() + conversions.len();
+                    written.bytes += log.len();
+                    std::hint::black_box(&log);
+                }
+                std::hint::black_box((decisions, conversions));
+            }
+        }
+    }
+}
+
+fn exposure_bundle(name: &str, source: &str) -> Result<Bundle, String> {
+    let compiled = RuleSet::from_texts([(name, source)])
         .compile()
         .map_err(|d| format!("{} diagnostics", d.len()))?;
-    let bundle = Bundle::new(compiled.graph).map_err(|e| e.to_string())?;
-    let mut inputs = Vec::new();
+    Bundle::new(compiled.graph).map_err(|e| e.to_string())
+}
+
+/// The cheap case: nothing in memory, every event decided (bench/exposures.rules).
+fn exposure_floor() -> Result<ExposureCase, String> {
+    let bundle = exposure_bundle("coats.rules", include_str!("../exposures.rules"))?;
+    let mut customers = Vec::new();
     for i in 0..2_000 {
         let profile = Profile::from_json(
             &bundle,
             &json!({"id": format!("c{i}"), "tier": "silver", "consents": ["marketing"]}),
         )
         .map_err(|e| e.to_string())?;
+        let mut events = Vec::new();
         for n in 0..3 {
-            let event = Event::from_json(
-                &bundle,
-                &json!({"type": "page_view", "id": format!("c{i}-{n}"), "time": 1_795_000_000_000u64 + n,
-                        "sku": "CO-1", "category": "coats", "price": 90 + 10 * n}),
-            )
-            .map_err(|e| e.to_string())?;
-            inputs.push((profile.clone(), event));
+            events.push(
+                Event::from_json(
+                    &bundle,
+                    &json!({"type": "page_view", "id": format!("c{i}-{n}"), "time": 1_795_000_000_000u64 + n,
+                            "sku": "CO-1", "category": "coats", "price": 90 + 10 * n}),
+                )
+                .map_err(|e| e.to_string())?,
+            );
+        }
+        // Each event for a fresh customer, as in a memory-less edge.
+        for e in events {
+            customers.push((profile.clone(), Memory::default(), vec![e]));
         }
     }
-    let memory = Memory::default();
-    let place = Place {
-        channel: "store",
-        host: Some("paris-01"),
-    };
-    let mut decisions = 0usize;
-    let mut alone = Vec::new();
-    let mut logged = Vec::new();
-    for _ in 0..11 {
-        let t = Instant::now();
-        for (p, e) in &inputs {
-            std::hint::black_box(evaluate(&bundle, &memory, p, e));
-        }
-        alone.push(t.elapsed().as_secs_f64() * 1e6 / inputs.len() as f64);
-        let t = Instant::now();
-        let mut log = String::with_capacity(1 << 16);
-        for (p, e) in &inputs {
-            let out = evaluate(&bundle, &memory, p, e);
-            decisions += out.decisions.len();
-            log.clear();
-            write_exposures(&bundle, p, e, &out.decisions, place, &mut log);
-            std::hint::black_box(&log);
-        }
-        logged.push(t.elapsed().as_secs_f64() * 1e6 / inputs.len() as f64);
-    }
-    let (a, l) = (median(alone), median(logged));
-    let _ = writeln!(
-        md,
-        "### Exposure logging, native ({} events, {:.2} decisions each)",
-        inputs.len(),
-        decisions as f64 / (11 * inputs.len()) as f64
-    );
-    let _ = writeln!(md);
-    let _ = writeln!(
-        md,
-        "| evaluate µs/event | evaluate + exposure lines µs/event | added |"
-    );
-    let _ = writeln!(md, "|---:|---:|---:|");
-    let _ = writeln!(md, "| {a:.3} | {l:.3} | {:+.0}% |", (l / a - 1.0) * 100.0);
-    let _ = writeln!(md);
-    exposures_in_journeys(md)
+    Ok(ExposureCase { bundle, customers })
 }
 
-/// The same comparison on the demo's rules (examples/10-o2o-loop) with customers who have a
-/// past: a week of web browsing in memory, then a knitwear page view (the web banner), a
-/// store visit (the in-store offer) and a purchase (a conversion), each customer's memory
-/// carried from one event to the next as a host keeps it. Exposure and conversion lines are
-/// both written. The cheap case above is the floor of an evaluation; this is a customer the
-/// rules are for.
-fn exposures_in_journeys(md: &mut String) -> Result<(), String> {
+/// The journeys: the demo's rules, a week of browsing in memory, then a knitwear page view, a
+/// store visit and a purchase.
+fn exposure_journeys() -> Result<ExposureCase, String> {
     use omnirule_engine::evaluate_in_place;
-    use omnirule_engine::host::{Place, write_conversions, write_exposures};
-    let path = root().join("examples/10-o2o-loop/o2o.rules");
-    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let compiled = RuleSet::from_texts([("o2o.rules", source.as_str())])
-        .compile()
-        .map_err(|d| format!("{} diagnostics", d.len()))?;
-    let bundle = Bundle::new(compiled.graph).map_err(|e| e.to_string())?;
     const DAY: i64 = 86_400_000;
     const CATEGORIES: [&str; 4] = ["knitwear", "coats", "shoes", "accessories"];
+    let path = root().join("examples/10-o2o-loop/o2o.rules");
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bundle = exposure_bundle("o2o.rules", &source)?;
     let event = |v: Value| Event::from_json(&bundle, &v).map_err(|e| e.to_string());
     let mut customers = Vec::new();
     for i in 0..1_000usize {
@@ -663,7 +758,7 @@ fn exposures_in_journeys(md: &mut String) -> Result<(), String> {
         for n in 0..20usize {
             let past = event(json!({"type": "page_view", "id": format!("c{i}-p{n}"),
                 "time": T0 - 7 * DAY + (n as i64) * 8 * 3_600_000,
-                "sku": format!("SK-{}", (i + n) % 50), "category": CATEGORIES[(i + n) % 4],
+                "sku": format!("SK-{}", (i + n) % 50), "category": CATEGORIES.get((i + n) % 4).copied().unwrap_or("coats"),
                 "price": 40 + (n % 7) * 10}))?;
             evaluate_in_place(&bundle, &mut memory, &profile, &past);
         }
@@ -685,54 +780,7 @@ fn exposures_in_journeys(md: &mut String) -> Result<(), String> {
         ];
         customers.push((profile, memory, journey));
     }
-    let events: usize = customers.iter().map(|(_, _, j)| j.len()).sum();
-    let place = Place {
-        channel: "store",
-        host: Some("paris-01"),
-    };
-    let (mut alone, mut logged) = (Vec::new(), Vec::new());
-    let (mut lines, mut bytes) = (0usize, 0usize);
-    for _ in 0..11 {
-        // Each pass starts from the customers' week: the copies are made untimed.
-        let mut memories: Vec<Memory> = customers.iter().map(|(_, m, _)| m.clone()).collect();
-        let t = Instant::now();
-        for ((profile, _, journey), memory) in customers.iter().zip(&mut memories) {
-            for e in journey {
-                std::hint::black_box(evaluate_in_place(&bundle, memory, profile, e));
-            }
-        }
-        alone.push(t.elapsed().as_secs_f64() * 1e6 / events as f64);
-        let mut memories: Vec<Memory> = customers.iter().map(|(_, m, _)| m.clone()).collect();
-        let mut log = String::with_capacity(1 << 16);
-        let t = Instant::now();
-        for ((profile, _, journey), memory) in customers.iter().zip(&mut memories) {
-            for e in journey {
-                let (decisions, conversions) = evaluate_in_place(&bundle, memory, profile, e);
-                log.clear();
-                write_exposures(&bundle, profile, e, &decisions, place, &mut log);
-                write_conversions(profile, e, &conversions, place, &mut log);
-                lines += decisions.len() + conversions.len();
-                bytes += log.len();
-                std::hint::black_box(&log);
-            }
-        }
-        logged.push(t.elapsed().as_secs_f64() * 1e6 / events as f64);
-    }
-    let (a, l) = (median(alone), median(logged));
-    let _ = writeln!(
-        md,
-        "### Exposure logging, native, the demo's rules with a week of history ({events} events, {:.2} lines of {:.0} bytes each)",
-        lines as f64 / (11 * events) as f64,
-        bytes as f64 / lines.max(1) as f64
-    );
-    let _ = writeln!(md);
-    let _ = writeln!(
-        md,
-        "| evaluate µs/event | evaluate + exposure and conversion lines µs/event | added |"
-    );
-    let _ = writeln!(md, "|---:|---:|---:|");
-    let _ = writeln!(md, "| {a:.3} | {l:.3} | {:+.1}% |", (l / a - 1.0) * 100.0);
-    Ok(())
+    Ok(ExposureCase { bundle, customers })
 }
 
 fn history_rules(n: usize) -> String {

@@ -563,10 +563,7 @@ fn push_indent(out: &mut String, indent: usize) {
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     let mut rest = s;
-    while let Some(at) = rest
-        .bytes()
-        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
-    {
+    while let Some(at) = first_escape(rest.as_bytes()) {
         let (plain, tail) = rest.split_at(at);
         out.push_str(plain);
         let mut chars = tail.chars();
@@ -590,11 +587,72 @@ pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// Where the first byte that JSON must escape (a control character, `"` or `\`) is. Eight
+/// bytes at a time: a byte at a time, this scan was half of what writing an exposure line cost
+/// (about 1,200 of its 2,400 instructions, scripts/bench-instructions.sh).
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        if let Ok(eight) = <[u8; 8]>::try_from(chunk)
+            && let Some(i) = first_escape_in(eight)
+        {
+            return Some(at + i);
+        }
+        at += 8;
+    }
+    // The tail, padded with a byte that needs no escape.
+    let mut eight = [b' '; 8];
+    for (slot, &b) in eight.iter_mut().zip(chunks.remainder()) {
+        *slot = b;
+    }
+    first_escape_in(eight).map(|i| at + i)
+}
+
+/// [`first_escape`] in one eight-byte word.
+fn first_escape_in(eight: [u8; 8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Sets the high bit of each byte of `x` that is zero; the lowest one set is exact (a
+    // borrow only ever runs upwards), and the lowest is all this needs.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let x = u64::from_le_bytes(eight);
+    // Bytes below 0x20: x - 0x20 borrows through the high bit only there (ASCII or not).
+    let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+    let found = control | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')));
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The eight-at-a-time scan finds what a byte-at-a-time one finds, on strings full of
+        /// what needs escaping, of what is near it (0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f) and of
+        /// UTF-8 beyond ASCII.
+        #[test]
+        fn the_escape_scan_finds_the_first_byte_to_escape(
+            s in "[\\x00-\\x22\\x5a-\\x5e\\x7e\\x7fa-z\\u{80}-\\u{10ffff}]{0,40}"
+        ) {
+            let naive = s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(first_escape(s.as_bytes()), naive);
+            let mut out = String::new();
+            write_string(&s, &mut out);
+            prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
+        }
+
+        /// … and a lone byte to escape after a long plain run, wherever it falls in a chunk.
+        #[test]
+        fn the_escape_scan_finds_a_lone_byte_after_a_plain_run(
+            s in "[a-z\\u{80}-\\u{7ff}\\x20!#\\x7f]{0,30}[\\x00-\\x7f]?[a-z]{0,10}"
+        ) {
+            let naive = s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(first_escape(s.as_bytes()), naive);
+        }
+    }
 
     #[test]
     fn integers_are_written_as_the_standard_library_writes_them() {

@@ -68,8 +68,9 @@ pub fn format_time(ms: i64) -> String {
     out
 }
 
-/// [`format_time`], appended to `out`. Digits are pushed by hand: this runs for every log
-/// line a host writes, and `core::fmt` made the time most of an exposure line's cost.
+/// [`format_time`], appended to `out`. Written into a fixed buffer and appended once: this
+/// runs for every log line a host writes, and through `core::fmt` the time was most of an
+/// exposure line's cost.
 pub fn write_time(ms: i64, out: &mut String) {
     let days = ms.div_euclid(DAY_MS);
     let rem = ms.rem_euclid(DAY_MS);
@@ -77,35 +78,47 @@ pub fn write_time(ms: i64, out: &mut String) {
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
     let (s, milli) = (rem / 1000, rem % 1000);
-    if (0..=9999).contains(&y) {
-        push_digits(y, 4, out);
+    let mut text = *b"+000000-00-00T00:00:00.000Z";
+    // The year: four digits, or JavaScript's signed six for years outside 0000..=9999.
+    let from = if (0..=9999).contains(&y) {
+        put_digits(&mut text, 3, y, 4);
+        3
     } else {
-        out.push(if y < 0 { '-' } else { '+' });
-        push_digits(y.abs(), 6, out);
+        if y < 0
+            && let Some(sign) = text.first_mut()
+        {
+            *sign = b'-';
+        }
+        put_digits(&mut text, 1, y.abs(), 6);
+        0
+    };
+    put_digits(&mut text, 8, i64::from(m), 2);
+    put_digits(&mut text, 11, i64::from(d), 2);
+    put_digits(&mut text, 14, h, 2);
+    put_digits(&mut text, 17, min, 2);
+    put_digits(&mut text, 20, s, 2);
+    let to = if milli != 0 {
+        put_digits(&mut text, 23, milli, 3);
+        text.len()
+    } else {
+        if let Some(z) = text.get_mut(22) {
+            *z = b'Z';
+        }
+        23
+    };
+    // Only ASCII was written: always UTF-8.
+    if let Some(Ok(time)) = text.get(from..to).map(std::str::from_utf8) {
+        out.push_str(time);
     }
-    out.push('-');
-    push_digits(i64::from(m), 2, out);
-    out.push('-');
-    push_digits(i64::from(d), 2, out);
-    out.push('T');
-    push_digits(h, 2, out);
-    out.push(':');
-    push_digits(min, 2, out);
-    out.push(':');
-    push_digits(s, 2, out);
-    if milli != 0 {
-        out.push('.');
-        push_digits(milli, 3, out);
-    }
-    out.push('Z');
 }
 
-/// `n` (not negative) as exactly `width` decimal digits, zero-padded; higher digits dropped
-/// (callers pass values that fit).
-fn push_digits(n: i64, width: u32, out: &mut String) {
-    for i in (0..width).rev() {
-        let digit = (n / 10i64.pow(i)) % 10;
-        out.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+/// Writes `n` (not negative) as `width` decimal digits, zero-padded, at `at` in `text`.
+fn put_digits(text: &mut [u8], at: usize, mut n: i64, width: usize) {
+    if let Some(slots) = text.get_mut(at..at + width) {
+        for slot in slots.iter_mut().rev() {
+            *slot = b'0' + u8::try_from(n % 10).unwrap_or(0);
+            n /= 10;
+        }
     }
 }
 
