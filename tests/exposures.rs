@@ -133,3 +133,44 @@ fn weights_with_decimals_are_logged_exactly() {
     assert_eq!(weight("twenty"), Some(33.34));
     assert!(report.rules[0].srm.is_some());
 }
+
+#[test]
+fn a_decision_read_back_from_json_logs_the_same_weight() {
+    // The evaluation tells each split decision its arm's share; a decision a host read back
+    // from JSON carries none, and the weight is then found in the bundle: the same line.
+    let b = bundle(&SPLIT.replace(
+        "SHARES",
+        r#"33.33% control
+    33.33% "ten": offer { code: "C10", percent: 10 }
+    33.34% "twenty": offer { code: "C20", percent: 20 }"#,
+    ));
+    let place = Place {
+        channel: "store",
+        host: None,
+    };
+    let mut variants = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let profile = Profile::from_json(
+            &b,
+            &json!({"id": format!("c{i}"), "tier": "silver", "labels": [], "consents": ["marketing"]}),
+        )
+        .unwrap();
+        let event = Event::from_json(
+            &b,
+            &json!({"type": "page_view", "id": format!("v{i}"), "time": "2026-11-20T10:00:00Z",
+                    "sku": "CO-1", "category": "coats", "price": 120}),
+        )
+        .unwrap();
+        let decided = evaluate(&b, &Memory::default(), &profile, &event).decisions;
+        let read_back: Vec<omnirule_engine::Decision> =
+            serde_json::from_value(serde_json::to_value(&decided).unwrap()).unwrap();
+        let (mut direct, mut again) = (String::new(), String::new());
+        omnirule_engine::host::write_exposures(&b, &profile, &event, &decided, place, &mut direct);
+        omnirule_engine::host::write_exposures(&b, &profile, &event, &read_back, place, &mut again);
+        assert_eq!(direct, again);
+        let line: serde_json::Value = serde_json::from_str(direct.trim()).unwrap();
+        assert!(line["weight"].is_number(), "{line}");
+        variants.insert(line["variant"].as_str().unwrap().to_string());
+    }
+    assert_eq!(variants.len(), 3, "every arm seen: {variants:?}");
+}

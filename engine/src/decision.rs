@@ -36,6 +36,11 @@ pub struct Decision {
     /// The action call the decision came from, when its params are constant.
     #[serde(skip)]
     pub(crate) call: CallNumber,
+    /// A split's decision: its arm's share in basis points, for the exposure line's `weight`
+    /// (found here, not by looking the rule up in the bundle for every line). Like `call`, a
+    /// hint of the evaluation that made it: not serialized, not compared.
+    #[serde(skip)]
+    pub(crate) share: Option<u32>,
 }
 
 /// The number of the action call a decision with constant params came from, carried so that
@@ -147,6 +152,7 @@ mod tests {
                 experiment: Some(Arc::from("x")),
                 variant: Some(Arc::from("a")),
                 call: Default::default(),
+                share: None,
             },
             Decision {
                 rule: Arc::from("r2"),
@@ -156,6 +162,7 @@ mod tests {
                 experiment: None,
                 variant: None,
                 call: Default::default(),
+                share: None,
             },
         ];
         let value = decisions_value(&decisions);

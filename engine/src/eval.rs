@@ -657,6 +657,7 @@ impl<'a> Ctx<'a> {
             experiment: None,
             variant: None,
             call: CallNumber::default(),
+            share: None,
         };
         match &rule.outcome {
             Outcome::Actions(calls) => {
@@ -695,6 +696,7 @@ impl<'a> Ctx<'a> {
                 let base = Decision {
                     experiment: Some(Arc::from(name.as_str())),
                     variant: Some(Arc::from(variant.as_str())),
+                    share: Some(arm.basis_points),
                     ..base
                 };
                 let calls_before: usize = arms

@@ -354,11 +354,15 @@ fn write_opt(s: Option<&str>, out: &mut String) {
 /// 3333 basis points is `33.33`), or `null` for a decision that is no split's.
 pub fn write_weight(bundle: &Bundle, decision: &Decision, out: &mut String) {
     use omnirule_text::json::write_uint;
-    match decision
-        .variant
-        .as_deref()
-        .and_then(|v| split_basis_points(bundle, &decision.rule, v))
-    {
+    // The evaluation that made the decision says; a decision read back from JSON does not,
+    // and its rule is looked up.
+    let share = decision.share.or_else(|| {
+        decision
+            .variant
+            .as_deref()
+            .and_then(|v| split_basis_points(bundle, &decision.rule, v))
+    });
+    match share {
         Some(bp) => {
             write_uint(u64::from(bp / 100), out);
             if bp % 100 != 0 {

@@ -170,6 +170,7 @@ impl Program {
                 experiment: None,
                 variant: None,
                 call: number,
+                share: None,
             });
         }
         let at = |n: usize| u32::try_from(n).ok();
