@@ -29,6 +29,22 @@ rule coat_price_test {
 }
 "#;
 
+/// Customer `i` (consenting) and their view of a coat, which the split decides.
+fn customer(b: &omnirule_engine::Bundle, i: u32) -> (Profile, Event) {
+    let profile = Profile::from_json(
+        b,
+        &json!({"id": format!("c{i}"), "tier": "silver", "labels": [], "consents": ["marketing"]}),
+    )
+    .unwrap();
+    let event = Event::from_json(
+        b,
+        &json!({"type": "page_view", "id": format!("v{i}"), "time": "2026-11-20T10:00:00Z",
+                "sku": "CO-1", "category": "coats", "price": 120}),
+    )
+    .unwrap();
+    (profile, event)
+}
+
 fn campaign(
     shares: &str,
     customers: u32,
@@ -36,17 +52,7 @@ fn campaign(
     let b = bundle(&SPLIT.replace("SHARES", shares));
     let mut lines = Vec::new();
     for i in 0..customers {
-        let profile = Profile::from_json(
-            &b,
-            &json!({"id": format!("c{i}"), "tier": "silver", "labels": [], "consents": ["marketing"]}),
-        )
-        .unwrap();
-        let event = Event::from_json(
-            &b,
-            &json!({"type": "page_view", "id": format!("v{i}"), "time": "2026-11-20T10:00:00Z",
-                    "sku": "CO-1", "category": "coats", "price": 120}),
-        )
-        .unwrap();
+        let (profile, event) = customer(&b, i);
         let evaluation = evaluate(&b, &Memory::default(), &profile, &event);
         let place = Place {
             channel: "web",
@@ -150,17 +156,7 @@ fn a_decision_read_back_from_json_logs_the_same_weight() {
     };
     let mut variants = std::collections::BTreeSet::new();
     for i in 0..60 {
-        let profile = Profile::from_json(
-            &b,
-            &json!({"id": format!("c{i}"), "tier": "silver", "labels": [], "consents": ["marketing"]}),
-        )
-        .unwrap();
-        let event = Event::from_json(
-            &b,
-            &json!({"type": "page_view", "id": format!("v{i}"), "time": "2026-11-20T10:00:00Z",
-                    "sku": "CO-1", "category": "coats", "price": 120}),
-        )
-        .unwrap();
+        let (profile, event) = customer(&b, i);
         let decided = evaluate(&b, &Memory::default(), &profile, &event).decisions;
         let read_back: Vec<omnirule_engine::Decision> =
             serde_json::from_value(serde_json::to_value(&decided).unwrap()).unwrap();

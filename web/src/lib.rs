@@ -136,24 +136,15 @@ export interface EngineOptions {
   forceVariants?: Record<string, string>;
 }
 
-/** One conversion: a goal met after an exposure (docs/report.md). */
-export interface ConversionLine {
+/** One conversion line: a goal met after an exposure (docs/report.md), with who, when and
+ * where the goal event happened. */
+export interface ConversionLine extends Conversion {
   kind: "conversion";
   time: string;
   customer: string;
-  rule: string;
-  experiment: string | null;
-  variant: string | null;
-  goal: string;
-  primary: boolean;
-  exposed_at: string;
-  exposure_event: string;
-  exposure_channel: string | null;
-  exposure_host: string | null;
   channel: string;
   host: string | null;
   event: string;
-  value: number | null;
 }
 
 /** One exposure: a decision made for a visitor (docs/report.md). */

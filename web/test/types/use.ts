@@ -39,6 +39,8 @@ const first: string | null = decisions[0]?.action ?? null;
 const explained: Explained = engine.explain({ ...event, id: "e2", time: "2026-11-20T10:00:00Z" });
 const met: Conversion[] = explained.conversions ?? [];
 const goal: string | undefined = met[0]?.goal;
+// A conversion line is a conversion with who, when and where: both kinds of member.
+const where: [string | null, string] | undefined = conversions[0] && [conversions[0].exposure_host, conversions[0].channel];
 const wire: string = engine.trackJson(JSON.stringify({ ...event, id: "e3", time: 0 }), true);
 engine.setPlace("store", "paris-01");
 engine.setPlace(null, null);
