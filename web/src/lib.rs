@@ -219,7 +219,7 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 
     /// Calls `onExposure` with an exposure object per decision of `decisions` (the array
-    /// [`Engine::track`] returns), from the event's [`Engine::exposure_head`].
+    /// [`Engine::track`] returns), from the event's [`exposure_head`].
     #[wasm_bindgen(js_name = exposuresFrom)]
     fn exposures_from(callback: &js_sys::Function, decisions: &JsValue, head: &str);
 
